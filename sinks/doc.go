@@ -1,0 +1,2 @@
+// Package sinks holds the result writers: sinks/pgvector and sinks/parquet.
+package sinks
