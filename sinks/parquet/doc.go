@@ -1,0 +1,16 @@
+// Package parquet writes a job's results as Parquet files, one part file per
+// chunk, so that a chunk delivered twice replaces its part instead of adding
+// rows:
+//
+//	w, err := parquet.New(parquet.Config{Dir: "./out"})
+//	err = w.WriteChunk(ctx, &sinks.Chunk{Job: "nightly", Number: 7, Rows: rows})
+//	// ./out/nightly/part-000007.parquet, zstd, columns id, embedding (LIST<FLOAT>), …
+//	err = w.Finish(ctx, summary) // ./out/nightly/_manifest.json and failed.jsonl
+//
+//	err = parquet.ReadJob("./out", "nightly", func(e sinks.Embedding) error { … })
+//
+// Only the vector columns a chunk's rows carry are written: embedding
+// (LIST<FLOAT>, FLOAT[] in DuckDB), embedding_int8 (LIST<INT(8)>),
+// embedding_uint8 (LIST<UINT(8)>) and embedding_binary (BYTE_ARRAY, bit-packed).
+// Existing tells a re-run which records a part already holds unchanged.
+package parquet
