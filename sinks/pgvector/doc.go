@@ -1,0 +1,26 @@
+// Package pgvector stores embed results in a PostgreSQL table with pgvector
+// columns, idempotently and at COPY speed.
+//
+// Open applies the migrations and creates or checks the target table; it is
+// meant to run before any API call so that a table of the wrong dimension or
+// type stops the job before it costs anything:
+//
+//	w, err := pgvector.Open(ctx, pgvector.Config{URL: dbURL, Table: "public.docs", Dims: 1024})
+//	if err != nil {
+//		return err
+//	}
+//	defer w.Close()
+//	done, _ := w.Existing(ctx, job, n, keys) // ids stored with the same text and model: skip them
+//	err = w.WriteChunk(ctx, &sinks.Chunk{Job: job, Number: n, Rows: rows, Kept: kept})
+//	if pgvector.IsTransient(err) {
+//		// retry the chunk later: the write was one transaction
+//	}
+//	err = w.BuildIndex(ctx, pgvector.IndexOptions{Distance: "cosine"}) // once, after the load
+//
+// A chunk is one transaction: its rows, its dead-lettered records
+// (cobatch_failures) and its completion (cobatch_chunks). A fresh chunk is
+// copied straight into the table; a chunk any of whose ids already exist goes
+// through a temporary staging table and INSERT … ON CONFLICT DO UPDATE that
+// skips rows whose stored values are the same, so a re-delivered chunk
+// rewrites nothing.
+package pgvector
