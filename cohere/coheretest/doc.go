@@ -1,0 +1,23 @@
+// Package coheretest provides an in-process fake of the Cohere API for tests,
+// in the style of net/http/httptest: deterministic embeddings, lexical rerank,
+// nearest-example classify, datasets, embed jobs and batches with Avro output
+// parts, strict validation and injectable faults.
+//
+//	srv := coheretest.NewServer(
+//		coheretest.WithRateLimit("embed", 2000, time.Minute), // inputs per window
+//		coheretest.WithErrorRate(503, 0.05),
+//		coheretest.WithPoison("bad text"),
+//	)
+//	defer srv.Close()
+//	// point a client at srv.URL with coheretest.DefaultAPIKey, then:
+//	want := coheretest.Embedding("embed-v4.0", "search_document", "hello", coheretest.Dims("embed-v4.0", 0))
+//	_ = srv.Stats().RateLimited   // 429s served
+//	_ = srv.EmbedCount("hello")   // 1 when no text was paid for twice
+//	srv.Set(coheretest.WithoutFaults()) // change faults at run time
+//
+// Choices where the API leaves room: token counts are Tokens(text) (pieces of
+// at most 4 bytes); "binary" is "ubinary" minus 128; "base64" is the base64 of
+// little-endian float32 bytes; a dataset is "processing" until validated;
+// dataset parts are served without auth under /_sim/parts/, and /_sim/stats
+// returns Stats as JSON.
+package coheretest
