@@ -2,6 +2,8 @@ package input
 
 import (
 	"bytes"
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -121,6 +123,9 @@ func (s *csvUnits) multiline(u unit, first line) (unit, error) {
 			for _, m := range more {
 				buf = append(append(buf, '\n'), m.data...)
 			}
+			if csvCheck(buf) != nil {
+				break
+			}
 			u.lines += len(more)
 			u.data = buf
 			u.end = u.start + first.n + sumN(more)
@@ -128,12 +133,29 @@ func (s *csvUnits) multiline(u unit, first line) (unit, error) {
 			return u, nil
 		}
 	}
+	// Only the first line is given up: the lines after it are scanned again
+	// as records of their own.
 	s.pending = append(more, s.pending...)
 	u.data = first.data
 	u.end = u.start + first.n
-	u.bad = fmt.Sprintf("quoted field not closed (within %d bytes or before the end of input)", s.max)
+	// One reason for every way a quoted field can fail to close, because
+	// how far the scan looked ahead depends on where a range ends.
+	u.bad = "invalid CSV: quoted field not closed"
 	s.off, s.lineNo = u.end, s.lineNo+1
 	return u, nil
+}
+
+// csvCheck parses a multi-line record the way Read will.
+func csvCheck(data []byte) error {
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+	if _, err := cr.Read(); err != nil {
+		return err
+	}
+	if _, err := cr.Read(); err != io.EOF {
+		return errors.New("malformed record")
+	}
+	return nil
 }
 
 func sumN(ls []line) int64 {
