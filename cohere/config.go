@@ -1,0 +1,135 @@
+package cohere
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by [Config.WithDefaults].
+const (
+	DefaultBaseURL       = "https://api.cohere.com"
+	DefaultClientName    = "cobatch"
+	DefaultTimeout       = 60 * time.Second
+	DefaultMaxAttempts   = 4
+	DefaultBaseDelay     = 500 * time.Millisecond
+	DefaultMaxDelay      = 10 * time.Second
+	DefaultMaxRetryAfter = 60 * time.Second
+)
+
+// Config configures a [Client]. The zero value of every field but APIKey
+// selects a default.
+type Config struct {
+	// BaseURL is the API root. It may carry a path prefix (for a proxy), e.g.
+	// "http://host/proxy". Default "https://api.cohere.com".
+	BaseURL string
+
+	// APIKey is sent as a bearer token to BaseURL's host only. Required. It is
+	// never logged, never part of an error, and Config prints it redacted.
+	APIKey string `json:"-"`
+
+	// ClientName is sent as the X-Client-Name header. Default "cobatch".
+	ClientName string
+
+	// HTTPClient performs the requests. Default: a client whose transport
+	// bounds dialing, TLS handshakes and idle connections, with no overall
+	// timeout (Timeout bounds each attempt instead).
+	HTTPClient *http.Client
+
+	// Timeout bounds one attempt of a JSON call, from sending the request to
+	// reading the whole response. Streaming calls (dataset upload, dataset
+	// part download) use it as an inactivity timeout instead, so a large
+	// transfer that keeps moving is never cut. Default 60s.
+	Timeout time.Duration
+
+	// Retry says which failures are retried and how long to wait between
+	// attempts. Default: see [RetryPolicy].
+	Retry RetryPolicy
+
+	// Logger receives one debug record per retry. Default: discard.
+	Logger *slog.Logger
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	if c.ClientName == "" {
+		c.ClientName = DefaultClientName
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = defaultHTTPClient()
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Retry = c.Retry.WithDefaults()
+	return c
+}
+
+func (c Config) validate() error {
+	if c.APIKey == "" {
+		return errors.New("APIKey is required")
+	}
+	if strings.ContainsAny(c.APIKey, "\r\n") {
+		return errors.New("APIKey must not contain line breaks")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		// url.Parse errors quote the input, which holds no secret.
+		return fmt.Errorf("BaseURL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("BaseURL must start with http:// or https://, got %q", c.BaseURL)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("BaseURL must have a host, got %q", c.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("BaseURL must not carry a query, fragment or user info")
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("Timeout must not be negative, got %s", c.Timeout)
+	}
+	return c.Retry.validate()
+}
+
+// Format prints the config with the API key redacted, whatever the verb, so
+// that a config logged by mistake leaks nothing.
+func (c Config) Format(f fmt.State, verb rune) {
+	key := "<unset>"
+	if c.APIKey != "" {
+		key = "<redacted>"
+	}
+	fmt.Fprintf(f, "cohere.Config{BaseURL:%q APIKey:%s ClientName:%q Timeout:%s Retry:%+v}",
+		c.BaseURL, key, c.ClientName, c.Timeout, c.Retry)
+}
+
+// LogValue keeps the key out of slog output.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", c.BaseURL),
+		slog.Bool("api_key_set", c.APIKey != ""),
+		slog.String("client_name", c.ClientName),
+		slog.Duration("timeout", c.Timeout),
+	)
+}
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	// A pipeline runs many embed calls at once against one host.
+	t.MaxIdleConnsPerHost = 32
+	return &http.Client{Transport: t}
+}
