@@ -102,7 +102,9 @@ func expand(paths []string) ([]source, error) {
 			continue
 		}
 		matches := []string{p}
-		if _, err := os.Stat(p); err != nil {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("input: %s: is a directory", p)
+		} else if err != nil {
 			if !strings.ContainsAny(p, "*?[") {
 				return nil, fmt.Errorf("input: %w", err)
 			}
