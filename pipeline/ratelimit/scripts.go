@@ -46,10 +46,11 @@ if n > burst then burst = n end
 local newtat = tat + n * interval
 local at = newtat - burst * interval
 if at < now then at = now end
-local newtats = string.format('%.0f', newtat)
+-- Rounding up keeps µs rounding from ever granting early.
+local newtats = string.format('%.0f', math.ceil(newtat))
 redis.call('HSET', KEYS[1], 'tat', newtats)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, string.format('%.0f', at - now), rates, gen, newtats, string.format('%.0f', tat), string.format('%.0f', at)}
+return {1, string.format('%.0f', math.ceil(at - now)), rates, gen, newtats, string.format('%.0f', tat), string.format('%.0f', math.ceil(at))}
 `)
 
 // cancelScript hands a reservation back when nobody has reserved after it
@@ -89,7 +90,7 @@ if now >= dec then
 end
 -- An empty bucket at the end of the cool-down: the API's window is known to
 -- be full, and the units granted before the 429 still count in it.
-local tat = untilt + tonumber(ARGV[6]) * 1000000 / rate
+local tat = math.ceil(untilt + tonumber(ARGV[6]) * 1000000 / rate)
 redis.call('HSET', KEYS[1], 'cool', string.format('%.0f', untilt), 'tat', string.format('%.0f', tat))
 redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
