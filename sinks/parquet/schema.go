@@ -1,7 +1,9 @@
 package parquet
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"reflect"
 
 	parquetgo "github.com/parquet-go/parquet-go"
@@ -15,6 +17,10 @@ import (
 type layout[R any] struct {
 	schema  *parquetgo.Schema
 	columns []column[R]
+	// write, when set, writes rows through a Go struct type with the same
+	// schema: parquet-go then copies whole vectors into its column buffers,
+	// about five times faster than one parquet.Value per element.
+	write func(ctx context.Context, pw parquetOut, rows []R) error
 }
 
 // A column is one top-level field holding exactly one leaf, so its position in
@@ -37,6 +43,67 @@ func newLayout[R any](name string, cols []column[R]) *layout[R] {
 		panic(fmt.Sprintf("parquet: layout %s: %d leaf columns for %d fields", name, n, len(cols)))
 	}
 	return &layout[R]{schema: schema, columns: cols}
+}
+
+// withStruct makes l write through struct type T, filled from R by fill. It
+// panics unless T's schema is l's, column encodings included, so both paths
+// write the same files.
+func withStruct[T, R any](l *layout[R], fill func(dst *T, src *R)) *layout[R] {
+	var zero T
+	if ts := parquetgo.SchemaOf(zero); !sameSchema(ts, l.schema) {
+		panic(fmt.Sprintf("parquet: struct %T does not match layout:\n%s\n%s", zero, ts, l.schema))
+	}
+	l.write = func(ctx context.Context, out parquetOut, rows []R) error {
+		pw := parquetgo.NewGenericWriter[T](out.w, append([]parquetgo.WriterOption{l.schema}, out.opts...)...)
+		buf := make([]T, rowBatch)
+		for len(rows) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n := min(len(rows), len(buf))
+			for i := range n {
+				fill(&buf[i], &rows[i])
+			}
+			if _, err := pw.Write(buf[:n]); err != nil {
+				return fmt.Errorf("write rows: %w", err)
+			}
+			rows = rows[n:]
+		}
+		if err := pw.Close(); err != nil {
+			return fmt.Errorf("close part: %w", err)
+		}
+		return nil
+	}
+	return l
+}
+
+// parquetOut is where and how a part is written.
+type parquetOut struct {
+	w    io.Writer
+	opts []parquetgo.WriterOption
+}
+
+func sameSchema(a, b parquetgo.Node) bool {
+	if !parquetgo.EqualNodes(a, b) {
+		return false
+	}
+	if a.Leaf() {
+		return encodingOf(a) == encodingOf(b)
+	}
+	fa, fb := a.Fields(), b.Fields()
+	for i := range fa {
+		if fa[i].Name() != fb[i].Name() || !sameSchema(fa[i], fb[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func encodingOf(n parquetgo.Node) string {
+	if e := n.Encoding(); e != nil {
+		return e.String()
+	}
+	return ""
 }
 
 func (l *layout[R]) appendRow(row parquetgo.Row, r *R) parquetgo.Row {

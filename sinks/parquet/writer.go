@@ -184,6 +184,9 @@ const rowBatch = 64
 var rowBufs = sync.Pool{New: func() any { return make([]parquetgo.Row, rowBatch) }}
 
 func writeRows[R any](ctx context.Context, out io.Writer, l *layout[R], rows []R, opts []parquetgo.WriterOption) error {
+	if l.write != nil {
+		return l.write(ctx, parquetOut{w: out, opts: opts}, rows)
+	}
 	pw := parquetgo.NewWriter(out, append([]parquetgo.WriterOption{l.schema}, opts...)...)
 	buf := rowBufs.Get().([]parquetgo.Row)
 	defer func() {
