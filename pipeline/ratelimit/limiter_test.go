@@ -231,10 +231,11 @@ func TestThrottledVoidsReservations(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			log := &grantLog{}
-			// 19 units/s: a batch of 5 behind one of 1 is due ≈ 263ms later.
+			// 15 units/s: a batch of 5 behind another is due 333ms later,
+			// before the cool-down (≥ 300ms from 50ms on) would end.
 			lims, rdb := limiters(t, b, 2, Limit{Count: 20, Per: time.Second}, log,
-				WithBurst(1), WithCooldown(300*time.Millisecond))
-			if _, err := lims[0].Wait(ctx, 1); err != nil {
+				WithBurst(5), WithCooldown(300*time.Millisecond))
+			if _, err := lims[0].Wait(ctx, 5); err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
@@ -257,7 +258,7 @@ func TestThrottledVoidsReservations(t *testing.T) {
 			}
 			gs := log.sorted()
 			if len(gs) != 2 || gs[1].n != 5 {
-				t.Fatalf("grants = %v, want 1 then 5 units", gs)
+				t.Fatalf("grants = %v, want two of 5 units", gs)
 			}
 			if gs[1].at.Before(coolEnd) {
 				t.Fatalf("batch granted at %s, inside the cool-down ending %s", gs[1].at.Format(time.StampMicro), coolEnd.Format(time.StampMicro))
