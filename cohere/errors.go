@@ -72,14 +72,14 @@ func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if apiErr, ok := errors.AsType[*APIError](err); ok {
-		return apiErr.retryable()
-	}
 	if errors.Is(err, errAttemptTimeout) || errors.Is(err, errStalled) {
 		return true
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
+	}
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
+		return apiErr.retryable()
 	}
 	return isTransportError(err)
 }
