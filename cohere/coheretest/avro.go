@@ -91,10 +91,10 @@ func avroValue(v any, typ json.RawMessage) any {
 
 // encodeParts writes rows as Avro object container files of at most perPart
 // rows each. An empty dataset still gets one (empty) part.
-func encodeParts(name string, fields []avroField, rows []map[string]any, perPart int) ([][]byte, []int, error) {
+func encodeParts(name string, fields []avroField, rows []map[string]any, perPart int) ([][]byte, []int, string, error) {
 	schema, err := json.Marshal(map[string]any{"type": "record", "name": name, "fields": fields})
 	if err != nil {
-		return nil, nil, fmt.Errorf("avro schema: %w", err)
+		return nil, nil, "", fmt.Errorf("avro schema: %w", err)
 	}
 	var parts [][]byte
 	var counts []int
@@ -103,15 +103,15 @@ func encodeParts(name string, fields []avroField, rows []map[string]any, perPart
 		var buf bytes.Buffer
 		enc, err := ocf.NewEncoder(string(schema), &buf)
 		if err != nil {
-			return nil, nil, fmt.Errorf("avro encoder: %w", err)
+			return nil, nil, "", fmt.Errorf("avro encoder: %w", err)
 		}
 		for _, row := range rows[start:end] {
 			if err := enc.Encode(row); err != nil {
-				return nil, nil, fmt.Errorf("avro encode: %w", err)
+				return nil, nil, "", fmt.Errorf("avro encode: %w", err)
 			}
 		}
 		if err := enc.Close(); err != nil {
-			return nil, nil, fmt.Errorf("avro close: %w", err)
+			return nil, nil, "", fmt.Errorf("avro close: %w", err)
 		}
 		parts = append(parts, buf.Bytes())
 		counts = append(counts, end-start)
@@ -119,7 +119,7 @@ func encodeParts(name string, fields []avroField, rows []map[string]any, perPart
 			break
 		}
 	}
-	return parts, counts, nil
+	return parts, counts, string(schema), nil
 }
 
 // handlePart serves a dataset part like a pre-signed URL: no Authorization

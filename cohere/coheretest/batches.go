@@ -271,7 +271,7 @@ func (s *Server) handleBatchCancel(w http.ResponseWriter, r *http.Request, _ []b
 	if canceling {
 		b.status, b.updated = BatchCanceling, time.Now().UTC()
 	}
-	delay := s.cfg.processDelay / 4
+	delay := min(s.cfg.processDelay/4, DefaultProcessDelay) // cancelling is brief
 	s.mu.Unlock()
 	if !found {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("batch with id %s not found", id))

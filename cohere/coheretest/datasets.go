@@ -49,6 +49,7 @@ type dataset struct {
 	fields        []avroField
 	parts         [][]byte
 	partRows      []int
+	schema        string // Avro schema of the parts
 	seq           int64
 }
 
@@ -203,10 +204,11 @@ func (s *Server) finishValidation(d *dataset, perPart int) {
 	status, verr := statusValidated, d.validationErr
 	var parts [][]byte
 	var counts []int
+	var schema string
 	if verr == "" {
 		fields, rows := d.avroRows()
 		var err error
-		parts, counts, err = encodeParts("Row", fields, rows, perPart)
+		parts, counts, schema, err = encodeParts("Row", fields, rows, perPart)
 		if err != nil {
 			verr = err.Error()
 		}
@@ -216,7 +218,7 @@ func (s *Server) finishValidation(d *dataset, perPart int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d.status, d.validationErr, d.parts, d.partRows = status, verr, parts, counts
+	d.status, d.validationErr, d.parts, d.partRows, d.schema = status, verr, parts, counts, schema
 	d.updated = time.Now().UTC()
 }
 

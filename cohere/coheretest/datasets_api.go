@@ -24,6 +24,7 @@ type datasetJSON struct {
 	DatasetType        string            `json:"dataset_type"`
 	ValidationStatus   string            `json:"validation_status"`
 	ValidationError    string            `json:"validation_error,omitempty"`
+	Schema             string            `json:"schema"`
 	RequiredFields     []string          `json:"required_fields"`
 	PreserveFields     []string          `json:"preserve_fields"`
 	DatasetParts       []datasetPartJSON `json:"dataset_parts"`
@@ -46,7 +47,7 @@ func baseURL(r *http.Request) string {
 func datasetView(d *dataset, base string) datasetJSON {
 	v := datasetJSON{
 		ID: d.id, Name: d.name, CreatedAt: timestamp(d.created), UpdatedAt: timestamp(d.updated),
-		DatasetType: d.typ, ValidationStatus: d.status, ValidationError: d.validationErr,
+		DatasetType: d.typ, ValidationStatus: d.status, ValidationError: d.validationErr, Schema: d.schema,
 		RequiredFields: d.required, PreserveFields: d.preserve,
 		DatasetParts: []datasetPartJSON{}, ValidationWarnings: d.warnings,
 	}
@@ -148,14 +149,14 @@ func (s *Server) addOutputDataset(name, typ string, fields []avroField, rows []m
 	s.mu.Lock()
 	perPart := s.cfg.partRows
 	s.mu.Unlock()
-	parts, counts, err := encodeParts("Row", fields, rows, perPart)
+	parts, counts, schema, err := encodeParts("Row", fields, rows, perPart)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
 	d := &dataset{
 		id: newDatasetID(name), name: name, typ: typ, created: now, updated: now,
-		status: statusValidated, parts: parts, partRows: counts,
+		status: statusValidated, parts: parts, partRows: counts, schema: schema,
 		records: rows, required: []string{}, preserve: []string{},
 	}
 	s.mu.Lock()

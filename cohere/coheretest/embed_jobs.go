@@ -266,7 +266,7 @@ func (s *Server) handleEmbedJobCancel(w http.ResponseWriter, r *http.Request, _ 
 	if cancelling {
 		j.status = JobCancelling
 	}
-	delay := s.cfg.processDelay / 4
+	delay := min(s.cfg.processDelay/4, DefaultProcessDelay) // cancelling is brief
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("embed job with id %s not found", id))
