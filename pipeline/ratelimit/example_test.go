@@ -1,0 +1,57 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
+)
+
+func ExampleParseLimits() {
+	limits, err := ratelimit.ParseLimits("embed=1000/1m, rerank=10/m")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	all := ratelimit.Defaults()
+	maps.Copy(all, limits)
+	fmt.Println(ratelimit.For(all, "embed"), ratelimit.For(all, "rerank"), ratelimit.For(all, "tokenize"))
+
+	_, err = ratelimit.ParseLimits("embed=2000/1m,rerank=1000")
+	fmt.Println(err)
+	// Output:
+	// 1000/1m0s 10/1m0s 500/1m0s
+	// ratelimit: entry "rerank=1000": want count/period, e.g. 2000/1m
+}
+
+func ExampleLimiter() {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+
+	lim := ratelimit.New(rdb, ratelimit.KeyFingerprint("the-api-key"), "embed", ratelimit.Defaults()["embed"])
+	if _, err := lim.Wait(ctx, 96); err != nil { // one embed call of 96 texts
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("burst %d, %.2f inputs/s\n", lim.Burst(), lim.Rate())
+
+	if err := lim.Throttled(ctx, 0); err != nil { // the call came back 429
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("after a 429: %.2f inputs/s\n", lim.Rate())
+	// Output:
+	// burst 96, 31.73 inputs/s
+	// after a 429: 22.21 inputs/s
+}
