@@ -38,20 +38,20 @@ type contentPart struct {
 // embeddingsByType holds every type the API can return. Integer types are
 // []int because encoding/json would write []uint8 as a base64 string.
 type embeddingsByType struct {
-	Float   floatRows   `json:"float,omitempty"`
-	Int8    [][]int     `json:"int8,omitempty"`
-	Uint8   [][]int     `json:"uint8,omitempty"`
-	Binary  [][]int     `json:"binary,omitempty"`
-	Ubinary [][]int     `json:"ubinary,omitempty"`
-	Base64  []string    `json:"base64,omitempty"`
+	Float   floatRows `json:"float,omitempty"`
+	Int8    [][]int   `json:"int8,omitempty"`
+	Uint8   [][]int   `json:"uint8,omitempty"`
+	Binary  [][]int   `json:"binary,omitempty"`
+	Ubinary [][]int   `json:"ubinary,omitempty"`
+	Base64  []string  `json:"base64,omitempty"`
 }
 
 type embedFloatsResponse struct {
-	ID           string      `json:"id"`
-	Texts        []string    `json:"texts"`
-	Embeddings   floatRows   `json:"embeddings"`
-	Meta         meta        `json:"meta"`
-	ResponseType string      `json:"response_type"`
+	ID           string    `json:"id"`
+	Texts        []string  `json:"texts"`
+	Embeddings   floatRows `json:"embeddings"`
+	Meta         meta      `json:"meta"`
+	ResponseType string    `json:"response_type"`
 }
 
 // embedByTypeResponse is v1's embeddings_by_type shape and v2's only shape;
