@@ -134,7 +134,11 @@ func (c *Client) CreateDataset(ctx context.Context, p DatasetCreateParams, data 
 			}
 		}
 		first = false
-		return c.uploadAttempt(ctx, c.endpoint("/v1/datasets", q), up, &resp)
+		err := c.uploadAttempt(ctx, c.endpoint("/v1/datasets", q), up, &resp)
+		if err != nil && !up.resendable() {
+			return &finalError{err: err, note: "not resent: the data was partly read and is not an io.Seeker"}
+		}
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -227,7 +231,15 @@ func (c *Client) DatasetUsage(ctx context.Context) (int64, error) {
 
 // finalError stops the retry loop without changing what the error says to
 // IsRetryable: the caller may still retry with a fresh reader.
-type finalError struct{ err error }
+type finalError struct {
+	err  error
+	note string
+}
 
-func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Error() string {
+	if e.note == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + " (" + e.note + ")"
+}
 func (e *finalError) Unwrap() error { return e.err }

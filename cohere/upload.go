@@ -39,14 +39,22 @@ func (u *upload) mark() error {
 	return nil
 }
 
-// rewind prepares a retry, or says why there cannot be one.
+// resendable reports whether every part can be sent again: it was not
+// read yet, or it can seek back to its start.
+func (u *upload) resendable() bool {
+	for _, p := range u.parts {
+		if p.read.Load() > 0 && p.start < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// rewind seeks the parts that were read back to their start.
 func (u *upload) rewind() error {
 	for _, p := range u.parts {
 		if p.read.Load() == 0 {
 			continue
-		}
-		if p.start < 0 {
-			return &finalError{err: fmt.Errorf("%s: cannot resend: the reader was partly consumed and does not implement io.Seeker", p.field)}
 		}
 		if _, err := p.r.(io.Seeker).Seek(p.start, io.SeekStart); err != nil {
 			return &finalError{err: fmt.Errorf("%s: rewind: %w", p.field, err)}
