@@ -1,0 +1,290 @@
+// Command enqueue plans a job (splits input files into chunk tasks on Redis),
+// and with -wait follows it to the end. Without Redis it runs the whole job
+// embedded, with in-process workers.
+//
+//	enqueue -sim -in corpus.jsonl                      # embedded, simulator, Parquet in ./out
+//	enqueue -in 'data/*.jsonl.gz' -sink postgres -table docs -wait
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is a problem with the command line or configuration: exit 1.
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	env, err := cli.ReadEnv()
+	if err != nil {
+		fmt.Fprintln(stderr, "enqueue:", err)
+		return pipeline.ExitUsage
+	}
+	var o options
+	fs := newFlagSet(&o, env)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return pipeline.ExitOK
+		}
+		return pipeline.ExitUsage
+	}
+	o.inputs = append(o.inputs, fs.Args()...)
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := cli.Logger(o.logFormat, level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := execute(ctx, o, env, log, stdout)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "enqueue:", err)
+			return pipeline.ExitUsage
+		}
+		log.Error("enqueue failed", "err", err)
+		if code == 0 {
+			code = pipeline.ExitAborted
+		}
+	}
+	return code
+}
+
+func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdout io.Writer) (int, error) {
+	embedded := o.redisURL == ""
+	if o.status != "" || o.deadLetters != "" || o.cancel != "" {
+		if embedded {
+			return pipeline.ExitUsage, usageError{errors.New("-status, -dead-letters and -cancel need the job's Redis: set REDIS_URL or -redis")}
+		}
+		return control(ctx, o, stdout)
+	}
+	spec, dbURL, err := buildSpec(o, env)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{err}
+	}
+	limits, err := ratelimit.ParseLimits(o.rateLimit)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{fmt.Errorf("-rate-limit: %w", err)}
+	}
+	if o.sim {
+		sim := coheretest.NewServer()
+		defer sim.Close()
+		env.BaseURL, env.APIKey = sim.URL, coheretest.DefaultAPIKey
+		if o.rateLimit == "" {
+			limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}}
+		}
+	}
+	client, err := cli.NewCohere(env, o.apiTimeout)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{err}
+	}
+	// Opening the sink checks it (a table whose dimension disagrees, an
+	// unwritable directory) before any task exists or any call is paid for.
+	if _, err := cli.OpenSink(ctx, spec, dbURL); err != nil {
+		return pipeline.ExitUsage, usageError{err}
+	}
+	redisURL := o.redisURL
+	if embedded {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return pipeline.ExitAborted, fmt.Errorf("embedded redis: %w", err)
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr()
+	}
+	ropt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
+	}
+	aopt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return pipeline.ExitUsage, usageError{fmt.Errorf("redis %s: %w", ropt.Addr, err)}
+	}
+	enq := asynq.NewClientFromRedisClient(rdb)
+	store := pipeline.NewStore(rdb)
+
+	var srv *asynq.Server
+	if embedded {
+		w := cli.NewWorker(cli.WorkerDeps{
+			Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
+			DatabaseURL: dbURL, Queue: o.queue, Log: log,
+		})
+		srv = cli.NewServer(aopt, o.concurrency, o.queue, 10*time.Second, log)
+		mux := asynq.NewServeMux()
+		w.Register(mux)
+		if err := srv.Start(mux); err != nil {
+			return pipeline.ExitAborted, fmt.Errorf("start embedded workers: %w", err)
+		}
+		defer srv.Shutdown()
+	}
+
+	started := time.Now()
+	planner := &pipeline.Planner{Store: store, Client: enq, Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
+	res, err := planner.Plan(ctx, spec)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) || strings.Contains(err.Error(), "different spec") {
+			return pipeline.ExitUsage, usageError{err}
+		}
+		return pipeline.ExitAborted, fmt.Errorf("plan: %w", err)
+	}
+	log.Info("job planned", "job", spec.ID, "chunks", res.Chunks, "enqueued", res.Enqueued, "lines", res.Lines, "resumed", res.Resumed)
+	// Embedded workers live in this process: it must wait for them.
+	wait := embedded || (o.wait.set && o.wait.v)
+	if !wait {
+		fmt.Fprintf(stdout, "job %s: %d chunks (%d enqueued now)\n", spec.ID, res.Chunks, res.Enqueued)
+		return pipeline.ExitOK, nil
+	}
+	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Log: log}
+	st, err := f.Follow(ctx, spec.ID)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stdout, "interrupted: run the same command again to resume job %s\n", spec.ID)
+		}
+		return pipeline.ExitAborted, err
+	}
+	pipeline.WriteSummary(stdout, st, time.Since(started))
+	if o.query != "" && st.State == pipeline.StateDone {
+		if err := nearest(ctx, client, spec, dbURL, o.query, stdout); err != nil {
+			log.Warn("query failed", "err", err)
+		}
+	}
+	return pipeline.ExitCode(st), nil
+}
+
+// buildSpec turns flags into a validated job spec, and returns the database
+// URL a postgres sink uses (kept out of the spec: it may hold a password).
+func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
+	if len(o.inputs) == 0 {
+		return pipeline.Spec{}, "", errors.New("-in: no input given (see -h)")
+	}
+	var inputs []string
+	for _, in := range o.inputs {
+		if in == "-" {
+			inputs = append(inputs, in)
+			continue
+		}
+		abs, err := filepath.Abs(in)
+		if err != nil {
+			return pipeline.Spec{}, "", fmt.Errorf("-in %s: %w", in, err)
+		}
+		inputs = append(inputs, abs)
+	}
+	spec := pipeline.Spec{
+		ID: o.job, Op: o.op, Model: o.model, InputType: o.inputType,
+		EmbeddingTypes: splitList(o.embeddingTypes), Dimensions: o.dimensions, Truncate: o.truncate,
+		Inputs: inputs,
+		Input: input.Options{
+			Format: input.Format(o.format), IDField: o.idField, TextFields: splitList(o.textField),
+			MetaFields: splitList(o.metaFields), IDFrom: o.idFrom, MaxRecordBytes: o.maxRecordBytes,
+		},
+		ChunkSize: o.chunkSize, Table: o.table, PGType: o.pgType, Force: o.force, Strict: o.strict,
+		CreatedAt: time.Now().UTC(),
+	}
+	dbURL := env.DatabaseURL
+	switch {
+	case o.sink == "postgres":
+		spec.Sink = "postgres"
+		if dbURL == "" {
+			return spec, "", errors.New("-sink postgres: DATABASE_URL is not set (or give -sink postgres://...)")
+		}
+	case strings.HasPrefix(o.sink, "postgres://"), strings.HasPrefix(o.sink, "postgresql://"):
+		spec.Sink, dbURL = "postgres", o.sink
+	case strings.HasPrefix(o.sink, "parquet:"):
+		dir, err := filepath.Abs(strings.TrimPrefix(o.sink, "parquet:"))
+		if err != nil {
+			return spec, "", fmt.Errorf("-sink: %w", err)
+		}
+		spec.Sink = "parquet:" + dir
+	default:
+		spec.Sink = o.sink
+	}
+	spec = spec.WithDefaults()
+	if spec.ID == "" {
+		spec.ID = pipeline.DefaultJobID(spec)
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, "", err
+	}
+	return spec, dbURL, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// control runs -status, -dead-letters and -cancel.
+func control(ctx context.Context, o options, stdout io.Writer) (int, error) {
+	ropt, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	store := pipeline.NewStore(rdb)
+	switch {
+	case o.cancel != "":
+		if _, err := store.Spec(ctx, o.cancel); err != nil {
+			return pipeline.ExitUsage, usageError{err}
+		}
+		if err := store.SetState(ctx, o.cancel, pipeline.StateCancelled, "cancelled by user", false); err != nil {
+			return pipeline.ExitAborted, err
+		}
+		fmt.Fprintf(stdout, "job %s cancelled\n", o.cancel)
+	case o.deadLetters != "":
+		fails, err := store.DeadLetters(ctx, o.deadLetters, 0)
+		if err != nil {
+			return pipeline.ExitAborted, err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, f := range fails {
+			enc.Encode(f)
+		}
+	default:
+		st, err := store.Status(ctx, o.status)
+		if err != nil {
+			return pipeline.ExitUsage, usageError{err}
+		}
+		fmt.Fprintf(stdout, "planned chunks: %d (%d done), input lines: %d\n", st.Chunks, st.ChunksDone, st.Lines)
+		pipeline.WriteSummary(stdout, st, time.Since(st.StartedAt))
+	}
+	return pipeline.ExitOK, nil
+}

@@ -1,0 +1,171 @@
+// Command worker processes a job's chunk tasks from Redis: it calls the Cohere
+// API within the shared rate limit and writes results to the job's sink.
+// Run any number of workers, on any machines, against the same Redis.
+//
+//	REDIS_URL=redis://127.0.0.1:6379/0 COHERE_API_KEY=... DATABASE_URL=postgres://... worker -concurrency 16
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+type options struct {
+	redisURL    string
+	concurrency int
+	httpAddr    string
+	queue       string
+	rateLimit   string
+	timeout     time.Duration
+	shutdown    time.Duration
+	logFormat   string
+	verbose     bool
+}
+
+func run(args []string) int {
+	env, err := cli.ReadEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return pipeline.ExitUsage
+	}
+	var o options
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: worker [flags]
+
+Processes chunk tasks that enqueue put on Redis: embeds the records through the
+Cohere API within the rate limit shared by every worker using the same API key,
+and writes the results to each job's sink.
+
+Environment:
+  COHERE_API_KEY    Cohere API key (required; or COHERE_API_KEY_FILE naming a file holding it)
+  COHERE_BASE_URL   API base URL (default https://api.cohere.com)
+  REDIS_URL         Redis holding the queue (default for -redis)
+  DATABASE_URL      PostgreSQL for jobs with a postgres sink
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.redisURL, "redis", env.RedisURL, "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
+	fs.StringVar(&o.httpAddr, "http", ":9090", "listen address for /healthz and /metrics (empty: none)")
+	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue to process")
+	fs.StringVar(&o.rateLimit, "rate-limit", "", "override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (count/period; embed counts inputs, others requests); default Cohere's production limits")
+	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return pipeline.ExitOK
+		}
+		return pipeline.ExitUsage
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := cli.Logger(o.logFormat, level)
+	if err := serve(o, env, log); err != nil {
+		log.Error("worker stopped", "err", err)
+		return pipeline.ExitUsage
+	}
+	return pipeline.ExitOK
+}
+
+func serve(o options, env cli.Env, log *slog.Logger) error {
+	if o.redisURL == "" {
+		return errors.New("no Redis: set REDIS_URL or -redis (a worker needs the shared queue)")
+	}
+	limits, err := ratelimit.ParseLimits(o.rateLimit)
+	if err != nil {
+		return fmt.Errorf("-rate-limit: %w", err)
+	}
+	client, err := cli.NewCohere(env, o.timeout)
+	if err != nil {
+		return err
+	}
+	ropt, err := redis.ParseURL(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis: %w", err)
+	}
+	aopt, err := asynq.ParseRedisURI(o.redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis: %w", err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", ropt.Addr, err)
+	}
+	enq := asynq.NewClientFromRedisClient(rdb)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w := cli.NewWorker(cli.WorkerDeps{
+		Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
+		DatabaseURL: env.DatabaseURL, Queue: o.queue, Log: log, Metrics: pipeline.NewMetrics(reg),
+	})
+	srv := cli.NewServer(aopt, o.concurrency, o.queue, o.shutdown, log)
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	var hs *http.Server
+	if o.httpAddr != "" {
+		hmux := http.NewServeMux()
+		hmux.HandleFunc("/healthz", func(rw http.ResponseWriter, r *http.Request) {
+			if err := rdb.Ping(r.Context()).Err(); err != nil {
+				http.Error(rw, "redis: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(rw, "ok")
+		})
+		hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ln, err := net.Listen("tcp", o.httpAddr)
+		if err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("-http: %w", err)
+		}
+		hs = &http.Server{Handler: hmux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		log.Info("http listening", "addr", ln.Addr().String())
+	}
+	log.Info("worker started", "concurrency", o.concurrency, "queue", o.queue, "redis", ropt.Addr)
+	<-ctx.Done()
+	log.Info("shutting down: finishing or requeueing in-flight chunks", "timeout", o.shutdown)
+	srv.Shutdown()
+	if hs != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
+	"github.com/cobatch/cobatch/sinks/parquet"
+	"github.com/cobatch/cobatch/sinks/pgvector"
+)
+
+// Env is the configuration read from the environment.
+type Env struct {
+	APIKey      string // COHERE_API_KEY (or the file named by COHERE_API_KEY_FILE)
+	BaseURL     string // COHERE_BASE_URL
+	RedisURL    string // REDIS_URL
+	DatabaseURL string // DATABASE_URL
+}
+
+// ReadEnv reads the environment.
+func ReadEnv() (Env, error) {
+	e := Env{
+		APIKey:      os.Getenv("COHERE_API_KEY"),
+		BaseURL:     os.Getenv("COHERE_BASE_URL"),
+		RedisURL:    os.Getenv("REDIS_URL"),
+		DatabaseURL: os.Getenv("DATABASE_URL"),
+	}
+	if f := os.Getenv("COHERE_API_KEY_FILE"); e.APIKey == "" && f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return e, fmt.Errorf("COHERE_API_KEY_FILE: %w", err)
+		}
+		e.APIKey = strings.TrimSpace(string(b))
+	}
+	return e, nil
+}
+
+// Logger returns a slog logger: text on a terminal, JSON otherwise, unless
+// format ("text" or "json") says which.
+func Logger(format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "" {
+		format = "json"
+		if IsTerminal(os.Stderr) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// IsTerminal reports whether f is a character device (a terminal).
+func IsTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// NewCohere returns the API client. The pipeline waits out 429s itself on the
+// shared limiter, so the client does not retry them.
+func NewCohere(env Env, timeout time.Duration) (*cohere.Client, error) {
+	if env.APIKey == "" {
+		return nil, errors.New("COHERE_API_KEY is not set: export your Cohere API key (or COHERE_API_KEY_FILE), or use -sim to run against the built-in simulator")
+	}
+	return cohere.New(cohere.Config{
+		BaseURL: env.BaseURL,
+		APIKey:  env.APIKey,
+		Timeout: timeout,
+		Retry:   cohere.RetryPolicy{NoRetryRateLimited: true},
+	})
+}
+
+// WorkerDeps are what a pipeline.Worker is built from.
+type WorkerDeps struct {
+	Redis       redis.UniversalClient
+	Enqueuer    *asynq.Client
+	Cohere      pipeline.Embedder
+	APIKey      string                     // only its fingerprint is used, to key the shared limiter
+	Limits      map[string]ratelimit.Limit // overrides of ratelimit.Defaults()
+	DatabaseURL string
+	Queue       string
+	Log         *slog.Logger
+	Metrics     *pipeline.Metrics
+}
+
+// NewWorker wires a worker: one limiter per endpoint shared through Redis,
+// and sinks opened per job on first use.
+func NewWorker(d WorkerDeps) *pipeline.Worker {
+	limits := ratelimit.Defaults()
+	for k, v := range d.Limits {
+		limits[k] = v
+	}
+	fp := ratelimit.KeyFingerprint(d.APIKey)
+	var mu sync.Mutex
+	limiters := map[string]*ratelimit.Limiter{}
+	limiter := func(endpoint string) pipeline.Limiter {
+		mu.Lock()
+		defer mu.Unlock()
+		if l, ok := limiters[endpoint]; ok {
+			return l
+		}
+		lim, ok := limits[endpoint]
+		if !ok {
+			lim = limits["default"]
+		}
+		l := ratelimit.New(d.Redis, fp, endpoint, lim)
+		limiters[endpoint] = l
+		return l
+	}
+	return &pipeline.Worker{
+		Store:    pipeline.NewStore(d.Redis),
+		Embedder: d.Cohere,
+		Limiter:  limiter,
+		OpenSink: func(ctx context.Context, spec pipeline.Spec) (pipeline.Sink, error) {
+			return OpenSink(ctx, spec, d.DatabaseURL)
+		},
+		Enqueuer: d.Enqueuer,
+		Queue:    d.Queue,
+		Log:      d.Log,
+		Metrics:  d.Metrics,
+	}
+}
+
+// OpenSink opens the sink a job writes to. A postgres sink uses databaseURL:
+// the job spec in Redis never holds a connection string.
+func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipeline.Sink, error) {
+	switch {
+	case strings.HasPrefix(spec.Sink, "parquet:"):
+		return parquet.New(parquet.Config{Dir: strings.TrimPrefix(spec.Sink, "parquet:")})
+	case spec.Sink == "postgres":
+		if databaseURL == "" {
+			return nil, errors.New("the job writes to postgres but DATABASE_URL is not set")
+		}
+		return pgvector.Open(ctx, pgvector.Config{
+			URL: databaseURL, Table: spec.Table, Dims: spec.Dims(),
+			PGType: spec.PGType, EmbeddingTypes: spec.EmbeddingTypes,
+		})
+	}
+	return nil, fmt.Errorf("unknown sink %q", spec.Sink)
+}
+
+// NewServer returns an asynq server processing queue with concurrency
+// handlers.
+func NewServer(opt asynq.RedisConnOpt, concurrency int, queue string, shutdown time.Duration, log *slog.Logger) *asynq.Server {
+	return asynq.NewServer(opt, asynq.Config{
+		Concurrency:     concurrency,
+		Queues:          map[string]int{queue: 1},
+		RetryDelayFunc:  pipeline.RetryDelay,
+		ShutdownTimeout: shutdown,
+		Logger:          asynqLogger{log},
+		LogLevel:        asynq.WarnLevel,
+	})
+}
+
+// asynqLogger adapts slog to asynq's logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}

@@ -1,0 +1,337 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// item is one record on its way through a chunk.
+type item struct {
+	rec input.Record
+	sha [32]byte
+}
+
+func decodePayload(t *asynq.Task, v any) error {
+	if err := json.Unmarshal(t.Payload(), v); err != nil {
+		return fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// HandleEmbedChunk embeds one chunk: it reads the chunk's records, skips those
+// the sink already holds unchanged, embeds the rest in calls of at most 96
+// texts paced by the shared limiter, writes the results in one idempotent
+// sink write and records the chunk's counts once.
+func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
+	var p ChunkPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	log := w.log().With("job", p.Job, "chunk", p.Chunk)
+	if done, err := w.Store.ChunkDone(ctx, p.Job, p.Chunk); err != nil {
+		return err
+	} else if done || w.stopped(ctx, p.Job) {
+		return nil
+	}
+	spec, sink, err := w.job(ctx, p.Job)
+	if err != nil {
+		return w.giveUp(ctx, p.Job, err)
+	}
+	started := time.Now()
+	res, err := w.embedChunk(ctx, spec, sink, p)
+	if errors.Is(err, errStopped) {
+		log.Info("chunk stopped: job is no longer running")
+		return nil
+	}
+	if err != nil {
+		log.Warn("chunk failed", "err", err)
+		return w.giveUp(ctx, p.Job, err)
+	}
+	sinkStart := time.Now()
+	if err := sink.WriteChunk(ctx, res); err != nil {
+		log.Warn("sink write failed", "err", err)
+		return w.giveUp(ctx, p.Job, fmt.Errorf("sink: %w", err))
+	}
+	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
+	r := ChunkResult{Written: int64(len(res.Rows)), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
+	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return nil // another delivery of this chunk recorded it first
+	}
+	w.Metrics.records(p.Job, r)
+	log.Debug("chunk done", "written", r.Written, "skipped", r.Skipped, "failed", r.Failed, "took", time.Since(started))
+	return w.maybeFinalize(ctx, p.Job, n)
+}
+
+func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk}
+	var items []item
+	seen := map[string]int64{}
+	err := input.Read(ctx, p.Range, spec.Input, func(r input.Record) error {
+		if r.Err != nil {
+			if spec.Strict {
+				return w.strictAbort(ctx, spec.ID, r.Err)
+			}
+			out.Failed = append(out.Failed, failure(r, r.Err.Error()))
+			return nil
+		}
+		if line, dup := seen[r.ID]; dup {
+			out.Failed = append(out.Failed, failure(r, fmt.Sprintf("duplicate id %q (first at line %d)", r.ID, line)))
+			return nil
+		}
+		seen[r.ID] = r.Line
+		items = append(items, item{rec: r, sha: sha256.Sum256([]byte(r.Text))})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p.Range.Path, err)
+	}
+	todo := items
+	if !spec.Force && len(items) > 0 {
+		fp := spec.Fingerprint()
+		keys := make([]sinks.Key, len(items))
+		for i, it := range items {
+			keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
+		}
+		have, err := sink.Existing(ctx, p.Job, p.Chunk, keys)
+		if err != nil {
+			return nil, fmt.Errorf("sink lookup: %w", err)
+		}
+		todo = todo[:0:0]
+		for _, it := range items {
+			if have[it.rec.ID] {
+				out.Kept = append(out.Kept, it.rec.ID)
+			} else {
+				todo = append(todo, it)
+			}
+		}
+	}
+	rows, failed, err := w.embedItems(ctx, spec, todo)
+	if err != nil {
+		return nil, err
+	}
+	out.Rows, out.Failed = rows, append(out.Failed, failed...)
+	return out, nil
+}
+
+func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error {
+	if err := w.Store.Abort(ctx, job, "-strict: "+cause.Error()); err != nil {
+		return err
+	}
+	return errStopped
+}
+
+func failure(r input.Record, reason string) sinks.Failure {
+	return sinks.Failure{File: r.File, Line: r.Line, ID: r.ID, Reason: reason}
+}
+
+// embedItems embeds items in calls of at most MaxBatch texts. A text that
+// occurs several times in the chunk is paid for once.
+func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+	var uniq []item
+	first := map[[32]byte]int{}
+	for _, it := range items {
+		if _, ok := first[it.sha]; !ok {
+			first[it.sha] = len(uniq)
+			uniq = append(uniq, it)
+		}
+	}
+	vecs := make([]*sinks.Embedding, len(uniq))
+	reasons := make([]string, len(uniq))
+	for lo := 0; lo < len(uniq); lo += MaxBatch {
+		hi := min(lo+MaxBatch, len(uniq))
+		if err := w.embedBatch(ctx, spec, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
+			return nil, nil, err
+		}
+	}
+	now := time.Now().UTC()
+	fp := spec.Fingerprint()
+	var rows []sinks.Embedding
+	var failed []sinks.Failure
+	for _, it := range items {
+		u := first[it.sha]
+		if vecs[u] == nil {
+			failed = append(failed, failure(it.rec, reasons[u]))
+			continue
+		}
+		row := *vecs[u]
+		row.ID, row.Metadata = it.rec.ID, it.rec.Meta
+		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
+		row.ContentSHA256, row.EmbeddedAt = it.sha, now
+		rows = append(rows, row)
+	}
+	return rows, failed, nil
+}
+
+// embedBatch embeds one batch into vecs. A batch the API rejects as invalid
+// (400/422) is split in halves until the offending texts are isolated; only
+// those fail, with the API's message in reasons.
+func (w *Worker) embedBatch(ctx context.Context, spec Spec, batch []item, vecs []*sinks.Embedding, reasons []string) error {
+	texts := make([]string, len(batch))
+	for i, it := range batch {
+		texts[i] = it.rec.Text
+	}
+	resp, err := w.call(ctx, spec, texts)
+	var apiErr *cohere.APIError
+	if errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
+		if len(batch) == 1 {
+			reasons[0] = fmt.Sprintf("rejected by the API (%d): %s", apiErr.StatusCode, apiErr.Message)
+			return nil
+		}
+		mid := len(batch) / 2
+		if err := w.embedBatch(ctx, spec, batch[:mid], vecs[:mid], reasons[:mid]); err != nil {
+			return err
+		}
+		return w.embedBatch(ctx, spec, batch[mid:], vecs[mid:], reasons[mid:])
+	}
+	if err != nil {
+		return err
+	}
+	return unpack(spec, resp, vecs)
+}
+
+// unpack copies each requested embedding type of resp into vecs, checking
+// that the API returned one vector per text.
+func unpack(spec Spec, resp *cohere.EmbedResponse, vecs []*sinks.Embedding) error {
+	e := resp.Embeddings
+	n := len(vecs)
+	for i := range vecs {
+		vecs[i] = &sinks.Embedding{}
+	}
+	for _, t := range spec.EmbeddingTypes {
+		var got int
+		switch t {
+		case "float":
+			got = len(e.Float)
+			for i := 0; i < min(n, got); i++ {
+				vecs[i].Float = e.Float[i]
+			}
+		case "int8":
+			got = len(e.Int8)
+			for i := 0; i < min(n, got); i++ {
+				vecs[i].Int8 = e.Int8[i]
+			}
+		case "uint8":
+			got = len(e.Uint8)
+			for i := 0; i < min(n, got); i++ {
+				vecs[i].Uint8 = e.Uint8[i]
+			}
+		case "binary":
+			got = len(e.Binary)
+			for i := 0; i < min(n, got); i++ {
+				vecs[i].Binary = e.Binary[i]
+			}
+		case "ubinary":
+			got = len(e.Ubinary)
+			for i := 0; i < min(n, got); i++ {
+				vecs[i].Binary = e.Ubinary[i]
+			}
+		}
+		if got != n {
+			return fmt.Errorf("embed response has %d %s embeddings for %d texts", got, t, n)
+		}
+	}
+	return nil
+}
+
+// call makes one embed call, waiting on the shared limiter first. A 429 is
+// never a failure: it lowers the shared rate, and the call waits and tries
+// again, inside the handler, for as long as the task's context allows. A
+// fatal error (bad key, billing, monthly cap) aborts the job at once.
+func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.EmbedResponse, error) {
+	lim := w.Limiter("embed")
+	req := &cohere.EmbedRequest{
+		Model:           spec.Model,
+		InputType:       spec.InputType,
+		Texts:           texts,
+		EmbeddingTypes:  embeddingTypes(spec.EmbeddingTypes),
+		OutputDimension: spec.Dimensions,
+		Truncate:        spec.Truncate,
+	}
+	transient := 0
+	for {
+		if w.stopped(ctx, spec.ID) {
+			return nil, errStopped
+		}
+		waited, err := lim.Wait(ctx, len(texts))
+		if err != nil {
+			return nil, err
+		}
+		w.Metrics.limiterWait(spec.ID, "embed", waited)
+		resp, err := w.Embedder.Embed(ctx, req)
+		stats := map[string]int64{StatCalls: 1}
+		if err == nil {
+			stats[StatTokens] = int64(resp.Meta.BilledUnits.InputTokens)
+		}
+		if cohere.IsRateLimited(err) && !cohere.IsFatal(err) {
+			stats[StatThrottled] = 1
+		}
+		_ = w.Store.AddStats(ctx, spec.ID, stats)
+		w.Metrics.call(spec.ID, "embed", err, stats[StatTokens])
+		switch {
+		case err == nil:
+			lim.Succeeded(ctx)
+			return resp, nil
+		case cohere.IsFatal(err):
+			if aerr := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, err.Error()); aerr != nil {
+				return nil, errors.Join(err, aerr)
+			}
+			return nil, errStopped
+		case cohere.IsRateLimited(err):
+			var apiErr *cohere.APIError
+			var retryAfter time.Duration
+			if errors.As(err, &apiErr) {
+				retryAfter = apiErr.RetryAfter
+			}
+			if err := lim.Throttled(ctx, retryAfter); err != nil {
+				return nil, err
+			}
+		case cohere.IsRetryable(err) && transient < handlerRetries:
+			// The client has already retried briefly. Waiting longer here
+			// keeps the chunk's earlier calls from being paid for again,
+			// which a task retry would do.
+			transient++
+			if err := sleep(ctx, time.Duration(transient)*5*time.Second); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
+// handlerRetries bounds the waits for a transient error inside a chunk before
+// the chunk is handed back to asynq to retry.
+const handlerRetries = 4
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func embeddingTypes(ts []string) []cohere.EmbeddingType {
+	out := make([]cohere.EmbeddingType, len(ts))
+	for i, t := range ts {
+		out[i] = cohere.EmbeddingType(t)
+	}
+	return out
+}

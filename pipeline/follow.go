@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Exit codes of `enqueue -wait` (DESIGN.md §5).
+const (
+	ExitOK      = 0 // every record written or skipped
+	ExitUsage   = 1 // usage or configuration error before anything ran
+	ExitFailed  = 2 // finished, with failed records
+	ExitAborted = 3 // aborted: auth, quota, billing, or the sink unreachable
+)
+
+// ExitCode maps a final job status to the process exit code.
+func ExitCode(s Status) int {
+	switch {
+	case s.State == StateDone && s.Failed == 0:
+		return ExitOK
+	case s.State == StateDone:
+		return ExitFailed
+	default:
+		return ExitAborted
+	}
+}
+
+// Follower reports a job's progress until it ends.
+type Follower struct {
+	Store *Store
+	Out   io.Writer    // where the live bar goes when Live is set
+	Live  bool         // redraw a progress bar in place (a terminal)
+	Log   *slog.Logger // progress lines when not Live
+	Every time.Duration
+}
+
+// Follow polls the job until it ends or ctx is done, and returns its last status.
+func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
+	poll := 250 * time.Millisecond
+	logEvery := f.Every
+	if logEvery <= 0 {
+		logEvery = 5 * time.Second
+	}
+	var lastLog time.Time
+	for {
+		st, err := f.Store.Status(ctx, id)
+		if err != nil {
+			return st, err
+		}
+		if f.Live {
+			fmt.Fprint(f.Out, "\r"+progressLine(st)+"\x1b[K")
+		} else if time.Since(lastLog) >= logEvery && f.Log != nil {
+			lastLog = time.Now()
+			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Total(), "lines", st.Lines,
+				"written", st.Written, "skipped", st.Skipped, "failed", st.Failed,
+				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens)
+		}
+		if st.Ended() {
+			if f.Live {
+				fmt.Fprintln(f.Out)
+			}
+			return st, nil
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return st, err
+		}
+	}
+}
+
+func rate(s Status) float64 {
+	el := time.Since(s.StartedAt).Seconds()
+	if el <= 0 {
+		return 0
+	}
+	return float64(s.Total()) / el
+}
+
+func progressLine(s Status) string {
+	const width = 24
+	total := s.Lines
+	frac := 0.0
+	if total > 0 {
+		frac = min(1, float64(s.Total())/float64(total))
+	}
+	filled := int(frac * width)
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
+	eta := "?"
+	if r := rate(s); r > 0 && total > 0 {
+		eta = (time.Duration(float64(total-s.Total())/r) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("[%s] %d/%d records  %.0f/s  ETA %s  429s %d  tokens %d",
+		bar, s.Total(), total, rate(s), eta, s.Throttled, s.Tokens)
+}
+
+// WriteSummary prints a finished job's summary.
+func WriteSummary(w io.Writer, s Status, wall time.Duration) {
+	fmt.Fprintf(w, "job %s: %s\n", s.Spec.ID, s.State)
+	if s.Reason != "" {
+		fmt.Fprintf(w, "  reason:  %s\n", s.Reason)
+	}
+	fmt.Fprintf(w, "  records: %d written, %d skipped, %d failed, %d total\n", s.Written, s.Skipped, s.Failed, s.Total())
+	fmt.Fprintf(w, "  api:     %d calls, %d tokens billed, %d rate-limited\n", s.Calls, s.Tokens, s.Throttled)
+	fmt.Fprintf(w, "  time:    %s", wall.Round(time.Millisecond))
+	if sec := wall.Seconds(); sec > 0 {
+		fmt.Fprintf(w, " (%.0f records/s)", float64(s.Total())/sec)
+	}
+	fmt.Fprintln(w)
+	if s.Failed > 0 {
+		fmt.Fprintf(w, "  failed records: enqueue -dead-letters %s\n", s.Spec.ID)
+	}
+}

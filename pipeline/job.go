@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cobatch/cobatch/pipeline/input"
+)
+
+// Operations a job can run.
+const (
+	OpEmbed = "embed"
+)
+
+// Spec is everything that defines a job. It is stored in Redis (never with a
+// secret in it) so that any worker can run the job's chunks.
+type Spec struct {
+	ID             string        `json:"id"`
+	Op             string        `json:"op"`
+	Model          string        `json:"model"`
+	InputType      string        `json:"input_type,omitempty"`
+	EmbeddingTypes []string      `json:"embedding_types,omitempty"`
+	Dimensions     int           `json:"dimensions,omitempty"` // output_dimension; 0 means the model's default
+	Truncate       string        `json:"truncate,omitempty"`
+	Inputs         []string      `json:"inputs"`
+	Input          input.Options `json:"input"`
+	ChunkSize      int           `json:"chunk_size"`
+	Sink           string        `json:"sink"` // "parquet:DIR" or "postgres" (the worker's DATABASE_URL)
+	Table          string        `json:"table,omitempty"`
+	PGType         string        `json:"pg_type,omitempty"`
+	Force          bool          `json:"force,omitempty"`  // re-embed records the sink already holds unchanged
+	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
+	CreatedAt      time.Time     `json:"created_at"`
+}
+
+// Defaults applied by WithDefaults.
+const (
+	DefaultModel     = "embed-v4.0"
+	DefaultInputType = "search_document"
+	DefaultChunkSize = 960 // ten full embed calls: a retried chunk repeats at most ten
+	MaxBatch         = 96  // texts per embed call, the API's limit
+)
+
+// WithDefaults fills unset fields with their defaults.
+func (s Spec) WithDefaults() Spec {
+	if s.Op == "" {
+		s.Op = OpEmbed
+	}
+	if s.Model == "" {
+		s.Model = DefaultModel
+	}
+	if s.InputType == "" {
+		s.InputType = DefaultInputType
+	}
+	if len(s.EmbeddingTypes) == 0 {
+		s.EmbeddingTypes = []string{"float"}
+	}
+	if s.ChunkSize <= 0 {
+		s.ChunkSize = DefaultChunkSize
+	}
+	if s.PGType == "" {
+		s.PGType = "vector"
+	}
+	s.Input = s.Input.WithDefaults()
+	return s
+}
+
+var validTypes = []string{"float", "int8", "uint8", "binary", "ubinary"}
+
+// Validate reports the first problem with a spec, naming the flag to fix.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Op != OpEmbed {
+		errs = append(errs, fmt.Errorf("-op %q: want embed", s.Op))
+	}
+	if len(s.Inputs) == 0 {
+		errs = append(errs, errors.New("-in: no input given"))
+	}
+	for _, t := range s.EmbeddingTypes {
+		if !slices.Contains(validTypes, t) {
+			errs = append(errs, fmt.Errorf("-embedding-types: %q is not one of %s", t, strings.Join(validTypes, ", ")))
+		}
+	}
+	switch s.Dimensions {
+	case 0, 256, 512, 1024, 1536:
+	default:
+		errs = append(errs, fmt.Errorf("-dimensions %d: want 256, 512, 1024 or 1536", s.Dimensions))
+	}
+	switch s.InputType {
+	case "search_document", "search_query", "classification", "clustering":
+	default:
+		errs = append(errs, fmt.Errorf("-input-type %q: want search_document, search_query, classification or clustering", s.InputType))
+	}
+	if s.ChunkSize > 100_000 {
+		errs = append(errs, fmt.Errorf("-chunk-size %d: at most 100000", s.ChunkSize))
+	}
+	if err := s.Input.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
+		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
+	}
+	if s.Sink == "postgres" && s.Table == "" {
+		errs = append(errs, errors.New("-table: required with a postgres sink"))
+	}
+	return errors.Join(errs...)
+}
+
+// Fingerprint identifies everything besides the text that shapes a vector. A
+// stored row with the same content hash and fingerprint is not embedded again.
+func (s Spec) Fingerprint() string {
+	types := slices.Clone(s.EmbeddingTypes)
+	slices.Sort(types)
+	return fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
+}
+
+// DefaultJobID derives a job id from what determines the job's output, so
+// that running the same command again resumes the same job.
+func DefaultJobID(s Spec) string {
+	h := sha256.New()
+	key := s
+	key.ID, key.CreatedAt = "", time.Time{}
+	_ = json.NewEncoder(h).Encode(key)
+	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Dims is the length of the job's vectors: -dimensions when given, else the
+// model's default (embed-v4: 1536; light models: 384; other v3 models: 1024).
+func (s Spec) Dims() int {
+	switch {
+	case s.Dimensions > 0:
+		return s.Dimensions
+	case strings.HasPrefix(s.Model, "embed-v4"):
+		return 1536
+	case strings.Contains(s.Model, "light"):
+		return 384
+	default:
+		return 1024
+	}
+}

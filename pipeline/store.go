@@ -1,0 +1,269 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// Job states, as stored in Redis.
+const (
+	StatePlanning  = "planning"
+	StateRunning   = "running"
+	StateDone      = "done"
+	StateAborted   = "aborted"
+	StateCancelled = "cancelled"
+)
+
+// Store keeps jobs' specs, states and counters in Redis. Record counters
+// change only when a chunk is first recorded done, so a chunk that asynq
+// delivers twice is counted once.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+func jobKey(id string) string    { return "cobatch:job:" + id }
+func doneKey(id string) string   { return "cobatch:job:" + id + ":done" }
+func totalsKey(id string) string { return "cobatch:job:" + id + ":totals" }
+func statsKey(id string) string  { return "cobatch:job:" + id + ":stats" }
+func deadKey(id string) string   { return "cobatch:job:" + id + ":dead" }
+
+const jobsKey = "cobatch:jobs"
+
+// ErrNoJob is returned for a job id that Redis does not know.
+var ErrNoJob = errors.New("no such job")
+
+// CreateOrResume stores the spec of a new job, or checks that an existing job
+// with the same id has the same spec (a resumed job must not silently change
+// meaning). It returns true when the job already existed.
+func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return false, err
+	}
+	created, err := st.rdb.HSetNX(ctx, jobKey(spec.ID), "spec", b).Result()
+	if err != nil {
+		return false, fmt.Errorf("store job: %w", err)
+	}
+	if created {
+		st.rdb.SAdd(ctx, jobsKey, spec.ID)
+		return false, st.rdb.HSet(ctx, jobKey(spec.ID), "state", StatePlanning, "started_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
+	}
+	old, err := st.Spec(ctx, spec.ID)
+	if err != nil {
+		return true, err
+	}
+	if old.Fingerprint() != spec.Fingerprint() || old.Sink != spec.Sink || old.Table != spec.Table {
+		return true, fmt.Errorf("job %s exists with a different spec (%s into %s); choose another -job", spec.ID, old.Fingerprint(), old.Sink)
+	}
+	return true, nil
+}
+
+// Spec returns a job's spec.
+func (st *Store) Spec(ctx context.Context, id string) (Spec, error) {
+	b, err := st.rdb.HGet(ctx, jobKey(id), "spec").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Spec{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
+	}
+	if err != nil {
+		return Spec{}, fmt.Errorf("load job %s: %w", id, err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Spec{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// SetState moves a job to state, with a reason for aborted or cancelled jobs.
+// A job that ended (done, aborted, cancelled) keeps its first end state
+// unless force is set: a late chunk must not turn an aborted job into done.
+func (st *Store) SetState(ctx context.Context, id, state, reason string, force bool) error {
+	if !force {
+		cur, err := st.rdb.HGet(ctx, jobKey(id), "state").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if cur == StateAborted || cur == StateCancelled || (cur == StateDone && state != StateDone) {
+			return nil
+		}
+	}
+	fields := []any{"state", state, "reason", reason}
+	if state == StateDone || state == StateAborted || state == StateCancelled {
+		fields = append(fields, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
+	}
+	return st.rdb.HSet(ctx, jobKey(id), fields...).Err()
+}
+
+// Abort marks the job aborted (fatal API error, unreachable sink): every
+// worker stops calling the API for it.
+func (st *Store) Abort(ctx context.Context, id, reason string) error {
+	return st.SetState(ctx, id, StateAborted, reason, false)
+}
+
+// Planned records that planning finished with this many chunks and lines.
+func (st *Store) Planned(ctx context.Context, id string, chunks int, lines int64) error {
+	return st.rdb.HSet(ctx, jobKey(id), "chunks", chunks, "lines", lines, "planned", 1).Err()
+}
+
+// Restart clears a finished job's chunk records and counters so that it can
+// run again from the start.
+func (st *Store) Restart(ctx context.Context, id string) error {
+	pipe := st.rdb.TxPipeline()
+	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id))
+	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "lines", "finished_at", "reason")
+	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// ChunkResult is what one chunk contributed to its job.
+type ChunkResult struct {
+	Written int64 `json:"written"`
+	Skipped int64 `json:"skipped"`
+	Failed  int64 `json:"failed"`
+}
+
+var completeChunk = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+redis.call('HINCRBY', KEYS[2], 'written', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'skipped', ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'failed', ARGV[5])
+for i = 6, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+return redis.call('HINCRBY', KEYS[2], 'chunks_done', 1)
+`)
+
+// CompleteChunk records a chunk's result and dead letters once, whatever the
+// number of deliveries. It returns the number of chunks done so far, or -1
+// when the chunk had already been recorded.
+func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r ChunkResult, failed []sinks.Failure) (int64, error) {
+	rb, _ := json.Marshal(r)
+	args := []any{chunk, rb, r.Written, r.Skipped, r.Failed}
+	for _, f := range failed {
+		fb, _ := json.Marshal(f)
+		args = append(args, fb)
+	}
+	n, err := completeChunk.Run(ctx, st.rdb, []string{doneKey(id), totalsKey(id), deadKey(id)}, args...).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("record chunk %d of job %s: %w", chunk, id, err)
+	}
+	return n, nil
+}
+
+// ChunkDone reports whether a chunk was recorded done.
+func (st *Store) ChunkDone(ctx context.Context, id string, chunk int) (bool, error) {
+	return st.rdb.HExists(ctx, doneKey(id), strconv.Itoa(chunk)).Result()
+}
+
+// Stat names for AddStats: what the job spent, counted on every attempt.
+const (
+	StatCalls     = "calls"
+	StatTokens    = "tokens"
+	StatThrottled = "throttled"
+	StatErrors    = "errors"
+)
+
+// AddStats adds to a job's spending counters. Unlike record counts these
+// count every attempt: a repeated call was paid for.
+func (st *Store) AddStats(ctx context.Context, id string, kv map[string]int64) error {
+	pipe := st.rdb.Pipeline()
+	for k, v := range kv {
+		if v != 0 {
+			pipe.HIncrBy(ctx, statsKey(id), k, v)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Status is a snapshot of a job.
+type Status struct {
+	Spec       Spec
+	State      string
+	Reason     string
+	Planned    bool
+	Chunks     int64
+	ChunksDone int64
+	Lines      int64
+	Written    int64
+	Skipped    int64
+	Failed     int64
+	Calls      int64
+	Tokens     int64
+	Throttled  int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Total is the number of records accounted for so far.
+func (s Status) Total() int64 { return s.Written + s.Skipped + s.Failed }
+
+// Ended reports whether the job reached a final state.
+func (s Status) Ended() bool {
+	return s.State == StateDone || s.State == StateAborted || s.State == StateCancelled
+}
+
+// Status returns a snapshot of a job.
+func (st *Store) Status(ctx context.Context, id string) (Status, error) {
+	pipe := st.rdb.Pipeline()
+	job := pipe.HGetAll(ctx, jobKey(id))
+	totals := pipe.HGetAll(ctx, totalsKey(id))
+	stats := pipe.HGetAll(ctx, statsKey(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Status{}, fmt.Errorf("job status %s: %w", id, err)
+	}
+	j := job.Val()
+	if j["spec"] == "" {
+		return Status{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
+	}
+	var s Status
+	if err := json.Unmarshal([]byte(j["spec"]), &s.Spec); err != nil {
+		return Status{}, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	n := func(m map[string]string, k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+	s.State, s.Reason = j["state"], j["reason"]
+	s.Planned = j["planned"] == "1"
+	s.Chunks, s.Lines = n(j, "chunks"), n(j, "lines")
+	s.StartedAt, _ = time.Parse(time.RFC3339Nano, j["started_at"])
+	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, j["finished_at"])
+	t := totals.Val()
+	s.Written, s.Skipped, s.Failed, s.ChunksDone = n(t, "written"), n(t, "skipped"), n(t, "failed"), n(t, "chunks_done")
+	x := stats.Val()
+	s.Calls, s.Tokens, s.Throttled = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled)
+	return s, nil
+}
+
+// DeadLetters returns up to limit of a job's failed records (all when limit <= 0).
+func (st *Store) DeadLetters(ctx context.Context, id string, limit int64) ([]sinks.Failure, error) {
+	raw, err := st.rdb.LRange(ctx, deadKey(id), 0, limit-1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sinks.Failure, 0, len(raw))
+	for _, r := range raw {
+		var f sinks.Failure
+		if err := json.Unmarshal([]byte(r), &f); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// Summary turns a status into the summary a sink records.
+func (s Status) Summary() sinks.Summary {
+	return sinks.Summary{
+		Job: s.Spec.ID, Model: s.Spec.Model, Fingerprint: s.Spec.Fingerprint(),
+		Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
+		Chunks: int(s.Chunks), TokensIn: s.Tokens, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+	}
+}
