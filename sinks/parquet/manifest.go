@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cobatch/cobatch/sinks"
@@ -108,6 +109,9 @@ func (w *Writer) Finish(ctx context.Context, s sinks.Summary) error {
 	if err := w.concatFailures(ctx, dir); err != nil {
 		return err
 	}
+	if err := removeTemps(dir, filepath.Join(dir, failedDir)); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("parquet: manifest: %w", err)
@@ -196,4 +200,27 @@ func copyFile(out io.Writer, path string) error {
 	defer f.Close()
 	_, err = io.Copy(out, f)
 	return err
+}
+
+// removeTemps deletes the temporary files that writes interrupted by a crash
+// left behind. A write still running when the job finishes then fails its
+// rename and is retried, which rewrites the same content.
+func removeTemps(dirs ...string) error {
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("parquet: %w", err)
+		}
+		for _, e := range entries {
+			if name := e.Name(); strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") && !e.IsDir() {
+				if err := removeIfExists(filepath.Join(dir, name)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -43,6 +43,13 @@ func TestFailedAndManifest(t *testing.T) {
 		t.Errorf("failed/ holds %v", got)
 	}
 
+	// What a crash in the middle of a write leaves behind.
+	for _, stale := range []string{filepath.Join(jd, ".part-000002.parquet.123.tmp"), filepath.Join(jd, "failed", ".part-000000.jsonl.9.tmp")} {
+		if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))
 	sum := sinks.Summary{
 		Job: "nightly", Model: "embed-v4.0", Fingerprint: "fp-1",
@@ -109,6 +116,9 @@ func TestFailedAndManifest(t *testing.T) {
 	}
 	if got := listDir(t, jd); !slices.Equal(got, []string{"_manifest.json", "failed", "failed.jsonl", "part-000000.parquet", "part-000002.parquet", "part-000010.parquet"}) {
 		t.Errorf("job dir holds %v", got)
+	}
+	if got := listDir(t, filepath.Join(jd, "failed")); !slices.Equal(got, []string{"part-000000.jsonl", "part-000001.jsonl", "part-000010.jsonl"}) {
+		t.Errorf("failed/ holds %v after Finish", got)
 	}
 }
 

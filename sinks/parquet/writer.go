@@ -112,18 +112,23 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 	part := filepath.Join(dir, partName(c.Number))
 
 	rows := c.Rows
-	if len(c.Kept) > 0 {
+	// A re-run that finds every record of the part unchanged leaves the part
+	// alone: checking costs three small columns, rewriting costs the vectors.
+	unchanged := len(c.Rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
+	if len(c.Kept) > 0 && !unchanged {
 		kept, err := readKept(part, c)
 		if err != nil {
 			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
 		}
 		rows = append(kept, c.Rows...)
 	}
-	if len(rows) == 0 {
+	switch {
+	case unchanged:
+	case len(rows) == 0:
 		if err := removeIfExists(part); err != nil {
 			return err
 		}
-	} else {
+	default:
 		set := vectorsOf(&rows[0])
 		for i := range rows {
 			if s := vectorsOf(&rows[i]); s != set {
@@ -143,6 +148,22 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 		return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
 	}
 	return nil
+}
+
+// partHoldsExactly reports whether part holds the ids of kept and no others.
+func partHoldsExactly(part string, kept []string) bool {
+	stored, err := readKeys(part)
+	if err != nil {
+		return false
+	}
+	seen := make(map[string]bool, len(kept))
+	for _, id := range kept {
+		if _, ok := stored[id]; !ok {
+			return false
+		}
+		seen[id] = true
+	}
+	return len(seen) == len(stored)
 }
 
 // readKept returns the rows of c.Kept from the chunk's previous part, in the

@@ -3,6 +3,7 @@ package parquet
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -234,6 +235,36 @@ func TestKeptCarryOver(t *testing.T) {
 			}
 			assertSame(t, got, tc.want)
 		})
+	}
+}
+
+func TestAllKeptLeavesPartAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w, dir := newTestWriter(t, Config{})
+	want := rows("r", 4, vecFloat, 32)
+	if err := w.WriteChunk(ctx, &sinks.Chunk{Job: "job", Number: 6, Rows: want}); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "job", "part-000006.parquet")
+	before, err := os.Stat(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := []sinks.Failure{{File: "in.jsonl", Line: 9, ID: "r9", Reason: "empty text"}}
+	if err := w.WriteChunk(ctx, &sinks.Chunk{Job: "job", Number: 6, Kept: []string{"r3", "r1", "r0", "r2"}, Failed: fail}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Error("part was rewritten although every record was kept")
+	}
+	assertSame(t, readAll(t, dir, "job"), want)
+	if got := listDir(t, filepath.Join(dir, "job", "failed")); !slices.Equal(got, []string{"part-000006.jsonl"}) {
+		t.Errorf("failed/ holds %v", got)
 	}
 }
 
