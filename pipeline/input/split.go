@@ -254,7 +254,7 @@ type chunker struct {
 func (c *chunker) add(u unit) error {
 	usize := u.end - u.start
 	if c.inline {
-		usize = int64(len(u.data)) + 1
+		usize = int64(len(u.data)) + 2
 		if u.blank {
 			usize = 1
 		}
@@ -295,6 +295,11 @@ func (c *chunker) add(u unit) error {
 	c.size += usize
 	if c.inline {
 		c.data.Write(u.data)
+		// The line reader drops one "\r" before a line's end; put one back
+		// where the content itself ends in "\r", so Read sees the same text.
+		if len(u.data) > 0 && u.data[len(u.data)-1] == '\r' {
+			c.data.WriteByte('\r')
+		}
 		c.data.WriteByte('\n')
 	}
 	return nil
