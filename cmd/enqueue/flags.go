@@ -133,7 +133,7 @@ Flags:
 	fs.BoolVar(&o.strict, "strict", false, "abort the job on the first bad input record instead of dead-lettering it")
 	fs.StringVar(&o.job, "job", "", "job id (default: derived from the inputs and the spec, so the same command resumes the same job)")
 	fs.Var(&o.wait, "wait", "follow the job to its end and exit with its outcome (default true when embedded, else false)")
-	fs.StringVar(&o.redisURL, "redis", env.RedisURL, "Redis URL; empty: embedded mode (default $REDIS_URL)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL; neither: embedded mode")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "embedded mode: chunk tasks processed at once")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "embedded mode: override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (embed counts inputs, others requests); default Cohere's production limits")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue for the job's tasks")

@@ -55,6 +55,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return pipeline.ExitUsage
 	}
 	o.inputs = append(o.inputs, fs.Args()...)
+	if !flagGiven(fs, "redis") {
+		// Read here, not as the flag's default, so -h never prints a
+		// password the URL may hold.
+		o.redisURL = env.RedisURL
+	}
 	level := slog.LevelInfo
 	if o.verbose {
 		level = slog.LevelDebug
@@ -239,6 +244,12 @@ func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
 		return spec, "", err
 	}
 	return spec, dbURL, nil
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func splitList(s string) []string {

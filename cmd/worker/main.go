@@ -70,7 +70,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.redisURL, "redis", env.RedisURL, "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
 	fs.StringVar(&o.httpAddr, "http", ":9090", "listen address for /healthz and /metrics (empty: none)")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue to process")
@@ -84,6 +84,11 @@ Flags:
 			return pipeline.ExitOK
 		}
 		return pipeline.ExitUsage
+	}
+	if o.redisURL == "" {
+		// Read here, not as the flag's default, so -h never prints a
+		// password the URL may hold.
+		o.redisURL = env.RedisURL
 	}
 	level := slog.LevelInfo
 	if o.verbose {
