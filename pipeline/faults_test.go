@@ -1,0 +1,57 @@
+package pipeline_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
+)
+
+// TestFaultsLoseNothing runs a job through 5xx, connection resets, hangs past
+// the client timeout, malformed bodies and a 429 storm: it completes with every
+// record written once, nothing archived by asynq, and no text paid for twice
+// beyond the calls whose responses were lost.
+func TestFaultsLoseNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t,
+		coheretest.WithErrorRate(503, 0.05),
+		coheretest.WithResets(0.03),
+		coheretest.WithHang(0.02),
+		coheretest.WithMalformed(0.02),
+		// A limit far below what the workers ask for: a 429 storm.
+		coheretest.WithRateLimit("embed", 400, time.Second),
+	)
+	h.limits = map[string]ratelimit.Limit{"embed": {Count: 4000, Per: time.Second}}
+	h.timeout = 500 * time.Millisecond
+	h.startWorkers(4)
+	path, texts := writeCorpus(t, 3000, corpusText)
+	spec := h.spec("faults", path)
+	spec.ChunkSize = 200
+	st := h.run(spec)
+	if st.State != pipeline.StateDone || st.Written != 3000 || st.Failed != 0 || st.Total() != 3000 {
+		t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
+	}
+	checkParquet(t, h.out, spec, texts)
+	stats := h.fake.Stats()
+	if stats.RateLimited == 0 || stats.Resets == 0 || stats.InjectedErrors == 0 {
+		t.Errorf("faults not exercised: %+v", stats)
+	}
+	if st.Throttled == 0 {
+		t.Error("the job recorded no 429")
+	}
+	ins := asynq.NewInspectorFromRedisClient(h.rdb)
+	if info, err := ins.GetQueueInfo(pipeline.DefaultQueue); err != nil {
+		t.Fatal(err)
+	} else if info.Archived != 0 {
+		t.Errorf("%d tasks archived", info.Archived)
+	}
+	// A text is paid twice only when its response was lost (malformed body)
+	// and the call repeated.
+	if extra := stats.EmbeddedTexts - 3000; extra > stats.Malformed*pipeline.MaxBatch {
+		t.Errorf("%d texts paid twice, more than the %d malformed responses explain", extra, stats.Malformed)
+	}
+}
