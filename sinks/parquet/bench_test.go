@@ -175,3 +175,31 @@ func BenchmarkEncodePaths(b *testing.B) {
 	b.ReportMetric(n/slowDur.Seconds(), "row_rows/s")
 	b.ReportMetric(slowDur.Seconds()/fastDur.Seconds(), "x_row")
 }
+
+// BenchmarkReadJob reads back 10 parts of 1,000 rows of 1024-d floats, as the
+// nearest-neighbour query and the end-to-end checks do.
+//
+//	go test -run '^$' -bench ReadJob ./sinks/parquet/
+func BenchmarkReadJob(b *testing.B) {
+	dir := b.TempDir()
+	w, err := New(Config{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs := rows("r", 1000, vecFloat, 1024)
+	for c := range 10 {
+		if err := w.WriteChunk(context.Background(), &sinks.Chunk{Job: "bench", Number: c, Rows: rs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n int
+	for b.Loop() {
+		if err := ReadJob(dir, "bench", func(e sinks.Embedding) error {
+			n += len(e.Float) / 1024
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -83,7 +83,6 @@ func New(cfg Config) (*Writer, error) {
 		opts: []parquetgo.WriterOption{
 			parquetgo.Compression(codec),
 			parquetgo.MaxRowsPerRowGroup(int64(cfg.RowGroupRows)),
-			parquetgo.CreatedBy("cobatch", "", ""),
 		},
 	}, nil
 }
