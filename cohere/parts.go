@@ -30,14 +30,24 @@ func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row
 	if err != nil {
 		return fmt.Errorf("cohere: %s: invalid URL", op)
 	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	dog := newWatchdog(c.cfg.Timeout, cancel)
-	defer dog.stop()
-
-	var body io.ReadCloser
-	err = c.retry(actx, op, func(context.Context) error {
-		req, err := http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+	// Each attempt gets its own inactivity watchdog; the one of the attempt
+	// that succeeds keeps guarding the stream.
+	var (
+		body     io.ReadCloser
+		actx     context.Context
+		dog      *watchdog
+		finished []func()
+	)
+	defer func() {
+		for _, f := range finished {
+			f()
+		}
+	}()
+	err = c.retry(ctx, op, func(ctx context.Context) error {
+		attemptCtx, cancel := context.WithCancelCause(ctx)
+		attemptDog := newWatchdog(c.cfg.Timeout, cancel)
+		finished = append(finished, attemptDog.stop, func() { cancel(nil) })
+		req, err := http.NewRequestWithContext(attemptCtx, http.MethodGet, u.String(), nil)
 		if err != nil {
 			return fmt.Errorf("build request: %w", err)
 		}
@@ -45,16 +55,15 @@ func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row
 			c.setHeaders(req)
 		}
 		req.Header.Set("Accept", "application/octet-stream, application/avro, */*")
-		dog.kick()
 		resp, err := c.cfg.HTTPClient.Do(req)
 		if err != nil {
-			return redactURL(c.transportError(ctx, actx, err))
+			return redactURL(c.transportError(ctx, attemptCtx, err))
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			defer closeBody(resp.Body)
 			return newAPIError(resp, c.cfg.APIKey, c.now())
 		}
-		body = resp.Body
+		body, actx, dog = resp.Body, attemptCtx, attemptDog
 		return nil
 	})
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2/ocf"
 )
@@ -231,4 +233,39 @@ func TestReadBatchOutput(t *testing.T) {
 	if !reflect.DeepEqual(ids, []string{"4", "4", "7"}) {
 		t.Errorf("ids = %v", ids)
 	}
+}
+
+func TestReadDatasetPartStalls(t *testing.T) {
+	t.Parallel()
+	data := writeEmbedJobOCF(t, 2)
+	t.Run("hang before headers is retried", func(t *testing.T) {
+		t.Parallel()
+		var calls atomic.Int32
+		b := setup(t, func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) == 1 {
+				<-r.Context().Done()
+				return
+			}
+			_, _ = w.Write(data)
+		}, func(c *Config) { c.Timeout = 150 * time.Millisecond })
+		rows := 0
+		if err := b.client.ReadDatasetPart(context.Background(), "/prefix/p", func(map[string]any) error { rows++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 2 || calls.Load() != 2 {
+			t.Errorf("rows %d after %d calls", rows, calls.Load())
+		}
+	})
+	t.Run("hang mid-stream fails retryable, not resent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(data[:len(data)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}, func(c *Config) { c.Timeout = 150 * time.Millisecond })
+		err := b.client.ReadDatasetPart(context.Background(), "/prefix/p", func(map[string]any) error { return nil })
+		if err == nil || !IsRetryable(err) || len(b.requests()) != 1 {
+			t.Errorf("err = %v (retryable %v), requests %d", err, IsRetryable(err), len(b.requests()))
+		}
+	})
 }
