@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -202,4 +203,55 @@ func BenchmarkReadJob(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriteChunkMemory writes one chunk of 16,384 rows of 1024-d floats
+// (64 MiB of vectors) and reports the writer's peak heap above the chunk
+// itself, sampled every millisecond, for several row-group sizes: parquet-go
+// buffers a whole row group, so RowGroupRows is what bounds it.
+//
+//	go test -run '^$' -bench WriteChunkMemory -benchtime 2x ./sinks/parquet/
+func BenchmarkWriteChunkMemory(b *testing.B) {
+	rs := rows("r", 16384, vecFloat, 1024)
+	for _, groupRows := range []int{1024, 8192, 1 << 20} {
+		b.Run(fmt.Sprintf("rowgroup=%d", groupRows), func(b *testing.B) {
+			w, err := New(Config{Dir: b.TempDir(), RowGroupRows: groupRows})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var peak uint64
+			for b.Loop() {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				base := ms.HeapAlloc
+				done := make(chan struct{})
+				sampled := make(chan uint64)
+				go func() {
+					var top uint64
+					tick := time.NewTicker(time.Millisecond)
+					defer tick.Stop()
+					for {
+						select {
+						case <-done:
+							sampled <- top
+							return
+						case <-tick.C:
+							var ms runtime.MemStats
+							runtime.ReadMemStats(&ms)
+							if ms.HeapAlloc > base && ms.HeapAlloc-base > top {
+								top = ms.HeapAlloc - base
+							}
+						}
+					}
+				}()
+				if err := w.WriteChunk(context.Background(), &sinks.Chunk{Job: "mem", Number: 0, Rows: rs}); err != nil {
+					b.Fatal(err)
+				}
+				close(done)
+				peak = max(peak, <-sampled)
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
+		})
+	}
 }
