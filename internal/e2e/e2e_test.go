@@ -30,7 +30,7 @@ var (
 )
 
 // binaries builds cmd/enqueue and cmd/worker once per test process.
-func binaries(t *testing.T) (enqueue, worker string) {
+func binaries(t testing.TB) (enqueue, worker string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "cobatch-e2e-bin")
@@ -75,7 +75,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func start(t *testing.T, env []string, bin string, args ...string) *proc {
+func start(t testing.TB, env []string, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), out: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -112,7 +112,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func writeCorpus(t *testing.T, n int) (string, map[string]string) {
+func writeCorpus(t testing.TB, n int) (string, map[string]string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "corpus.jsonl")
 	f, err := os.Create(path)
