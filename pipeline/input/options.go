@@ -65,10 +65,11 @@ type Options struct {
 	//   "line" "<file base name>:<line>" (Parquet: "<base>:<row>");
 	//   "hash" hex of the first 16 bytes of the text's SHA-256.
 	IDFrom string `json:"id_from,omitempty"`
-	// MaxRecordBytes caps a line (and, for CSV, a record spanning several
-	// lines). Default 1 MiB. A longer line is a bad record "line exceeds N
-	// bytes"; it is skipped without being buffered and reading continues at
-	// the next line.
+	// MaxRecordBytes caps a line, a trailing "\r" included. Default 1 MiB.
+	// A longer line is a bad record "line exceeds N bytes"; it is skipped
+	// without being buffered and reading continues at the next line. A CSV
+	// quoted field must also close within this many bytes, or its first line
+	// is a bad record and reading resumes at the line after it.
 	MaxRecordBytes int `json:"max_record_bytes,omitempty"`
 	// MaxChunkBytes caps the bytes one range covers (line formats). Default
 	// 8 MiB. A single record longer than this gets a range of its own.

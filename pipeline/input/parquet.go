@@ -43,7 +43,7 @@ func openParquet(path, name string, opts Options) (pq *parquetFile, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("input: %s: %w", name, err)
 	}
-	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("input: %s: %w: parquet: %w", name, ErrCorrupt, err)
 	}
