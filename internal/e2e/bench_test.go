@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,5 +54,43 @@ func BenchmarkRateLimitedWorkers(b *testing.B) {
 		b.ReportMetric(float64(records)/wall.Seconds()/ceiling, "of-ceiling")
 		b.ReportMetric(100*float64(stats.RateLimited)/float64(max(calls, 1)), "429s/100calls")
 		b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
+	}
+}
+
+// BenchmarkEnqueuePlan1GB plans a 1 GB JSONL file into chunk tasks on the real
+// Redis with the enqueue binary and reports its peak RSS (target: < 100 MB)
+// and the planning rate.
+func BenchmarkEnqueuePlan1GB(b *testing.B) {
+	enqueue, _ := binaries(b)
+	path := filepath.Join(b.TempDir(), "big.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	filler := strings.Repeat("lorem ipsum dolor sit amet ", 36) // ~1 KB records
+	var size int64
+	for i := 0; size < 1<<30; i++ {
+		n, _ := fmt.Fprintf(w, "{\"id\":\"r%d\",\"text\":\"%d %s\"}\n", i, i, filler)
+		size += int64(n)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	b.ResetTimer()
+	for range b.N {
+		redisURL := testenv.RedisURL(b)
+		began := time.Now()
+		cmd := exec.Command(enqueue, "-in", path, "-sink", "parquet:"+b.TempDir(), "-job", "big", "-wait=false")
+		cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "COHERE_API_KEY=unused", "DATABASE_URL=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("enqueue: %v\n%s", err, out)
+		}
+		wall := time.Since(began)
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+		b.ReportMetric(float64(size)/wall.Seconds()/1e6, "input-MB/s")
 	}
 }
