@@ -39,7 +39,7 @@ type Config struct {
 	// HTTPClient performs the requests. Default: a client whose transport
 	// bounds dialing, TLS handshakes and idle connections, with no overall
 	// timeout (Timeout bounds each attempt instead).
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 
 	// Timeout bounds one attempt of a JSON call, from sending the request to
 	// reading the whole response. Streaming calls (dataset upload, dataset
@@ -52,7 +52,7 @@ type Config struct {
 	Retry RetryPolicy
 
 	// Logger receives one debug record per retry. Default: discard.
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -98,7 +98,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("BaseURL must not carry a query, fragment or user info")
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("Timeout must not be negative, got %s", c.Timeout)
+		return fmt.Errorf("Config.Timeout must not be negative, got %s", c.Timeout)
 	}
 	return c.Retry.validate()
 }

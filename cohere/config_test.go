@@ -49,7 +49,7 @@ func TestConfigValidation(t *testing.T) {
 		{"bad scheme", Config{APIKey: "k", BaseURL: "ftp://x"}, "must start with http:// or https://"},
 		{"no host", Config{APIKey: "k", BaseURL: "http://"}, "must have a host"},
 		{"query", Config{APIKey: "k", BaseURL: "http://x/?a=b"}, "must not carry a query"},
-		{"negative timeout", Config{APIKey: "k", Timeout: -time.Second}, "Timeout must not be negative"},
+		{"negative timeout", Config{APIKey: "k", Timeout: -time.Second}, "Config.Timeout must not be negative"},
 		{"zero attempts", Config{APIKey: "k", Retry: RetryPolicy{MaxAttempts: -1}}, "Retry.MaxAttempts must be at least 1"},
 		{"max below base", Config{APIKey: "k", Retry: RetryPolicy{BaseDelay: time.Minute, MaxDelay: time.Second}}, "Retry.MaxDelay (1s) must be at least Retry.BaseDelay (1m0s)"},
 	}
@@ -75,7 +75,10 @@ func TestKeyNeverPrinted(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d", "%q", "%x"} {
 		out = append(out, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, &cfg), fmt.Sprintf(verb, c), fmt.Sprintf(verb, c.cfg))
 	}
-	enc, _ := json.Marshal(cfg)
+	enc, err := json.Marshal(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out = append(out, string(enc))
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg)
