@@ -80,7 +80,9 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk}
 	var items []item
 	seen := map[string]int64{}
+	read := 0
 	err := input.Read(ctx, p.Range, spec.Input, func(r input.Record) error {
+		read++
 		if r.Err != nil {
 			if spec.Strict {
 				return w.strictAbort(ctx, spec.ID, r.Err)
@@ -96,7 +98,16 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 		items = append(items, item{rec: r, sha: sha256.Sum256([]byte(r.Text))})
 		return nil
 	})
-	if err != nil {
+	if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
+		// The file is damaged (or changed since it was planned): retrying
+		// cannot help. The records it no longer yields are dead-lettered.
+		for n := read; n < p.Range.Records; n++ {
+			out.Failed = append(out.Failed, sinks.Failure{File: p.Range.Name, Reason: fmt.Sprintf("record %d of chunk %d unreadable: %v", n+1, p.Chunk, err)})
+		}
+	} else if err != nil {
+		if errors.Is(err, input.ErrCorrupt) {
+			return nil, w.strictAbort(ctx, spec.ID, err)
+		}
 		return nil, fmt.Errorf("read %s: %w", p.Range.Path, err)
 	}
 	todo := items

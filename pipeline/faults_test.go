@@ -1,6 +1,13 @@
 package pipeline_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +16,8 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
+	"github.com/cobatch/cobatch/sinks"
+	"github.com/cobatch/cobatch/sinks/parquet"
 )
 
 // TestFaultsLoseNothing runs a job through 5xx, connection resets, hangs past
@@ -53,5 +62,49 @@ func TestFaultsLoseNothing(t *testing.T) {
 	// and the call repeated.
 	if extra := stats.EmbeddedTexts - 3000; extra > stats.Malformed*pipeline.MaxBatch {
 		t.Errorf("%d texts paid twice, more than the %d malformed responses explain", extra, stats.Malformed)
+	}
+}
+
+// TestTruncatedGzipCostsOnlyItsTail plans a good file and a truncated gzip:
+// the good file is embedded whole, the gzip's readable records too, and its
+// damage is one dead letter naming the file.
+func TestTruncatedGzipCostsOnlyItsTail(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorkers(2)
+	good, texts := writeCorpus(t, 500, corpusText)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	for i := range 5000 {
+		fmt.Fprintf(zw, "{\"id\":\"gz-%d\",\"text\":\"compressed %d\"}\n", i, i)
+	}
+	zw.Close()
+	bad := filepath.Join(t.TempDir(), "bad.jsonl.gz")
+	if err := os.WriteFile(bad, buf.Bytes()[:buf.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := h.spec("gz", good, bad)
+	st := h.run(spec)
+	if st.State != pipeline.StateDone || st.Failed != 1 || st.Written < 500 || st.Written >= 5500 {
+		t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
+	}
+	if st.Total() != st.Records {
+		t.Errorf("total %d != planned records %d", st.Total(), st.Records)
+	}
+	dead, _ := h.store.DeadLetters(context.Background(), spec.ID, 0)
+	if len(dead) != 1 || dead[0].File != bad || !strings.Contains(dead[0].Reason, "corrupt") {
+		t.Fatalf("dead letters %+v", dead)
+	}
+	seen := 0
+	if err := parquet.ReadJob(h.out, spec.ID, func(e sinks.Embedding) error {
+		if _, ok := texts[e.ID]; ok {
+			seen++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 500 {
+		t.Errorf("%d of the good file's 500 records in the output", seen)
 	}
 }

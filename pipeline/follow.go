@@ -55,7 +55,7 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 			fmt.Fprint(f.Out, "\r"+progressLine(st)+"\x1b[K")
 		} else if time.Since(lastLog) >= logEvery && f.Log != nil {
 			lastLog = time.Now()
-			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Total(), "lines", st.Lines,
+			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Total(), "records", st.Records,
 				"written", st.Written, "skipped", st.Skipped, "failed", st.Failed,
 				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens)
 		}
@@ -81,7 +81,7 @@ func rate(s Status) float64 {
 
 func progressLine(s Status) string {
 	const width = 24
-	total := s.Lines
+	total := s.Records
 	frac := 0.0
 	if total > 0 {
 		frac = min(1, float64(s.Total())/float64(total))

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
 )
 
 // Planner splits a job's inputs into chunk tasks and enqueues them.
@@ -28,6 +29,7 @@ type PlanResult struct {
 	Chunks   int   // chunks in the job
 	Enqueued int   // chunks enqueued now (the others were done or queued)
 	Lines    int64 // input lines covered
+	Records  int64 // records planned (a corrupt file's tail counts as one)
 }
 
 // Plan stores the job (or checks it against the stored one), then streams
@@ -62,10 +64,11 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 			return res, err
 		}
 	}
-	err = input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
+	emit := func(r input.Range) error {
 		chunk := res.Chunks
 		res.Chunks++
 		res.Lines += int64(r.Lines)
+		res.Records += int64(r.Records)
 		done, err := p.Store.ChunkDone(ctx, spec.ID, chunk)
 		if err != nil || done {
 			return err
@@ -88,11 +91,24 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 		}
 		res.Enqueued++
 		return nil
-	})
-	if err != nil {
-		return res, err
 	}
-	if err := p.Store.Planned(ctx, spec.ID, res.Chunks, res.Lines); err != nil {
+	// One input at a time, so that a corrupt file (truncated gzip, broken
+	// Parquet footer) costs its unreadable tail, not the whole job: the
+	// records before the damage are planned, the damage is dead-lettered.
+	for _, in := range spec.Inputs {
+		err := input.Split(ctx, []string{in}, spec.Input, spec.ChunkSize, emit)
+		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
+			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Reason: err.Error()}); err != nil {
+				return res, err
+			}
+			res.Records++
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := p.Store.Planned(ctx, spec.ID, res.Chunks, res.Records); err != nil {
 		return res, err
 	}
 	if err := p.Store.SetState(ctx, spec.ID, StateRunning, "", false); err != nil {

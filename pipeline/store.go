@@ -37,6 +37,9 @@ func doneKey(id string) string   { return "cobatch:job:" + id + ":done" }
 func totalsKey(id string) string { return "cobatch:job:" + id + ":totals" }
 func statsKey(id string) string  { return "cobatch:job:" + id + ":stats" }
 func deadKey(id string) string   { return "cobatch:job:" + id + ":dead" }
+func planFailKey(id string) string {
+	return "cobatch:job:" + id + ":planfail"
+}
 
 const jobsKey = "cobatch:jobs"
 
@@ -111,17 +114,31 @@ func (st *Store) Abort(ctx context.Context, id, reason string) error {
 	return st.SetState(ctx, id, StateAborted, reason, false)
 }
 
-// Planned records that planning finished with this many chunks and lines.
-func (st *Store) Planned(ctx context.Context, id string, chunks int, lines int64) error {
-	return st.rdb.HSet(ctx, jobKey(id), "chunks", chunks, "lines", lines, "planned", 1).Err()
+// Planned records that planning finished with this many chunks and records.
+func (st *Store) Planned(ctx context.Context, id string, chunks int, records int64) error {
+	return st.rdb.HSet(ctx, jobKey(id), "chunks", chunks, "records", records, "planned", 1).Err()
+}
+
+var planFailure = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'failed', 1)
+redis.call('RPUSH', KEYS[3], ARGV[2])
+return 1
+`)
+
+// PlanFailure dead-letters what planning could not read of an input (a
+// corrupt file's tail), once per file however often the job is planned.
+func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) error {
+	b, _ := json.Marshal(f)
+	return planFailure.Run(ctx, st.rdb, []string{planFailKey(id), totalsKey(id), deadKey(id)}, f.File, b).Err()
 }
 
 // Restart clears a finished job's chunk records and counters so that it can
 // run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
 	pipe := st.rdb.TxPipeline()
-	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id))
-	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "lines", "finished_at", "reason")
+	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id))
+	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
 	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := pipe.Exec(ctx)
 	return err
@@ -194,7 +211,7 @@ type Status struct {
 	Planned    bool
 	Chunks     int64
 	ChunksDone int64
-	Lines      int64
+	Records    int64 // planned
 	Written    int64
 	Skipped    int64
 	Failed     int64
@@ -233,7 +250,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	n := func(m map[string]string, k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
 	s.State, s.Reason = j["state"], j["reason"]
 	s.Planned = j["planned"] == "1"
-	s.Chunks, s.Lines = n(j, "chunks"), n(j, "lines")
+	s.Chunks, s.Records = n(j, "chunks"), n(j, "records")
 	s.StartedAt, _ = time.Parse(time.RFC3339Nano, j["started_at"])
 	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, j["finished_at"])
 	t := totals.Val()

@@ -165,7 +165,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		}
 		return pipeline.ExitAborted, fmt.Errorf("plan: %w", err)
 	}
-	log.Info("job planned", "job", spec.ID, "chunks", res.Chunks, "enqueued", res.Enqueued, "lines", res.Lines, "resumed", res.Resumed)
+	log.Info("job planned", "job", spec.ID, "chunks", res.Chunks, "enqueued", res.Enqueued, "records", res.Records, "resumed", res.Resumed)
 	// Embedded workers live in this process: it must wait for them.
 	wait := embedded || (o.wait.set && o.wait.v)
 	if !wait {
@@ -294,7 +294,7 @@ func control(ctx context.Context, o options, stdout io.Writer) (int, error) {
 		if err != nil {
 			return pipeline.ExitUsage, usageError{err}
 		}
-		fmt.Fprintf(stdout, "planned chunks: %d (%d done), input lines: %d\n", st.Chunks, st.ChunksDone, st.Lines)
+		fmt.Fprintf(stdout, "planned: %d chunks (%d done), %d records\n", st.Chunks, st.ChunksDone, st.Records)
 		pipeline.WriteSummary(stdout, st, time.Since(st.StartedAt))
 	}
 	return pipeline.ExitOK, nil
