@@ -286,6 +286,7 @@ func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.E
 		stats := map[string]int64{StatCalls: 1}
 		if err == nil {
 			stats[StatTokens] = int64(resp.Meta.BilledUnits.InputTokens)
+			stats[StatEmbedded] = int64(len(texts))
 		}
 		if cohere.IsRateLimited(err) && !cohere.IsFatal(err) {
 			stats[StatThrottled] = 1

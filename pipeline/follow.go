@@ -55,7 +55,7 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 			fmt.Fprint(f.Out, "\r"+progressLine(st)+"\x1b[K")
 		} else if time.Since(lastLog) >= logEvery && f.Log != nil {
 			lastLog = time.Now()
-			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Total(), "records", st.Records,
+			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Progress(), "records", st.Records,
 				"written", st.Written, "skipped", st.Skipped, "failed", st.Failed,
 				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens)
 		}
@@ -76,7 +76,7 @@ func rate(s Status) float64 {
 	if el <= 0 {
 		return 0
 	}
-	return float64(s.Total()) / el
+	return float64(s.Progress()) / el
 }
 
 func progressLine(s Status) string {
@@ -84,16 +84,16 @@ func progressLine(s Status) string {
 	total := s.Records
 	frac := 0.0
 	if total > 0 {
-		frac = min(1, float64(s.Total())/float64(total))
+		frac = min(1, float64(s.Progress())/float64(total))
 	}
 	filled := int(frac * width)
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
 	eta := "?"
 	if r := rate(s); r > 0 && total > 0 {
-		eta = (time.Duration(float64(total-s.Total())/r) * time.Second).Round(time.Second).String()
+		eta = (time.Duration(float64(total-s.Progress())/r) * time.Second).Round(time.Second).String()
 	}
 	return fmt.Sprintf("[%s] %d/%d records  %.0f/s  ETA %s  429s %d  tokens %d",
-		bar, s.Total(), total, rate(s), eta, s.Throttled, s.Tokens)
+		bar, s.Progress(), total, rate(s), eta, s.Throttled, s.Tokens)
 }
 
 // WriteSummary prints a finished job's summary.

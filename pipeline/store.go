@@ -188,6 +188,9 @@ const (
 	StatTokens    = "tokens"
 	StatThrottled = "throttled"
 	StatErrors    = "errors"
+	// StatEmbedded counts texts embedded so far, chunks not yet recorded
+	// included: it moves the progress bar between chunk completions.
+	StatEmbedded = "embedded"
 )
 
 // AddStats adds to a job's spending counters. Unlike record counts these
@@ -218,12 +221,23 @@ type Status struct {
 	Calls      int64
 	Tokens     int64
 	Throttled  int64
+	Embedded   int64
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
 
 // Total is the number of records accounted for so far.
 func (s Status) Total() int64 { return s.Written + s.Skipped + s.Failed }
+
+// Progress estimates records processed, counting texts embedded by chunks
+// still running; only Total is exact.
+func (s Status) Progress() int64 {
+	p := max(s.Total(), s.Embedded+s.Skipped+s.Failed)
+	if s.Records > 0 {
+		p = min(p, s.Records)
+	}
+	return p
+}
 
 // Ended reports whether the job reached a final state.
 func (s Status) Ended() bool {
@@ -256,7 +270,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	t := totals.Val()
 	s.Written, s.Skipped, s.Failed, s.ChunksDone = n(t, "written"), n(t, "skipped"), n(t, "failed"), n(t, "chunks_done")
 	x := stats.Val()
-	s.Calls, s.Tokens, s.Throttled = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled)
+	s.Calls, s.Tokens, s.Throttled, s.Embedded = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled), n(x, StatEmbedded)
 	return s, nil
 }
 

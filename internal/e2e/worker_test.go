@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/testenv"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestWorkerHTTPAndGracefulStop checks /healthz and /metrics after a job, and
+// that SIGTERM stops the worker cleanly with exit 0.
+func TestWorkerHTTPAndGracefulStop(t *testing.T) {
+	t.Parallel()
+	enqueue, worker := binaries(t)
+	fake := coheretest.NewServer()
+	defer fake.Close()
+	redisURL := testenv.RedisURL(t)
+	env := []string{"REDIS_URL=" + redisURL, "COHERE_BASE_URL=" + fake.URL, "COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
+	addr := freeAddr(t)
+	w := start(t, env, worker, "-concurrency", "2", "-http", addr, "-rate-limit", "embed=1000000/1m")
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	corpus, _ := writeCorpus(t, 500)
+	cmd := exec.Command(enqueue, "-in", corpus, "-sink", "parquet:"+t.TempDir(), "-job", "http", "-dimensions", "256", "-wait")
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, out)
+	}
+	_, metrics := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`cobatch_records_total{job="http",outcome="written"} 500`,
+		`cobatch_api_calls_total{endpoint="embed",job="http",status="200"} 6`,
+		`cobatch_sink_write_seconds_count{job="http"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("worker exit after SIGTERM: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("worker did not stop within 40s of SIGTERM")
+	}
+	w.mu.Lock()
+	logs := w.out.String()
+	w.mu.Unlock()
+	if !strings.Contains(logs, "shutting down") {
+		t.Errorf("no shutdown log:\n%s", logs)
+	}
+}
