@@ -34,6 +34,7 @@ type harness struct {
 	store   *pipeline.Store
 	out     string
 	timeout time.Duration // client timeout of one attempt
+	dbURL   string        // for postgres sinks
 	limits  map[string]ratelimit.Limit
 	servers []*asynq.Server
 }
@@ -69,7 +70,8 @@ func (h *harness) startWorkers(n int) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, Limits: h.limits})
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+		Limits: h.limits, DatabaseURL: h.dbURL})
 	srv := cli.NewServer(h.aopt, n, pipeline.DefaultQueue, 5*time.Second, testLogger(h.t))
 	mux := asynq.NewServeMux()
 	w.Register(mux)

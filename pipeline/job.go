@@ -34,9 +34,21 @@ type Spec struct {
 	Sink           string        `json:"sink"` // "parquet:DIR" or "postgres" (the worker's DATABASE_URL)
 	Table          string        `json:"table,omitempty"`
 	PGType         string        `json:"pg_type,omitempty"`
+	Index          *Index        `json:"index,omitempty"`  // build an ANN index after the load (postgres)
 	Force          bool          `json:"force,omitempty"`  // re-embed records the sink already holds unchanged
 	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
 	CreatedAt      time.Time     `json:"created_at"`
+}
+
+// Index asks for an approximate-nearest-neighbour index, built once when the
+// job's chunks are all written: building it before the bulk load makes the
+// load many times slower.
+type Index struct {
+	Method         string `json:"method"`             // "hnsw"
+	Distance       string `json:"distance,omitempty"` // cosine, l2, ip (float); hamming, jaccard (bit)
+	M              int    `json:"m,omitempty"`
+	EfConstruction int    `json:"ef_construction,omitempty"`
+	Concurrently   bool   `json:"concurrently,omitempty"` // for a table already serving queries
 }
 
 // Defaults applied by WithDefaults.
@@ -105,6 +117,12 @@ func (s Spec) Validate() error {
 	}
 	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
 		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
+	}
+	if s.Index != nil && s.Index.Method != "hnsw" {
+		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
+	}
+	if s.Index != nil && s.Sink != "postgres" {
+		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
 	}
 	if s.Sink == "postgres" && s.Table == "" {
 		errs = append(errs, errors.New("-table: required with a postgres sink"))

@@ -29,6 +29,11 @@ type options struct {
 	sink           string
 	table          string
 	pgType         string
+	index          string
+	distance       string
+	indexM         int
+	indexEF        int
+	indexConc      bool
 	force          bool
 	strict         bool
 	job            string
@@ -129,6 +134,11 @@ Flags:
 	fs.StringVar(&o.sink, "sink", "parquet:./out", "where results go: parquet:DIR, postgres (DATABASE_URL) or a postgres:// URL")
 	fs.StringVar(&o.table, "table", "", "target table for a postgres sink (schema-qualified allowed)")
 	fs.StringVar(&o.pgType, "pg-type", "vector", "postgres column type for float embeddings: vector or halfvec")
+	fs.StringVar(&o.index, "index", "", "postgres: build an index once the job is loaded: hnsw (empty: none; an equivalent existing index is kept)")
+	fs.StringVar(&o.distance, "distance", "cosine", "index distance: cosine, l2 or ip (float column); hamming or jaccard (binary column)")
+	fs.IntVar(&o.indexM, "index-m", 16, "HNSW m (graph degree)")
+	fs.IntVar(&o.indexEF, "index-ef-construction", 64, "HNSW ef_construction")
+	fs.BoolVar(&o.indexConc, "index-concurrently", false, "build the index with CREATE INDEX CONCURRENTLY (for a table already serving queries)")
 	fs.BoolVar(&o.force, "force", false, "re-embed records the sink already holds unchanged")
 	fs.BoolVar(&o.strict, "strict", false, "abort the job on the first bad input record instead of dead-lettering it")
 	fs.StringVar(&o.job, "job", "", "job id (default: derived from the inputs and the spec, so the same command resumes the same job)")

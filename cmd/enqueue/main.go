@@ -218,6 +218,10 @@ func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
 		ChunkSize: o.chunkSize, Table: o.table, PGType: o.pgType, Force: o.force, Strict: o.strict,
 		CreatedAt: time.Now().UTC(),
 	}
+	if o.index != "" {
+		spec.Index = &pipeline.Index{Method: o.index, Distance: o.distance, M: o.indexM,
+			EfConstruction: o.indexEF, Concurrently: o.indexConc}
+	}
 	dbURL := env.DatabaseURL
 	switch {
 	case o.sink == "postgres":

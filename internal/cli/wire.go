@@ -16,6 +16,7 @@ import (
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
+	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 	"github.com/cobatch/cobatch/sinks/pgvector"
 )
@@ -143,12 +144,33 @@ func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipe
 		if databaseURL == "" {
 			return nil, errors.New("the job writes to postgres but DATABASE_URL is not set")
 		}
-		return pgvector.Open(ctx, pgvector.Config{
+		w, err := pgvector.Open(ctx, pgvector.Config{
 			URL: databaseURL, Table: spec.Table, Dims: spec.Dims(),
 			PGType: spec.PGType, EmbeddingTypes: spec.EmbeddingTypes,
 		})
+		if err != nil || spec.Index == nil {
+			return w, err
+		}
+		return indexingSink{w, pgvector.IndexOptions{
+			Method: spec.Index.Method, Distance: spec.Index.Distance, M: spec.Index.M,
+			EfConstruction: spec.Index.EfConstruction, Concurrently: spec.Index.Concurrently,
+		}}, nil
 	}
 	return nil, fmt.Errorf("unknown sink %q", spec.Sink)
+}
+
+// indexingSink builds the job's index once, when the job finishes: after the
+// bulk load, never per chunk.
+type indexingSink struct {
+	*pgvector.Writer
+	opts pgvector.IndexOptions
+}
+
+func (s indexingSink) Finish(ctx context.Context, sum sinks.Summary) error {
+	if err := s.Writer.Finish(ctx, sum); err != nil {
+		return err
+	}
+	return s.Writer.BuildIndex(ctx, s.opts)
 }
 
 // NewServer returns an asynq server processing queue with concurrency
