@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +44,7 @@ type options struct {
 	shutdown    time.Duration
 	logFormat   string
 	verbose     bool
+	ui          bool
 }
 
 func run(args []string) int {
@@ -77,6 +79,7 @@ Flags:
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (count/period; embed counts inputs, others requests); default Cohere's production limits")
 	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
+	fs.BoolVar(&o.ui, "ui", false, "serve asynq's web UI (queues, tasks, retries, archived) at /ui on the -http listener")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -132,7 +135,8 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	enq := asynq.NewClientFromRedisClient(rdb)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		pipeline.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb), o.queue))
 	w := cli.NewWorker(cli.WorkerDeps{
 		Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
 		DatabaseURL: env.DatabaseURL, Queue: o.queue, Log: log, Metrics: pipeline.NewMetrics(reg),
@@ -154,6 +158,11 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 			fmt.Fprintln(rw, "ok")
 		})
 		hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if o.ui {
+			ui := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: aopt})
+			defer ui.Close()
+			hmux.Handle(ui.RootPath()+"/", ui)
+		}
 		ln, err := net.Listen("tcp", o.httpAddr)
 		if err != nil {
 			srv.Shutdown()

@@ -92,3 +92,33 @@ func TestWorkerHTTPAndGracefulStop(t *testing.T) {
 		t.Errorf("no shutdown log:\n%s", logs)
 	}
 }
+
+// TestWorkerUI: with -ui, asynq's web UI answers at /ui and its API lists the
+// queue of a running job; /metrics reports that queue's depth.
+func TestWorkerUI(t *testing.T) {
+	t.Parallel()
+	enqueue, worker := binaries(t)
+	fake := coheretest.NewServer(coheretest.WithLatency(200*time.Millisecond, 0))
+	defer fake.Close()
+	redisURL := testenv.RedisURL(t)
+	env := []string{"REDIS_URL=" + redisURL, "COHERE_BASE_URL=" + fake.URL, "COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
+	addr := freeAddr(t)
+	start(t, env, worker, "-concurrency", "1", "-http", addr, "-ui", "-rate-limit", "embed=1000000/1m")
+	corpus, _ := writeCorpus(t, 2000)
+	cmd := exec.Command(enqueue, "-in", corpus, "-sink", "parquet:"+t.TempDir(), "-job", "ui", "-dimensions", "256", "-chunk-size", "100", "-wait=false")
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, out)
+	}
+	if code, body := get(t, "http://"+addr+"/ui/"); code != 200 || !strings.Contains(body, "<html") {
+		t.Fatalf("/ui/: %d %.200q", code, body)
+	}
+	code, body := get(t, "http://"+addr+"/ui/api/queues")
+	if code != 200 || !strings.Contains(body, `"queue":"cobatch"`) {
+		t.Fatalf("/ui/api/queues: %d %.300s", code, body)
+	}
+	// The same queue's depth is on /metrics while the job runs.
+	if _, m := get(t, "http://"+addr+"/metrics"); !strings.Contains(m, `cobatch_queue_tasks{queue="cobatch",state="pending"}`) {
+		t.Errorf("/metrics lacks the queue depth")
+	}
+}
