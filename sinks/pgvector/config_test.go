@@ -92,3 +92,26 @@ func TestIndexName(t *testing.T) {
 		t.Fatalf("long names %q (%d) and %q (%d): want distinct and ≤ 63 bytes", a, len(a), b, len(b))
 	}
 }
+
+func TestInlineFloat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  Config
+		want bool
+	}{
+		{"vector 1024", Config{Dims: 1024}, true},
+		{"vector 1536", Config{Dims: 1536}, true},
+		{"vector 2000 stays in TOAST", Config{Dims: 2000}, false},
+		{"halfvec 3072", Config{Dims: 3072, PGType: "halfvec"}, true},
+		{"binary only", Config{Dims: 1024, EmbeddingTypes: []string{"binary"}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := inlineFloat(tc.cfg.WithDefaults()); got != tc.want {
+				t.Fatalf("inlineFloat = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -120,7 +120,16 @@ func (w *Writer) prepare(clear []string) {
 	}
 	list := strings.Join(quoted, ", ")
 	w.names = names
-	w.staging = fmt.Sprintf("CREATE TEMP TABLE cobatch_stage ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", list, w.table.Sanitize())
+	var defs []string
+	for i, c := range w.cols {
+		defs = append(defs, quoted[i]+" "+c.typ)
+	}
+	w.staging = fmt.Sprintf("CREATE TEMP TABLE cobatch_stage (%s) ON COMMIT DROP", strings.Join(defs, ", "))
+	if inlineFloat(w.cfg) {
+		// Kept in the row, the staged vector is not compressed, cut into
+		// TOAST chunks and indexed only to be read back at once.
+		w.staging += "; ALTER TABLE pg_temp.cobatch_stage ALTER COLUMN embedding SET STORAGE PLAIN"
+	}
 	w.upsert = fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.cobatch_stage ORDER BY id
 ON CONFLICT (id) DO UPDATE SET %s
 WHERE (%s) IS DISTINCT FROM (%s)%s`,
