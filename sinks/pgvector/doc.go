@@ -23,4 +23,11 @@
 // through a temporary staging table and INSERT … ON CONFLICT DO UPDATE that
 // skips rows whose stored values are the same, so a re-delivered chunk
 // rewrites nothing.
+//
+// A created table has id text primary key, then embedding vector(D) or
+// halfvec(D) (float), embedding_int8 and embedding_uint8 smallint[] (int8,
+// uint8), embedding_binary bit(D) (binary, ubinary), model, input_type,
+// fingerprint, content_sha256 bytea, metadata jsonb and embedded_at
+// timestamptz. The float column is stored PLAIN (in the row, not in TOAST)
+// when it takes at most 7,000 bytes.
 package pgvector
