@@ -1,0 +1,293 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/testenv"
+	"github.com/cobatch/cobatch/pipeline"
+)
+
+// mode is the size of the suite: short by default (part of make test), long
+// with CHAOS=long (make chaos).
+type mode struct {
+	records int           // verses of the corpus
+	storm   time.Duration // length of the 429 storm
+	kills   int           // SIGKILLs in the sigkill scenario
+	pgDrops int           // rounds of terminated database connections
+}
+
+func chaosMode() mode {
+	if os.Getenv("CHAOS") == "long" {
+		return mode{records: 31102, storm: 60 * time.Second, kills: 4, pgDrops: 4}
+	}
+	return mode{records: 20000, storm: 8 * time.Second, kills: 2, pgDrops: 2}
+}
+
+// scenario is one fault and what the job must still deliver through it.
+type scenario struct {
+	name    string
+	simArgs []string                 // flags of the cohere-sim process
+	fake    func() []coheretest.Option // set: an in-process coheretest instead
+	// wargs are extra worker flags (after the common ones).
+	wargs        []string
+	privateRedis bool
+	// inputs adds input files after the corpus and returns the records they
+	// hold that must be written (id → text) and the dead letters expected,
+	// as deadKey strings with a reason fragment.
+	inputs func(t *testing.T, dir string) (extra map[string]string, dead map[string]string, records int)
+	// poison: a verse whose text the simulator rejects; it must be the one
+	// dead letter.
+	poison bool
+	// during breaks things while the job runs.
+	during func(ctx context.Context, j *job, m mode, r *run)
+	// repaid is how many texts may be paid twice, given the simulator's
+	// counters and what during did.
+	repaid   func(st coheretest.Stats, r *run) int
+	wantExit int
+	// after adds checks of its own.
+	after func(t *testing.T, j *job, r *run)
+}
+
+// run is what a scenario observed.
+type run struct {
+	kills, drops int // workers killed, database connections terminated
+	fake         *coheretest.Server
+	redis        *privateRedis
+	note         string
+	callsAtEnd   int
+}
+
+func TestChaos(t *testing.T) {
+	m := chaosMode()
+	b := binaries(t)
+	c := loadCorpus(t, m.records)
+	for _, sc := range scenarios(c) {
+		t.Run(sc.name, func(t *testing.T) {
+			runScenario(t, b, c, m, sc)
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
+	r := &run{}
+	j := &job{t: t, name: "chaos-" + sc.name, b: b, app: "chaos-" + sc.name}
+	// The simulator.
+	simArgs := append([]string{"-embed-limit", fmt.Sprintf("%d/%s", limitCount, limitPer),
+		"-latency", "20ms", "-jitter", "10ms"}, sc.simArgs...)
+	poisonID := ""
+	if sc.poison {
+		poisonID = c.uniqueText(chunkSize)
+		simArgs = append(simArgs, "-poison", c.texts[poisonID])
+	}
+	if sc.fake != nil {
+		opts := append([]coheretest.Option{coheretest.WithRateLimit("embed", limitCount, limitPer),
+			coheretest.WithLatency(20*time.Millisecond, 10*time.Millisecond)}, sc.fake()...)
+		r.fake = coheretest.NewServer(opts...)
+		t.Cleanup(r.fake.Close)
+		j.sim = fakeSim{r.fake}
+	} else {
+		j.sim = startSim(t, b, simArgs...)
+	}
+	// Redis and PostgreSQL.
+	if sc.privateRedis {
+		r.redis = startPrivateRedis(t)
+		j.redisURL = r.redis.url()
+	} else {
+		j.redisURL = testenv.RedisURL(t)
+	}
+	opt, err := redis.ParseURL(j.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.rdb = redis.NewClient(opt)
+	t.Cleanup(func() { j.rdb.Close() })
+	j.store = pipeline.NewStore(j.rdb)
+	j.dbURL = testenv.DatabaseURL(t) + "&application_name=" + j.app
+
+	// Inputs and expectations.
+	texts := map[string]string{}
+	want := []string{}
+	exclude := map[string]bool{}
+	for _, id := range c.ids {
+		texts[id] = c.texts[id]
+		if id == poisonID {
+			exclude[id] = true
+			continue
+		}
+		want = append(want, id)
+	}
+	wantDead := map[string]string{}
+	if poisonID != "" {
+		wantDead[fmt.Sprintf("%s:%d:%s", filepath.Base(c.path), slices.Index(c.ids, poisonID)+1, poisonID)] = "invalid request"
+	}
+	records := len(c.ids)
+	inputs := []string{c.path}
+	if sc.inputs != nil {
+		dir := t.TempDir()
+		extra, dead, n := sc.inputs(t, dir)
+		for id, text := range extra {
+			texts[id] = text
+			want = append(want, id)
+		}
+		for k, v := range dead {
+			wantDead[k] = v
+		}
+		records += n
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			inputs = append(inputs, filepath.Join(dir, e.Name()))
+		}
+	}
+
+	// Workers, then the job.
+	j.wargs = append([]string{"-concurrency", "4", "-http", "", "-rate-limit", rateLimit,
+		"-api-timeout", "10s", "-shutdown-timeout", "30s", "-log-format", "json"}, sc.wargs...)
+	for i := range 2 {
+		j.startWorker(i)
+	}
+	began := time.Now()
+	j.enqueue = start(t, "enqueue", j.env(), b.enqueue, "-in", strings.Join(inputs, ","),
+		"-sink", "postgres", "-table", table, "-job", j.name, "-dimensions", fmt.Sprint(dims),
+		"-chunk-size", fmt.Sprint(chunkSize), "-wait", "-log-format", "json")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	disrupted := make(chan struct{})
+	dctx, dcancel := context.WithCancel(ctx)
+	go func() {
+		defer close(disrupted)
+		if sc.during != nil {
+			sc.during(dctx, j, m, r)
+		}
+	}()
+	exit, err := j.enqueue.wait(ctx)
+	dcancel()
+	<-disrupted
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(began)
+	r.callsAtEnd = j.sim.Stats(t).Calls["POST /v2/embed"]
+
+	// The verdict.
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if exit != sc.wantExit {
+		fail("enqueue exit %d, want %d", exit, sc.wantExit)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := j.status(sctx)
+	scancel()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, lastLines(j.enqueue.output(), 20))
+	}
+	tc := checkTable(t, j.dbURL, texts, want)
+	if sc.wantExit == pipeline.ExitAborted {
+		// An aborted job keeps what it wrote; the rest is not lost, it is
+		// waiting for a resumed run.
+		tc.lost = 0
+		if int64(tc.rows) != st.Written+st.Skipped {
+			fail("table holds %d rows, status says %d written + %d skipped", tc.rows, st.Written, st.Skipped)
+		}
+	} else {
+		if st.State != pipeline.StateDone {
+			fail("job state %s (%s)", st.State, st.Reason)
+		}
+		if st.Records != int64(records) || st.Total() != st.Records {
+			fail("planned %d records, accounted %d (want %d)", st.Records, st.Total(), records)
+		}
+		if st.Written+st.Skipped != int64(len(want)) || st.Failed != int64(len(wantDead)) {
+			fail("written %d + skipped %d, failed %d; want %d and %d", st.Written, st.Skipped, st.Failed, len(want), len(wantDead))
+		}
+		if st.Skipped != 0 {
+			fail("%d records skipped in a first run", st.Skipped)
+		}
+		if tc.rows != len(want) {
+			fail("table holds %d rows, want %d", tc.rows, len(want))
+		}
+	}
+	if tc.duplicates+tc.lost+tc.wrong+tc.unknown != 0 {
+		fail("table: %d duplicates, %d lost, %d wrong vectors, %d unknown ids", tc.duplicates, tc.lost, tc.wrong, tc.unknown)
+	}
+	dead, err := j.store.DeadLetters(context.Background(), j.name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotDead := map[string]string{}
+	for _, f := range dead {
+		gotDead[deadKey(f)] = f.Reason
+	}
+	for k, frag := range wantDead {
+		if reason, ok := gotDead[k]; !ok || !strings.Contains(reason, frag) {
+			fail("dead letter %s: got %q, want a reason with %q", k, reason, frag)
+		}
+	}
+	for k, reason := range gotDead {
+		if _, ok := wantDead[k]; !ok {
+			fail("unexpected dead letter %s: %s", k, reason)
+		}
+	}
+	if len(dead) != len(gotDead) {
+		fail("%d dead letters for %d distinct records", len(dead), len(gotDead))
+	}
+	ins := asynq.NewInspectorFromRedisClient(j.rdb)
+	if info, err := ins.GetQueueInfo(pipeline.DefaultQueue); err == nil && info.Archived != 0 {
+		fail("%d tasks archived", info.Archived)
+	}
+	stats := j.sim.Stats(t)
+	if stats.RateLimited != 0 {
+		fail("the simulator answered %d rate-limit 429s: the workers went over the limit", stats.RateLimited)
+	}
+	paid := c.paidOnce(chunkSize, exclude)
+	if sc.inputs != nil {
+		paid = -1 // extra files chunk on their own; checked below by uniqueness
+	}
+	repaid := 0
+	allowed := 0
+	if sc.repaid != nil {
+		allowed = sc.repaid(stats, r)
+	}
+	if paid >= 0 && sc.wantExit != pipeline.ExitAborted {
+		repaid = stats.EmbeddedTexts - paid
+		if repaid < 0 || repaid > allowed {
+			fail("%d texts embedded, %d expected: %d paid twice, %d allowed", stats.EmbeddedTexts, paid, repaid, allowed)
+		}
+	}
+	if sc.after != nil {
+		sc.after(t, j, r)
+	}
+	verdict := "PASS"
+	if len(problems) > 0 {
+		verdict = "FAIL"
+	}
+	if r.note != "" {
+		r.note = ", " + r.note
+	}
+	t.Logf("chaos %s: records %d, written %d/skipped %d/failed %d, duplicates %d, lost %d, API calls %d (repaid %d of %d allowed), 429s %d%s, %s: %s",
+		sc.name, records, st.Written, st.Skipped, st.Failed, tc.duplicates, tc.lost, stats.Calls["POST /v2/embed"],
+		repaid, allowed, stats.Status[429], r.note, wall.Round(100*time.Millisecond), verdict)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
