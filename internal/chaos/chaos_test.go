@@ -38,7 +38,7 @@ func chaosMode() mode {
 // scenario is one fault and what the job must still deliver through it.
 type scenario struct {
 	name    string
-	simArgs []string                 // flags of the cohere-sim process
+	simArgs []string                   // flags of the cohere-sim process
 	fake    func() []coheretest.Option // set: an in-process coheretest instead
 	// wargs are extra worker flags (after the common ones).
 	wargs        []string

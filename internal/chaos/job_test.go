@@ -110,7 +110,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // tableCheck is what the sink holds, checked record by record.
 type tableCheck struct {
 	rows, duplicates, lost, wrong, unknown int
-	ids                                   map[string]bool
+	ids                                    map[string]bool
 }
 
 // checkTable reads the whole table and compares every vector with the

@@ -192,5 +192,5 @@ func startSim(t testing.TB, b bins, args ...string) *procSim {
 
 type fakeSim struct{ *coheretest.Server }
 
-func (s fakeSim) URL() string                         { return s.Server.URL }
+func (s fakeSim) URL() string                       { return s.Server.URL }
 func (s fakeSim) Stats(testing.TB) coheretest.Stats { return s.Server.Stats() }
