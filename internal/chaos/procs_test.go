@@ -49,6 +49,12 @@ func binaries(t testing.TB) bins {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if path := os.Getenv("BENCH_MD"); path != "" {
+		if err := writeReport(path); err != nil {
+			fmt.Fprintln(os.Stderr, "write", path+":", err)
+			code = 1
+		}
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
