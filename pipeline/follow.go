@@ -36,6 +36,9 @@ type Follower struct {
 	Live  bool         // redraw a progress bar in place (a terminal)
 	Log   *slog.Logger // progress lines when not Live
 	Every time.Duration
+	// Outage is how long Redis may be unreachable before Follow fails
+	// (default DefaultOutage).
+	Outage time.Duration
 }
 
 // Follow polls the job until it ends or ctx is done, and returns its last status.
@@ -47,7 +50,7 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 	}
 	var lastLog time.Time
 	for {
-		st, err := f.Store.Status(ctx, id)
+		st, err := f.status(ctx, id)
 		if err != nil {
 			return st, err
 		}

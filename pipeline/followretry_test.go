@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestFollowRidesOutRedisRestart: Redis goes away mid-job and comes back;
+// Follow keeps polling and returns the job's final status instead of an error.
+func TestFollowRidesOutRedisRestart(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	store := NewStore(rdb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	spec := Spec{ID: "outage", Inputs: []string{"x.jsonl"}, Sink: "parquet:/tmp/x"}.WithDefaults()
+	if _, err := store.CreateOrResume(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetState(ctx, "outage", StateRunning, "", true); err != nil {
+		t.Fatal(err)
+	}
+	mr.Close()
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		if err := mr.Restart(); err != nil {
+			t.Error(err)
+			return
+		}
+		store.SetState(context.Background(), "outage", StateDone, "", true)
+	}()
+	st, err := (&Follower{Store: store, Outage: time.Minute}).Follow(ctx, "outage")
+	if err != nil || st.State != StateDone {
+		t.Fatalf("state %q, err %v", st.State, err)
+	}
+}
+
+// TestFollowGivesUpPastTheOutageBudget: a Redis that stays away is an error
+// once the budget is spent.
+func TestFollowGivesUpPastTheOutageBudget(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	mr.Close()
+	began := time.Now()
+	_, err := (&Follower{Store: NewStore(rdb), Outage: time.Second}).Follow(context.Background(), "gone")
+	if err == nil {
+		t.Fatal("Follow returned no error with Redis gone")
+	}
+	if el := time.Since(began); el < time.Second {
+		t.Errorf("gave up after %s, before the 1s budget", el)
+	}
+}
