@@ -1,0 +1,284 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// pendingChunk is a chunk of a group being downloaded: its records, and the
+// output rows received for them so far.
+type pendingChunk struct {
+	number  int
+	recs    chunkRecords
+	want    int // records of the chunk that were sent
+	rows    []sinks.Embedding
+	flushed bool
+}
+
+// HandleAsyncDownload streams every output part of a group row by row into
+// the sink, chunk by chunk, with the same sinks.Chunk and CompleteChunk as
+// the sync route. Rows are joined to records by id, never by position;
+// repeated rows are dropped. A chunk is written as soon as all its records
+// have arrived, so that memory holds about one chunk when the output comes
+// in input order (Cohere does not promise an order: out of order, it holds
+// what has not been written yet). Records the output lacks go the sync
+// route, or are dead-lettered, as the job's fallback says.
+func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
+	var p AsyncPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	if w.stopped(ctx, p.Job) {
+		return nil
+	}
+	if w.Async == nil {
+		return w.noAsync(ctx, p.Job)
+	}
+	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
+	if err != nil {
+		return err
+	}
+	if st.Phase != PhaseDownload {
+		return nil
+	}
+	spec, sink, err := w.job(ctx, p.Job)
+	if err != nil {
+		return w.giveUp(ctx, p.Job, err)
+	}
+	started := time.Now()
+	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	if err != nil {
+		return w.giveUp(ctx, p.Job, err)
+	}
+	fp := spec.Fingerprint()
+	now := time.Now().UTC()
+	accept := func(id string, row *sinks.Embedding) error {
+		c, ok := byID[id]
+		if !ok {
+			return nil // a repeated row, or a record whose chunk is done
+		}
+		delete(byID, id)
+		it := c.recs.items[c.itemIndex(id)]
+		row.ID, row.Metadata = id, it.rec.Meta
+		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
+		row.ContentSHA256, row.EmbeddedAt = it.sha, now
+		c.rows = append(c.rows, *row)
+		if len(c.rows) == c.want {
+			return w.flushChunk(ctx, spec, sink, st, c.pendingChunk)
+		}
+		return nil
+	}
+	if st.OutputID != "" {
+		if err := w.readOutput(ctx, spec, st, accept); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil
+			}
+			return w.asyncAPIError(ctx, spec, err)
+		}
+	}
+	for _, c := range chunks {
+		if c.flushed {
+			continue
+		}
+		if err := w.flushChunk(ctx, spec, sink, st, c); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil
+			}
+			return w.giveUp(ctx, p.Job, err)
+		}
+	}
+	if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDone); err != nil {
+		return err
+	}
+	w.cleanup(ctx, spec, p.Group)
+	w.log().Info("group downloaded", "job", p.Job, "group", p.Group, "chunks", len(chunks), "took", time.Since(started))
+	return w.maybeFinalize(ctx, p.Job, -1)
+}
+
+// pendingChunks reads the group's chunks that are not done yet, as the
+// upload did, and maps each record that was sent to its chunk. Texts are
+// dropped once hashed: only ids, hashes and metadata stay in memory.
+func (w *Worker) pendingChunks(ctx context.Context, spec Spec, sink Sink, job string, g int) ([]*pendingChunk, map[string]*chunkRef, error) {
+	def, err := w.Store.group(ctx, job, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	var chunks []*pendingChunk
+	byID := map[string]*chunkRef{}
+	for i, r := range def.Ranges {
+		n := def.First + i
+		done, err := w.Store.ChunkDone(ctx, job, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs, err := w.readChunk(ctx, spec, sink, n, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := &pendingChunk{number: n, recs: recs, flushed: done}
+		ref := &chunkRef{pendingChunk: c, index: map[string]int{}}
+		for j := range recs.items {
+			recs.items[j].rec.Text = ""
+			id := recs.items[j].rec.ID
+			if _, dup := byID[id]; dup {
+				continue // an earlier chunk of the group sent this id
+			}
+			ref.index[id] = j
+			if !done {
+				byID[id] = ref
+				c.want++
+			}
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks, byID, nil
+}
+
+// chunkRef points from a record id to its chunk.
+type chunkRef struct {
+	*pendingChunk
+	index map[string]int
+}
+
+func (c *chunkRef) itemIndex(id string) int { return c.index[id] }
+
+// readOutput streams the remote job's output parts and hands each row to
+// accept as an embedding of the job's types.
+func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, *sinks.Embedding) error) error {
+	d, err := w.Async.GetDataset(ctx, st.OutputID)
+	if err != nil {
+		return err
+	}
+	parts := slices.Clone(d.DatasetParts)
+	slices.SortFunc(parts, func(a, b cohere.DatasetPart) int { return int(a.Index - b.Index) })
+	for _, part := range parts {
+		if w.stopped(ctx, spec.ID) {
+			return errStopped
+		}
+		var err error
+		if st.Route == AsyncBatches {
+			err = w.Async.ReadBatchOutput(ctx, part.URL, func(r cohere.BatchOutputRow) error {
+				var resp cohere.EmbedResponse
+				if err := json.Unmarshal(r.Body, &resp); err != nil {
+					return fmt.Errorf("batch output %s: %w", r.CustomID, err)
+				}
+				vecs := make([]*sinks.Embedding, 1)
+				if err := unpack(spec, &resp, vecs); err != nil {
+					return nil // an unusable answer counts as missing
+				}
+				return accept(r.CustomID, vecs[0])
+			})
+		} else {
+			err = w.Async.ReadEmbedJobOutput(ctx, part.URL, func(r cohere.EmbedJobRow) error {
+				id, _ := r.Fields["id"].(string)
+				row, ok := fromJobEmbedding(spec, r.Embeddings)
+				if !ok {
+					return nil
+				}
+				return accept(id, &row)
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("read part %d of %s: %w", part.Index, st.OutputID, err)
+		}
+	}
+	return nil
+}
+
+// fromJobEmbedding takes the job's embedding types from an embed job row;
+// false when one is absent.
+func fromJobEmbedding(spec Spec, e cohere.Embedding) (sinks.Embedding, bool) {
+	var out sinks.Embedding
+	for _, t := range spec.EmbeddingTypes {
+		switch t {
+		case "float":
+			out.Float = e.Float
+		case "int8":
+			out.Int8 = e.Int8
+		case "uint8":
+			out.Uint8 = e.Uint8
+		case "binary":
+			out.Binary = e.Binary
+		case "ubinary":
+			out.Binary = e.Ubinary
+		}
+	}
+	ok := true
+	for _, t := range spec.EmbeddingTypes {
+		switch t {
+		case "float":
+			ok = ok && out.Float != nil
+		case "int8":
+			ok = ok && out.Int8 != nil
+		case "uint8":
+			ok = ok && out.Uint8 != nil
+		default:
+			ok = ok && out.Binary != nil
+		}
+	}
+	return out, ok
+}
+
+// flushChunk writes a chunk to the sink. With every sent record back, it is
+// recorded done like a sync chunk. Otherwise the missing records are
+// dead-lettered (-async-fallback dead-letter), or what arrived is written
+// and the chunk is handed to the sync route, which finds those records in
+// the sink and embeds only the rest.
+func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupState, c *pendingChunk) error {
+	c.flushed = true
+	if w.stopped(ctx, spec.ID) {
+		return errStopped
+	}
+	got := make(map[string]bool, len(c.rows))
+	for _, r := range c.rows {
+		got[r.ID] = true
+	}
+	var missing []sinks.Failure
+	reason := fmt.Sprintf("missing from the output of %s %s", remoteKind(st.Route), st.RemoteID)
+	for _, it := range c.recs.items {
+		if !got[it.rec.ID] {
+			missing = append(missing, failure(it.rec, reason))
+		}
+	}
+	out := &sinks.Chunk{Job: spec.ID, Number: c.number, Rows: c.rows, Kept: c.recs.kept, Failed: c.recs.failed}
+	fallback := len(missing) > 0 && spec.AsyncFallback == FallbackSync
+	if len(missing) > 0 && !fallback {
+		out.Failed = append(slices.Clone(out.Failed), missing...)
+	}
+	if !fallback || len(c.rows) > 0 {
+		sinkStart := time.Now()
+		if err := sink.WriteChunk(ctx, out); err != nil {
+			return fmt.Errorf("sink: %w", err)
+		}
+		w.Metrics.sinkWrite(spec.ID, time.Since(sinkStart))
+	}
+	c.rows = nil
+	if fallback {
+		def, err := w.Store.group(ctx, spec.ID, st.Group)
+		if err != nil {
+			return err
+		}
+		w.log().Info("records missing from the remote output go the sync route", "job", spec.ID, "chunk", c.number, "missing", len(missing))
+		_, err = enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), c.number, def.Ranges[c.number-def.First], int64(len(out.Rows)))
+		return err
+	}
+	r := ChunkResult{Written: int64(len(out.Rows)), Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
+	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
+	if err != nil || n < 0 {
+		return err
+	}
+	w.Metrics.records(spec.ID, r)
+	return nil
+}

@@ -1,0 +1,213 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// GroupLimits bound the dataset a group of chunks becomes.
+type GroupLimits struct {
+	// MaxBytes bounds a dataset's estimated size (default 1.4 GB: the API
+	// takes 1.5 GB, and the estimate is made before the file is built).
+	MaxBytes int64
+	// MaxRecords bounds a dataset's records (default 500,000). Cohere
+	// documents no record limit for embed jobs or batches; the bound keeps
+	// what one failed remote job costs to redo within reason.
+	MaxRecords int
+}
+
+// DefaultGroupLimits are the limits a zero GroupLimits stands for.
+var DefaultGroupLimits = GroupLimits{MaxBytes: 1400 << 20, MaxRecords: 500_000}
+
+func (l GroupLimits) withDefaults() GroupLimits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultGroupLimits.MaxBytes
+	}
+	if l.MaxRecords <= 0 {
+		l.MaxRecords = DefaultGroupLimits.MaxRecords
+	}
+	return l
+}
+
+// estimateBytes overestimates what a range adds to a dataset file: the text
+// re-encoded as JSON plus each line's fields. Parquet ranges count rows, not
+// bytes, so they are charged a generous size per record.
+func estimateBytes(r input.Range) int64 {
+	const perRecord = 256
+	if r.Format == input.FormatParquet {
+		return int64(r.Records) * (4096 + perRecord)
+	}
+	return (r.End-r.Start)*5/4 + int64(r.Records)*perRecord
+}
+
+// groupRanges cuts the job's chunks into runs of consecutive chunks, each
+// within the limits (a chunk over them alone still makes a group).
+func groupRanges(ranges []input.Range, l GroupLimits) []AsyncGroup {
+	var groups []AsyncGroup
+	var size int64
+	var records int
+	for i, r := range ranges {
+		est := estimateBytes(r)
+		n := len(groups)
+		if n == 0 || size+est > l.MaxBytes || records+r.Records > l.MaxRecords {
+			groups = append(groups, AsyncGroup{Number: n, First: i})
+			size, records = 0, 0
+		}
+		g := &groups[len(groups)-1]
+		g.Ranges = append(g.Ranges, r)
+		size += est
+		records += r.Records
+	}
+	return groups
+}
+
+// planAsync plans a job that may take the async route: the ranges are
+// collected first, since the route depends on the record count, then either
+// enqueued as chunks (the sync route) or grouped into datasets, each with
+// an upload task.
+func (p *Planner) planAsync(ctx context.Context, spec Spec, queue string, res PlanResult) (PlanResult, error) {
+	var ranges []input.Range
+	for _, in := range spec.Inputs {
+		err := input.Split(ctx, []string{in}, spec.Input, spec.ChunkSize, func(r input.Range) error {
+			ranges = append(ranges, r)
+			res.Lines += int64(r.Lines)
+			res.Records += int64(r.Records)
+			return nil
+		})
+		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
+			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Reason: err.Error()}); err != nil {
+				return res, err
+			}
+			res.Records++
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Chunks = len(ranges)
+	route, n, err := p.Store.asyncRouteOf(ctx, spec.ID)
+	if err != nil {
+		return res, err
+	}
+	if route == "" {
+		route = spec.asyncRoute(res.Records)
+	}
+	if route == "" {
+		for i, r := range ranges {
+			ok, err := p.enqueueChunk(ctx, spec.ID, queue, i, r)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				res.Enqueued++
+			}
+		}
+	} else {
+		if n == 0 {
+			groups := groupRanges(ranges, p.Groups.withDefaults())
+			if err := p.Store.saveGroups(ctx, spec.ID, route, groups); err != nil {
+				return res, err
+			}
+			n = len(groups)
+		}
+		for g := range n {
+			k, err := p.resumeGroup(ctx, spec.ID, queue, g)
+			if err != nil {
+				return res, err
+			}
+			res.Enqueued += k
+		}
+	}
+	if err := p.Store.Planned(ctx, spec.ID, res.Chunks, res.Records); err != nil {
+		return res, err
+	}
+	if err := p.Store.SetState(ctx, spec.ID, StateRunning, "", false); err != nil {
+		return res, err
+	}
+	return res, MaybeFinalize(ctx, p.Store, p.Client, spec.ID, queue, -1)
+}
+
+// resumeGroup (re)starts a group whose chunks are not all done, from its
+// recorded phase, and returns how many chunks it enqueued.
+func (p *Planner) resumeGroup(ctx context.Context, job, queue string, g int) (int, error) {
+	def, err := p.Store.group(ctx, job, g)
+	if err != nil {
+		return 0, err
+	}
+	var undone []int
+	for i := range def.Ranges {
+		done, err := p.Store.ChunkDone(ctx, job, def.First+i)
+		if err != nil {
+			return 0, err
+		}
+		if !done {
+			undone = append(undone, i)
+		}
+	}
+	if len(undone) == 0 {
+		return 0, nil
+	}
+	st, err := p.Store.GroupState(ctx, job, g)
+	if err != nil {
+		return 0, err
+	}
+	switch st.Phase {
+	case PhaseFallback:
+		// The remote job failed before: its chunks go the sync route again.
+		k := 0
+		for _, i := range undone {
+			ok, err := p.enqueueChunk(ctx, job, queue, def.First+i, def.Ranges[i])
+			if err != nil {
+				return k, err
+			}
+			if ok {
+				k++
+			}
+		}
+		return k, nil
+	case PhaseDone, PhaseFailed, PhaseCancelled:
+		// A finished group whose chunks are not done belongs to an earlier
+		// run (restarted, aborted or cancelled): it runs again.
+		if err := p.Store.resetGroup(ctx, job, g); err != nil {
+			return 0, err
+		}
+	}
+	// The upload task resumes from the recorded phase.
+	_, err = p.Client.EnqueueContext(ctx, NewAsyncUploadTask(job, g, queue))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return 0, fmt.Errorf("enqueue upload of group %d: %w", g, err)
+	}
+	return len(undone), nil
+}
+
+// enqueueChunk enqueues a chunk task unless the chunk is done; it reports
+// whether it enqueued one.
+func (p *Planner) enqueueChunk(ctx context.Context, job, queue string, chunk int, r input.Range) (bool, error) {
+	return enqueueChunk(ctx, p.Store, p.Client, job, queue, chunk, r, 0)
+}
+
+func enqueueChunk(ctx context.Context, st *Store, c *asynq.Client, job, queue string, chunk int, r input.Range, prewritten int64) (bool, error) {
+	done, err := st.ChunkDone(ctx, job, chunk)
+	if err != nil || done {
+		return false, err
+	}
+	task, err := NewChunkTask(ChunkPayload{Job: job, Chunk: chunk, Range: r, Prewritten: prewritten}, queue)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.EnqueueContext(ctx, task)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("enqueue chunk %d: %w", chunk, err)
+	}
+	return true, nil
+}

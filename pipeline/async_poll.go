@@ -1,0 +1,290 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere"
+)
+
+// startPoll starts a new chain of status checks for a group. Its token
+// retires any older chain, so that a resumed group is not polled twice.
+func (w *Worker) startPoll(ctx context.Context, job string, g int) error {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	if err := w.Store.rdb.HSet(ctx, groupKey(job, g), "token", token).Err(); err != nil {
+		return err
+	}
+	return w.enqueue(ctx, NewAsyncPollTask(AsyncPayload{Job: job, Group: g, Token: token}, w.queue(), 0))
+}
+
+// pollAgain schedules the chain's next check, backing off from PollMin to
+// PollMax: the wait is spent in the queue, not in a worker slot.
+func (w *Worker) pollAgain(ctx context.Context, p AsyncPayload) error {
+	c := w.asyncConfig()
+	wait := c.PollMin << min(p.Attempt-p.Since, 16)
+	if wait > c.PollMax || wait <= 0 {
+		wait = c.PollMax
+	}
+	p.Attempt++
+	return w.enqueue(ctx, NewAsyncPollTask(p, w.queue(), wait))
+}
+
+// HandleAsyncPoll checks a group's remote state once: a validated dataset
+// gets its embed job or batch (created once), a finished remote job gets its
+// download task; anything else is checked again later, up to the deadline.
+func (w *Worker) HandleAsyncPoll(ctx context.Context, t *asynq.Task) error {
+	var p AsyncPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	if w.stopped(ctx, p.Job) {
+		return nil
+	}
+	if w.Async == nil {
+		return w.noAsync(ctx, p.Job)
+	}
+	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
+	if err != nil {
+		return err
+	}
+	if st.Token != p.Token {
+		return nil // a newer chain polls this group
+	}
+	spec, err := w.Store.Spec(ctx, p.Job)
+	if err != nil {
+		return err
+	}
+	if !st.PhaseAt.IsZero() && time.Since(st.PhaseAt) > w.asyncConfig().Deadline {
+		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("group %d still %s after %s", p.Group, st.Phase, w.asyncConfig().Deadline), true)
+	}
+	switch st.Phase {
+	case PhaseValidating:
+		return w.pollDataset(ctx, spec, st, p)
+	case PhaseProcessing:
+		return w.pollRemote(ctx, spec, st, p)
+	}
+	return nil
+}
+
+func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
+	d, err := w.Async.GetDataset(ctx, st.DatasetID)
+	if err != nil {
+		return w.asyncAPIError(ctx, spec, err)
+	}
+	switch d.ValidationStatus {
+	case cohere.DatasetValidated, cohere.DatasetSkipped:
+	case cohere.DatasetFailed:
+		// Only records that parse and carry text are uploaded, so a failed
+		// validation is not about one record: the job stops with the
+		// API's message.
+		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("dataset %s failed validation: %s", st.DatasetID, d.ValidationError), false)
+	default:
+		return w.pollAgain(ctx, p)
+	}
+	id, err := w.createRemote(ctx, spec, st)
+	if err != nil {
+		return w.asyncAPIError(ctx, spec, err)
+	}
+	if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseProcessing); err != nil {
+		return err
+	}
+	w.log().Info("remote job created", "job", spec.ID, "group", st.Group, "route", st.Route, "remote", id)
+	p.Since = p.Attempt + 1 // a new phase starts polling fast again
+	return w.pollAgain(ctx, p)
+}
+
+// createRemote creates the group's embed job or batch once. Its id is
+// recorded at once; a delivery that finds the claim taken but no id looks
+// the job up by name before creating one.
+func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (string, error) {
+	if st.RemoteID != "" {
+		return st.RemoteID, nil
+	}
+	name := remoteName(spec.ID, st.Group)
+	claimed, err := w.Store.claim(ctx, spec.ID, st.Group, "remote")
+	if err != nil {
+		return "", err
+	}
+	if !claimed {
+		id, err := w.findRemote(ctx, st.Route, name)
+		if err != nil || id != "" {
+			if id != "" {
+				return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
+			}
+			return "", err
+		}
+	}
+	var id string
+	if st.Route == AsyncBatches {
+		b, err := w.Async.CreateBatch(ctx, &cohere.CreateBatchRequest{Name: name, InputDatasetID: st.DatasetID, Model: spec.BatchModelName()})
+		if err != nil {
+			return "", err
+		}
+		id = b.ID
+	} else {
+		r, err := w.Async.CreateEmbedJob(ctx, &cohere.CreateEmbedJobRequest{
+			Model: spec.Model, DatasetID: st.DatasetID, InputType: spec.InputType, Name: name,
+			EmbeddingTypes: embeddingTypes(spec.EmbeddingTypes), Truncate: spec.Truncate,
+		})
+		if err != nil {
+			return "", err
+		}
+		id = r.JobID
+	}
+	_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatCalls: 1})
+	return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
+}
+
+func (w *Worker) findRemote(ctx context.Context, route, name string) (string, error) {
+	if route == AsyncBatches {
+		for b, err := range w.Async.AllBatches(ctx, cohere.ListBatchesParams{PageSize: 1000}) {
+			if err != nil {
+				return "", err
+			}
+			if b.Name == name {
+				return b.ID, nil
+			}
+		}
+		return "", nil
+	}
+	jobs, err := w.Async.ListEmbedJobs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, j := range jobs {
+		if j.Name == name {
+			return j.JobID, nil
+		}
+	}
+	return "", nil
+}
+
+// pollRemote checks the embed job or batch.
+func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
+	var status, output, reason string
+	var tokens int64
+	if st.Route == AsyncBatches {
+		b, err := w.Async.GetBatch(ctx, st.RemoteID)
+		if err != nil {
+			return w.asyncAPIError(ctx, spec, err)
+		}
+		output, tokens, reason = b.OutputDatasetID, int64(b.InputTokens), b.StatusReason
+		switch b.Status {
+		case cohere.BatchStatusCompleted:
+			status = cohere.EmbedJobComplete
+		case cohere.BatchStatusFailed:
+			status = cohere.EmbedJobFailed
+		case cohere.BatchStatusCanceled, cohere.BatchStatusCanceling:
+			status = cohere.EmbedJobCancelled
+		}
+		if b.NumFailedRecords > 0 {
+			_ = w.Store.rdb.HSet(ctx, groupKey(spec.ID, st.Group), "remote_failed", int64(b.NumFailedRecords)).Err()
+		}
+	} else {
+		j, err := w.Async.GetEmbedJob(ctx, st.RemoteID)
+		if err != nil {
+			return w.asyncAPIError(ctx, spec, err)
+		}
+		status, output, tokens = j.Status, j.OutputDatasetID, int64(j.Meta.BilledUnits.InputTokens)
+	}
+	switch status {
+	case cohere.EmbedJobComplete:
+		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseDownload, "output", output); err != nil {
+			return err
+		}
+		if tokens > 0 {
+			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
+				_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatTokens: tokens})
+			}
+		}
+		return w.enqueue(ctx, NewAsyncDownloadTask(spec.ID, st.Group, w.queue()))
+	case cohere.EmbedJobFailed:
+		msg := fmt.Sprintf("%s %s failed", remoteKind(st.Route), st.RemoteID)
+		if reason != "" {
+			msg += ": " + reason
+		}
+		return w.remoteFailed(ctx, spec, st, msg, false)
+	case cohere.EmbedJobCancelled:
+		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("%s %s was cancelled", remoteKind(st.Route), st.RemoteID), false)
+	}
+	return w.pollAgain(ctx, p)
+}
+
+func remoteKind(route string) string {
+	if route == AsyncBatches {
+		return "batch"
+	}
+	return "embed job"
+}
+
+// remoteFailed ends a group whose dataset or remote job failed. A remote job
+// that failed outright may have failed over one record (Cohere fails a
+// whole embed job for it): with -async-fallback sync the group's chunks go
+// the sync route, which isolates such records and dead-letters only them.
+// Otherwise, and for a failed validation or a deadline, the job aborts with
+// the message. The group's remote objects are cleaned up either way.
+func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg string, cancel bool) error {
+	log := w.log().With("job", spec.ID, "group", st.Group)
+	if cancel && st.RemoteID != "" {
+		var err error
+		if st.Route == AsyncBatches {
+			err = w.Async.CancelBatch(ctx, st.RemoteID)
+		} else {
+			err = w.Async.CancelEmbedJob(ctx, st.RemoteID)
+		}
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	remoteJobFailed := st.Phase == PhaseProcessing && !cancel
+	if remoteJobFailed && spec.AsyncFallback == FallbackSync {
+		log.Warn("remote job failed; its chunks go the sync route", "reason", msg)
+		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseFallback, "error", msg); err != nil {
+			return err
+		}
+		def, err := w.Store.group(ctx, spec.ID, st.Group)
+		if err != nil {
+			return err
+		}
+		for i, r := range def.Ranges {
+			if _, err := enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), def.First+i, r, 0); err != nil {
+				return err
+			}
+		}
+		w.cleanup(ctx, spec, st.Group)
+		return nil
+	}
+	log.Warn("async group failed; aborting the job", "reason", msg)
+	if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseFailed, "error", msg); err != nil {
+		return err
+	}
+	w.cleanup(ctx, spec, st.Group)
+	return w.Store.Abort(ctx, spec.ID, msg)
+}
+
+// cleanup deletes a group's datasets unless the job keeps them. A failure
+// is logged, not fatal: the results are safe in the sink by then.
+func (w *Worker) cleanup(ctx context.Context, spec Spec, g int) {
+	if spec.KeepDatasets {
+		return
+	}
+	st, err := w.Store.GroupState(ctx, spec.ID, g)
+	if err != nil {
+		return
+	}
+	for _, id := range []string{st.OutputID, st.DatasetID} {
+		if id == "" {
+			continue
+		}
+		if err := w.Async.DeleteDataset(ctx, id); err != nil && !isNotFound(err) {
+			w.log().Warn("could not delete dataset", "job", spec.ID, "group", g, "dataset", id, "err", err)
+		}
+	}
+}

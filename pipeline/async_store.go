@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/input"
+)
+
+// Phases of a dataset group, in order. A group records its phase and the
+// remote ids it created, so that a task delivered again, or after a worker
+// crash, continues from there and never creates a second dataset or job.
+const (
+	PhaseUpload     = "upload"
+	PhaseValidating = "validating"
+	PhaseProcessing = "processing"
+	PhaseDownload   = "download"
+	PhaseDone       = "done"
+	PhaseFallback   = "fallback"  // the remote job failed; its chunks went the sync route
+	PhaseFailed     = "failed"    // the job was aborted for this group
+	PhaseCancelled  = "cancelled" // by the user
+)
+
+// AsyncGroup is a run of consecutive chunks sent as one dataset.
+type AsyncGroup struct {
+	Number int           `json:"group"`
+	First  int           `json:"first"` // number of its first chunk
+	Ranges []input.Range `json:"ranges"`
+}
+
+// GroupState is what Redis holds about a group's progress.
+type GroupState struct {
+	Group     int
+	Route     string // embed-jobs or batches
+	Phase     string
+	PhaseAt   time.Time
+	DatasetID string
+	RemoteID  string // embed job or batch id
+	OutputID  string
+	Sent      int64 // records in the dataset
+	Error     string
+	Token     string // the live poll chain
+}
+
+func asyncKey(id string) string { return "cobatch:job:" + id + ":async" }
+func groupKey(id string, g int) string {
+	return "cobatch:job:" + id + ":async:" + strconv.Itoa(g)
+}
+
+// saveGroups records a job's route and groups once; a re-planned job keeps
+// the groups it was first given.
+func (st *Store) saveGroups(ctx context.Context, job, route string, groups []AsyncGroup) error {
+	fields := []any{"route", route, "groups", len(groups)}
+	for _, g := range groups {
+		b, err := json.Marshal(g)
+		if err != nil {
+			return err
+		}
+		fields = append(fields, "def:"+strconv.Itoa(g.Number), b)
+	}
+	if err := st.rdb.HSet(ctx, asyncKey(job), fields...).Err(); err != nil {
+		return fmt.Errorf("store async groups of %s: %w", job, err)
+	}
+	return nil
+}
+
+// asyncRouteOf returns the route recorded for a job ("" for none) and its
+// group count.
+func (st *Store) asyncRouteOf(ctx context.Context, job string) (string, int, error) {
+	v, err := st.rdb.HMGet(ctx, asyncKey(job), "route", "groups").Result()
+	if err != nil {
+		return "", 0, err
+	}
+	route, _ := v[0].(string)
+	n, _ := strconv.Atoi(fmt.Sprint(v[1]))
+	return route, n, nil
+}
+
+func (st *Store) group(ctx context.Context, job string, g int) (AsyncGroup, error) {
+	var out AsyncGroup
+	b, err := st.rdb.HGet(ctx, asyncKey(job), "def:"+strconv.Itoa(g)).Bytes()
+	if err != nil {
+		return out, fmt.Errorf("load group %d of %s: %w", g, job, err)
+	}
+	return out, json.Unmarshal(b, &out)
+}
+
+// GroupState returns the state of one group.
+func (st *Store) GroupState(ctx context.Context, job string, g int) (GroupState, error) {
+	route, _, err := st.asyncRouteOf(ctx, job)
+	if err != nil {
+		return GroupState{}, err
+	}
+	m, err := st.rdb.HGetAll(ctx, groupKey(job, g)).Result()
+	if err != nil {
+		return GroupState{}, fmt.Errorf("load group %d of %s: %w", g, job, err)
+	}
+	s := GroupState{Group: g, Route: route, Phase: m["phase"], DatasetID: m["dataset"], RemoteID: m["remote"],
+		OutputID: m["output"], Error: m["error"], Token: m["token"]}
+	if s.Phase == "" {
+		s.Phase = PhaseUpload
+	}
+	s.PhaseAt, _ = time.Parse(time.RFC3339Nano, m["phase_at"])
+	s.Sent, _ = strconv.ParseInt(m["sent"], 10, 64)
+	return s, nil
+}
+
+// GroupStates returns the state of every group of a job (none for a job on
+// the synchronous route).
+func (st *Store) GroupStates(ctx context.Context, job string) ([]GroupState, error) {
+	_, n, err := st.asyncRouteOf(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GroupState, 0, n)
+	for g := range n {
+		s, err := st.GroupState(ctx, job, g)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// setPhase moves a group to phase, with extra fields to set alongside.
+func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, kv ...any) error {
+	fields := append([]any{"phase", phase, "phase_at", time.Now().UTC().Format(time.RFC3339Nano)}, kv...)
+	return st.rdb.HSet(ctx, groupKey(job, g), fields...).Err()
+}
+
+// setOnce records field (a remote id) unless it is set already, and returns
+// the value that holds: two deliveries of a task cannot both record theirs.
+func (st *Store) setOnce(ctx context.Context, job string, g int, field, value string) (string, error) {
+	ok, err := st.rdb.HSetNX(ctx, groupKey(job, g), field, value).Result()
+	if err != nil {
+		return "", fmt.Errorf("record %s of group %d: %w", field, g, err)
+	}
+	if ok {
+		return value, nil
+	}
+	return st.rdb.HGet(ctx, groupKey(job, g), field).Result()
+}
+
+// claim takes the right to create a group's dataset or remote job. It is
+// kept after a crash: the next delivery looks the object up by name before
+// creating one.
+func (st *Store) claim(ctx context.Context, job string, g int, what string) (bool, error) {
+	return st.rdb.HSetNX(ctx, groupKey(job, g), what+"_claim", time.Now().UTC().Format(time.RFC3339Nano)).Result()
+}
+
+// resetGroup forgets a group's progress so that it runs again from upload.
+func (st *Store) resetGroup(ctx context.Context, job string, g int) error {
+	return st.rdb.Del(ctx, groupKey(job, g)).Err()
+}
+
+// resetAsync forgets a job's groups: a finished job that runs again is
+// planned anew.
+func (st *Store) resetAsync(ctx context.Context, job string) error {
+	_, n, err := st.asyncRouteOf(ctx, job)
+	if err != nil {
+		return err
+	}
+	keys := []string{asyncKey(job)}
+	for g := range n {
+		keys = append(keys, groupKey(job, g))
+	}
+	return st.rdb.Del(ctx, keys...).Err()
+}
+
+// RemoteRef is a remote object a job created: "embed-job", "batch" or "dataset".
+type RemoteRef struct {
+	Group int
+	Kind  string
+	ID    string
+}
+
+// RemoteIDs lists the embed jobs or batches and the datasets a job's groups
+// recorded, so that cancelling the job can cancel them too.
+func (st *Store) RemoteIDs(ctx context.Context, job string) ([]RemoteRef, error) {
+	states, err := st.GroupStates(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	var out []RemoteRef
+	for _, s := range states {
+		kind := "embed-job"
+		if s.Route == AsyncBatches {
+			kind = "batch"
+		}
+		if s.RemoteID != "" {
+			out = append(out, RemoteRef{Group: s.Group, Kind: kind, ID: s.RemoteID})
+		}
+		for _, d := range []string{s.DatasetID, s.OutputID} {
+			if d != "" {
+				out = append(out, RemoteRef{Group: s.Group, Kind: "dataset", ID: d})
+			}
+		}
+	}
+	return out, nil
+}
+
+// CancelRemote cancels the remote jobs of a cancelled job, and deletes its
+// datasets unless the job keeps them. It carries on past errors and returns
+// them all.
+func CancelRemote(ctx context.Context, st *Store, api AsyncAPI, job string) ([]RemoteRef, error) {
+	spec, err := st.Spec(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := st.RemoteIDs(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	var done []RemoteRef
+	for _, r := range refs {
+		var err error
+		switch r.Kind {
+		case "embed-job":
+			err = api.CancelEmbedJob(ctx, r.ID)
+		case "batch":
+			err = api.CancelBatch(ctx, r.ID)
+		case "dataset":
+			if spec.KeepDatasets {
+				continue
+			}
+			err = api.DeleteDataset(ctx, r.ID)
+		}
+		if err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("cancel %s %s: %w", r.Kind, r.ID, err))
+			continue
+		}
+		done = append(done, r)
+		if err := st.setPhase(ctx, job, r.Group, PhaseCancelled); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// isNotFound reports a 404: the remote object is gone already.
+func isNotFound(err error) bool {
+	var apiErr *cohere.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == 404
+}

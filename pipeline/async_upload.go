@@ -1,0 +1,299 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// chunkRecords is one chunk's records, sorted as the sync route sorts them:
+// good records to embed, ids the sink holds unchanged, dead letters.
+type chunkRecords struct {
+	items  []item
+	kept   []string
+	failed []sinks.Failure
+}
+
+// readChunk reads a chunk's range as HandleEmbedChunk does: bad and
+// duplicate records are dead-lettered, and unless -force the records the
+// sink already holds unchanged are set aside as kept.
+func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int, r input.Range) (chunkRecords, error) {
+	var out chunkRecords
+	seen := map[string]int64{}
+	read := 0
+	err := input.Read(ctx, r, spec.Input, func(rec input.Record) error {
+		read++
+		if rec.Err != nil {
+			if spec.Strict {
+				return w.strictAbort(ctx, spec.ID, rec.Err)
+			}
+			out.failed = append(out.failed, failure(rec, rec.Err.Error()))
+			return nil
+		}
+		if line, dup := seen[rec.ID]; dup {
+			out.failed = append(out.failed, failure(rec, fmt.Sprintf("duplicate id %q (first at line %d)", rec.ID, line)))
+			return nil
+		}
+		seen[rec.ID] = rec.Line
+		out.items = append(out.items, item{rec: rec, sha: sha256.Sum256([]byte(rec.Text))})
+		return nil
+	})
+	if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
+		for n := read; n < r.Records; n++ {
+			out.failed = append(out.failed, sinks.Failure{File: r.Name, Reason: fmt.Sprintf("record %d of chunk %d unreadable: %v", n+1, chunk, err)})
+		}
+	} else if err != nil {
+		if errors.Is(err, input.ErrCorrupt) {
+			return out, w.strictAbort(ctx, spec.ID, err)
+		}
+		return out, fmt.Errorf("read %s: %w", r.Path, err)
+	}
+	if spec.Force || len(out.items) == 0 {
+		return out, nil
+	}
+	fp := spec.Fingerprint()
+	keys := make([]sinks.Key, len(out.items))
+	for i, it := range out.items {
+		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
+	}
+	have, err := sink.Existing(ctx, spec.ID, chunk, keys)
+	if err != nil {
+		return out, fmt.Errorf("sink lookup: %w", err)
+	}
+	todo := out.items[:0:0]
+	for _, it := range out.items {
+		if have[it.rec.ID] {
+			out.kept = append(out.kept, it.rec.ID)
+		} else {
+			todo = append(todo, it)
+		}
+	}
+	out.items = todo
+	return out, nil
+}
+
+// datasetLine is one line of an embed-input dataset: the id comes back in
+// the output through keep_fields.
+type datasetLine struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// batchLine is one line of a batch-embed-v2-input dataset: custom_id is the
+// record id, body a /v2/embed request of one text (the batch names the model).
+type batchLine struct {
+	CustomID string    `json:"custom_id"`
+	Body     batchBody `json:"body"`
+}
+
+type batchBody struct {
+	Texts           []string `json:"texts"`
+	InputType       string   `json:"input_type"`
+	EmbeddingTypes  []string `json:"embedding_types"`
+	OutputDimension int      `json:"output_dimension,omitempty"`
+	Truncate        string   `json:"truncate,omitempty"`
+}
+
+// HandleAsyncUpload builds a group's dataset from its chunks' ranges and
+// uploads it as a streamed multipart body: the file never exists whole, on
+// disk or in memory. A group already past upload is handed on to its phase.
+func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
+	var p AsyncPayload
+	if err := decodePayload(t, &p); err != nil {
+		return err
+	}
+	if w.stopped(ctx, p.Job) {
+		return nil
+	}
+	if w.Async == nil {
+		return w.noAsync(ctx, p.Job)
+	}
+	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
+	if err != nil {
+		return err
+	}
+	switch st.Phase {
+	case PhaseUpload:
+	case PhaseValidating, PhaseProcessing:
+		return w.startPoll(ctx, p.Job, p.Group)
+	case PhaseDownload:
+		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+	default:
+		return nil
+	}
+	spec, sink, err := w.job(ctx, p.Job)
+	if err != nil {
+		return w.giveUp(ctx, p.Job, err)
+	}
+	name := remoteName(p.Job, p.Group)
+	typ := cohere.DatasetEmbedInput
+	if st.Route == AsyncBatches {
+		typ = cohere.DatasetBatchEmbedV2Input
+	}
+	if claimed, err := w.Store.claim(ctx, p.Job, p.Group, "dataset"); err != nil {
+		return err
+	} else if !claimed {
+		// An earlier delivery started the upload: if its dataset exists,
+		// it is the group's.
+		if id, err := w.findDataset(ctx, name, typ); err != nil {
+			return w.asyncAPIError(ctx, spec, err)
+		} else if id != "" {
+			if _, err := w.Store.setOnce(ctx, p.Job, p.Group, "dataset", id); err != nil {
+				return err
+			}
+			return w.afterUpload(ctx, p.Job, p.Group)
+		}
+	}
+	def, err := w.Store.group(ctx, p.Job, p.Group)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	pr, pw := io.Pipe()
+	sent := make(chan int64, 1)
+	go func() {
+		n, err := w.writeDataset(ctx, spec, sink, def, st.Route, pw)
+		sent <- n
+		pw.CloseWithError(err)
+	}()
+	body := bufio.NewReaderSize(pr, 64<<10)
+	_, peekErr := body.Peek(1)
+	if peekErr != nil {
+		pr.CloseWithError(peekErr)
+		n := <-sent
+		if !errors.Is(peekErr, io.EOF) {
+			return w.uploadFailed(ctx, p.Job, peekErr)
+		}
+		// Nothing to send: every record is kept or failed. The download
+		// phase records the chunks without a remote job.
+		if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDownload, "sent", n); err != nil {
+			return err
+		}
+		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+	}
+	id, err := w.Async.CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
+	pr.CloseWithError(errUploadDone)
+	n := <-sent
+	if err != nil {
+		if errors.Is(err, errStopped) {
+			return nil
+		}
+		return w.asyncAPIError(ctx, spec, err)
+	}
+	got, err := w.Store.setOnce(ctx, p.Job, p.Group, "dataset", id)
+	if err != nil {
+		return err
+	}
+	if got != id {
+		// Another delivery recorded its dataset first: ours is surplus.
+		_ = w.Async.DeleteDataset(ctx, id)
+		return w.afterUpload(ctx, p.Job, p.Group)
+	}
+	if err := w.Store.rdb.HSet(ctx, groupKey(p.Job, p.Group), "sent", n).Err(); err != nil {
+		return err
+	}
+	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n, "took", time.Since(started))
+	return w.afterUpload(ctx, p.Job, p.Group)
+}
+
+var errUploadDone = errors.New("upload finished")
+
+func keepFields(route string) []string {
+	if route == AsyncBatches {
+		return nil
+	}
+	return []string{"id"}
+}
+
+// uploadFailed handles a failure to build the dataset (input unreadable, a
+// -strict abort, the sink unreachable).
+func (w *Worker) uploadFailed(ctx context.Context, job string, err error) error {
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return w.giveUp(ctx, job, err)
+}
+
+// afterUpload moves a group whose dataset is recorded on to validation.
+func (w *Worker) afterUpload(ctx context.Context, job string, g int) error {
+	if err := w.Store.setPhase(ctx, job, g, PhaseValidating); err != nil {
+		return err
+	}
+	return w.startPoll(ctx, job, g)
+}
+
+// writeDataset streams the group's records to out as JSONL and returns how
+// many it wrote. An id that an earlier chunk of the group already sent is
+// left out; its chunk finds it missing from the output and treats it as such.
+func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def AsyncGroup, route string, out io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(out, 256<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	sentIDs := map[string]bool{}
+	var n int64
+	for i, r := range def.Ranges {
+		recs, err := w.readChunk(ctx, spec, sink, def.First+i, r)
+		if err != nil {
+			return n, err
+		}
+		for _, it := range recs.items {
+			if sentIDs[it.rec.ID] {
+				continue
+			}
+			sentIDs[it.rec.ID] = true
+			var line any = datasetLine{ID: it.rec.ID, Text: it.rec.Text}
+			if route == AsyncBatches {
+				line = batchLine{CustomID: it.rec.ID, Body: batchBody{
+					Texts: []string{it.rec.Text}, InputType: spec.InputType, EmbeddingTypes: spec.EmbeddingTypes,
+					OutputDimension: spec.Dimensions, Truncate: spec.Truncate,
+				}}
+			}
+			if err := enc.Encode(line); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, bw.Flush()
+}
+
+// findDataset looks up a group's dataset by name; "" when there is none
+// (or only a failed one).
+func (w *Worker) findDataset(ctx context.Context, name, typ string) (string, error) {
+	ds, err := w.Async.ListDatasets(ctx, cohere.ListDatasetsParams{DatasetType: typ})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range ds {
+		if d.Name == name && d.ValidationStatus != cohere.DatasetFailed {
+			return d.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// asyncAPIError decides what an API error in the async route does: a fatal
+// one (key, billing, monthly cap) or a rejected request aborts the job with
+// the API's message; others are retried by the queue.
+func (w *Worker) asyncAPIError(ctx context.Context, spec Spec, err error) error {
+	var apiErr *cohere.APIError
+	rejected := errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && !cohere.IsRetryable(err)
+	if cohere.IsFatal(err) || rejected {
+		if aerr := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, err.Error()); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	return w.giveUp(ctx, spec.ID, err)
+}
