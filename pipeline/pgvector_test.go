@@ -232,11 +232,13 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
+		// Eight rounds, a second apart: enough to hit writes in flight,
+		// few enough that a loaded machine still makes progress between.
+		for range 8 {
 			select {
 			case <-stop:
 				return
-			case <-time.After(300 * time.Millisecond):
+			case <-time.After(time.Second):
 			}
 			var n int
 			if err := admin.QueryRow(context.Background(),
@@ -245,9 +247,11 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 			}
 		}
 	}()
-	st := h.run(spec)
-	close(stop)
-	wg.Wait()
+	st := func() pipeline.Status {
+		defer wg.Wait()
+		defer close(stop)
+		return h.run(spec)
+	}()
 	if st.State != pipeline.StateDone || st.Written != 6000 || st.Failed != 0 {
 		t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 	}

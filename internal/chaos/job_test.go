@@ -48,6 +48,12 @@ type job struct {
 	workers  []*proc
 	wargs    []string
 	enqueue  *proc
+	// What the job was run with and must deliver, for checks that run it
+	// again.
+	enqueueArgs []string
+	texts       map[string]string
+	want        []string
+	paid        int
 }
 
 func (j *job) env() []string {

@@ -25,7 +25,8 @@ func scenarios(c corpus) []scenario {
 	return []scenario{
 		{name: "baseline"},
 		{
-			name: "sigkill",
+			name:   "sigkill",
+			crashy: true,
 			during: func(ctx context.Context, j *job, m mode, r *run) {
 				rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 				for i := range m.kills {
@@ -63,6 +64,7 @@ func scenarios(c corpus) []scenario {
 		{
 			name:         "redis-restart",
 			privateRedis: true,
+			crashy:       true,
 			during: func(ctx context.Context, j *job, m mode, r *run) {
 				for i := range 2 {
 					if !j.waitChunks(ctx, chunks*int64(i+1)/3) {
@@ -78,7 +80,8 @@ func scenarios(c corpus) []scenario {
 			repaid: func(_ coheretest.Stats, r *run) int { return r.kills * 8 * chunkSize },
 		},
 		{
-			name: "postgres-drops",
+			name:   "postgres-drops",
+			crashy: true,
 			during: func(ctx context.Context, j *job, m mode, r *run) {
 				conn, err := pgx.Connect(ctx, j.dbURL+"-killer")
 				if err != nil {
@@ -144,17 +147,18 @@ func scenarios(c corpus) []scenario {
 		{name: "hangs", simArgs: []string{"-hang-rate", "0.03"}, wargs: []string{"-api-timeout", "1s"},
 			after: needFault(func(s coheretest.Stats) int { return s.Hangs })},
 		{name: "malformed", simArgs: []string{"-malformed-rate", "0.03"},
-			// A malformed body was billed but never read: its batch is paid
-			// again.
-			repaid: func(st coheretest.Stats, _ *run) int { return st.Malformed * pipeline.MaxBatch },
+			// A malformed body was billed but never read, and the chunk is
+			// retried whole: its batches embedded before are paid again.
+			repaid: func(st coheretest.Stats, _ *run) int { return st.Malformed * chunkSize },
 			after:  needFault(func(s coheretest.Stats) int { return s.Malformed })},
 		{name: "poison", poison: true, wantExit: pipeline.ExitFailed},
 		{
 			name: "auth-revoked",
 			fake: func() []coheretest.Option {
 				authCalls.Store(0)
+				authRevoked.Store(true)
 				return []coheretest.Option{coheretest.WithFault(func(r *http.Request, _ []byte) (int, string, bool) {
-					if authCalls.Add(1) > authAfter {
+					if authCalls.Add(1) > authAfter && authRevoked.Load() {
 						return http.StatusUnauthorized, `{"id":"auth","message":"invalid api token"}`, true
 					}
 					return 0, "", false
@@ -179,6 +183,26 @@ func scenarios(c corpus) []scenario {
 				if js.Written == 0 {
 					t.Error("nothing written before the key was revoked: the scenario proved nothing")
 				}
+				// With a good key the same command resumes the job: the
+				// rest is written, what the sink holds is skipped, nothing is
+				// paid twice.
+				authRevoked.Store(false)
+				before := r.fake.Stats().EmbeddedTexts
+				again := start(t, "enqueue-resume", j.env(), j.b.enqueue, j.enqueueArgs...)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				if code, err := again.wait(ctx); err != nil || code != pipeline.ExitOK {
+					t.Fatalf("resumed run: exit %d, %v\n%s", code, err, lastLines(again.output(), 10))
+				}
+				js, _ = j.store.Status(context.Background(), j.name)
+				tc := checkTable(t, j.dbURL, j.texts, j.want)
+				if js.State != pipeline.StateDone || js.Written+js.Skipped != int64(len(j.want)) || tc.rows != len(j.want) || tc.lost+tc.wrong+tc.duplicates != 0 {
+					t.Errorf("resumed: %s, written %d skipped %d; table %d rows, %d lost, %d wrong", js.State, js.Written, js.Skipped, tc.rows, tc.lost, tc.wrong)
+				}
+				if paid := r.fake.Stats().EmbeddedTexts - before; before+paid > j.paid+2*4*chunkSize {
+					t.Errorf("%d + %d texts embedded over both runs, %d needed", before, paid, j.paid)
+				}
+				r.note = fmt.Sprintf("resumed: %d written, %d skipped", js.Written, js.Skipped)
 			},
 		},
 		{name: "bad-inputs", inputs: badInputs, wantExit: pipeline.ExitFailed},
@@ -189,6 +213,9 @@ var storming atomic.Bool
 
 // authCalls counts API calls; after authAfter the key is revoked.
 var authCalls atomic.Int64
+
+// authRevoked is cleared when the key is made good again.
+var authRevoked atomic.Bool
 
 const authAfter = 60
 

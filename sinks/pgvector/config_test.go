@@ -100,16 +100,19 @@ func TestInlineFloat(t *testing.T) {
 		cfg  Config
 		want bool
 	}{
-		{"vector 1024", Config{Dims: 1024}, true},
-		{"vector 1536", Config{Dims: 1536}, true},
-		{"vector 2000 stays in TOAST", Config{Dims: 2000}, false},
-		{"halfvec 3072", Config{Dims: 3072, PGType: "halfvec"}, true},
+		{"vector 768", Config{Dims: 768}, true},
+		{"vector 1024", Config{Dims: 1024}, false},
+		{"vector 1536", Config{Dims: 1536}, false},
+		{"vector 2000", Config{Dims: 2000}, false},
+		{"halfvec 1024", Config{Dims: 1024, PGType: "halfvec"}, true},
+		{"halfvec 3072", Config{Dims: 3072, PGType: "halfvec"}, false},
 		{"binary only", Config{Dims: 1024, EmbeddingTypes: []string{"binary"}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := inlineFloat(tc.cfg.WithDefaults()); got != tc.want {
+			cfg := tc.cfg.WithDefaults()
+			if got := inlineFloat(cfg); got != tc.want {
 				t.Fatalf("inlineFloat = %v, want %v", got, tc.want)
 			}
 		})

@@ -29,5 +29,5 @@
 // uint8), embedding_binary bit(D) (binary, ubinary), model, input_type,
 // fingerprint, content_sha256 bytea, metadata jsonb and embedded_at
 // timestamptz. The float column is stored PLAIN (in the row, not in TOAST)
-// when it takes at most 7,000 bytes.
+// while two rows fit a page: up to vector(948) or halfvec(1896).
 package pgvector

@@ -153,23 +153,24 @@ func ensureTable(ctx context.Context, conn *pgx.Conn, cfg Config, table pgx.Iden
 	return clear, tx.Commit(ctx)
 }
 
-// inlineLimit is the largest float column kept in the heap row: a page holds
-// 8160 bytes of tuple, and the other columns need room (the large ones can
-// still move to TOAST).
-const inlineLimit = 7000
-
-// inlineFloat reports whether the float column is stored PLAIN, in the row,
-// rather than compressed (which never succeeds on float data) and cut into
-// TOAST chunks with an index of their own. For halfvec this is markedly faster
-// to load and scan (DESIGN.md §7); for vector(1024) upserts measured ~20 %
-// faster, at the cost of one row per 8 kB page (~25 % more heap than TOAST).
-func inlineFloat(cfg Config) bool {
+// floatBytes is the stored size of the float column, or 0 without one.
+func floatBytes(cfg Config) int {
 	if !slices.Contains(cfg.EmbeddingTypes, "float") {
-		return false
+		return 0
 	}
-	size := 4 * cfg.Dims
 	if cfg.PGType == "halfvec" {
-		size = 2 * cfg.Dims
+		return 2*cfg.Dims + 8
 	}
-	return size+8 <= inlineLimit
+	return 4*cfg.Dims + 8
+}
+
+// inlineFloat reports whether the target's float column is stored PLAIN, in
+// the row, rather than compressed (which never succeeds on float data) and
+// cut into TOAST chunks with an index of their own: only while two rows still
+// share an 8 kB page. For halfvec(1024) this is markedly faster to load and
+// scan (DESIGN.md §7). vector(1024) stays in TOAST: PLAIN measured ~20 %
+// faster upserts there but a table 1.47× the size, one row per page.
+func inlineFloat(cfg Config) bool {
+	n := floatBytes(cfg)
+	return n > 0 && n <= 3800
 }
