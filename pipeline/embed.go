@@ -48,7 +48,14 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		return w.giveUp(ctx, p.Job, err)
 	}
 	started := time.Now()
-	res, err := w.embedChunk(ctx, spec, sink, p)
+	process := w.embedChunk
+	switch spec.Op {
+	case OpClassify:
+		process = w.classifyChunk
+	case OpRerank:
+		process = w.rerankChunk
+	}
+	res, err := process(ctx, spec, sink, p)
 	if errors.Is(err, errStopped) {
 		log.Info("chunk stopped: job is no longer running")
 		return nil
@@ -63,9 +70,7 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		return w.giveUp(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
-	r := ChunkResult{Written: int64(len(res.Rows)), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
-	pre := min(p.Prewritten, r.Skipped)
-	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
+	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
 	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
 	if err != nil {
 		return err
@@ -80,6 +85,25 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 
 func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk}
+	items, err := w.readItems(ctx, spec, p, out)
+	if err != nil {
+		return nil, err
+	}
+	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	if err != nil {
+		return nil, err
+	}
+	rows, failed, err := w.embedItems(ctx, spec, todo)
+	if err != nil {
+		return nil, err
+	}
+	out.Rows, out.Failed = rows, append(out.Failed, failed...)
+	return out, nil
+}
+
+// readItems reads a chunk's records. Bad records and duplicate ids go to
+// out.Failed; the good ones come back with their content hash.
+func (w *Worker) readItems(ctx context.Context, spec Spec, p ChunkPayload, out *sinks.Chunk) ([]item, error) {
 	var items []item
 	seen := map[string]int64{}
 	read := 0
@@ -112,32 +136,33 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 		}
 		return nil, fmt.Errorf("read %s: %w", p.Range.Path, err)
 	}
-	todo := items
-	if !spec.Force && len(items) > 0 {
-		fp := spec.Fingerprint()
-		keys := make([]sinks.Key, len(items))
-		for i, it := range items {
-			keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
-		}
-		have, err := sink.Existing(ctx, p.Job, p.Chunk, keys)
-		if err != nil {
-			return nil, fmt.Errorf("sink lookup: %w", err)
-		}
-		todo = todo[:0:0]
-		for _, it := range items {
-			if have[it.rec.ID] {
-				out.Kept = append(out.Kept, it.rec.ID)
-			} else {
-				todo = append(todo, it)
-			}
-		}
+	return items, nil
+}
+
+// skipUnchanged moves the items the sink already holds with the same text
+// and fingerprint to out.Kept (unless -force) and returns the rest.
+func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, items []item, out *sinks.Chunk) ([]item, error) {
+	if spec.Force || len(items) == 0 {
+		return items, nil
 	}
-	rows, failed, err := w.embedItems(ctx, spec, todo)
+	fp := spec.Fingerprint()
+	keys := make([]sinks.Key, len(items))
+	for i, it := range items {
+		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
+	}
+	have, err := sink.Existing(ctx, p.Job, p.Chunk, keys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sink lookup: %w", err)
 	}
-	out.Rows, out.Failed = rows, append(out.Failed, failed...)
-	return out, nil
+	var todo []item
+	for _, it := range items {
+		if have[it.rec.ID] {
+			out.Kept = append(out.Kept, it.rec.ID)
+		} else {
+			todo = append(todo, it)
+		}
+	}
+	return todo, nil
 }
 
 func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error {
@@ -260,12 +285,8 @@ func unpack(spec Spec, resp *cohere.EmbedResponse, vecs []*sinks.Embedding) erro
 	return nil
 }
 
-// call makes one embed call, waiting on the shared limiter first. A 429 is
-// never a failure: it lowers the shared rate, and the call waits and tries
-// again, inside the handler, for as long as the task's context allows. A
-// fatal error (bad key, billing, monthly cap) aborts the job at once.
+// call makes one embed call through callAPI, the limiter counting texts.
 func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.EmbedResponse, error) {
-	lim := w.Limiter("embed")
 	req := &cohere.EmbedRequest{
 		Model:           spec.Model,
 		InputType:       spec.InputType,
@@ -274,57 +295,19 @@ func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.E
 		OutputDimension: spec.Dimensions,
 		Truncate:        spec.Truncate,
 	}
-	transient := 0
-	for {
-		if w.stopped(ctx, spec.ID) {
-			return nil, errStopped
-		}
-		waited, err := lim.Wait(ctx, len(texts))
+	var resp *cohere.EmbedResponse
+	err := w.callAPI(ctx, spec.ID, "embed", len(texts), func(ctx context.Context) (map[string]int64, error) {
+		r, err := w.Embedder.Embed(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		w.Metrics.limiterWait(spec.ID, "embed", waited)
-		resp, err := w.Embedder.Embed(ctx, req)
-		stats := map[string]int64{StatCalls: 1}
-		if err == nil {
-			stats[StatTokens] = int64(resp.Meta.BilledUnits.InputTokens)
-			stats[StatEmbedded] = int64(len(texts))
-		}
-		if cohere.IsRateLimited(err) && !cohere.IsFatal(err) {
-			stats[StatThrottled] = 1
-		}
-		_ = w.Store.AddStats(ctx, spec.ID, stats)
-		w.Metrics.call(spec.ID, "embed", err, stats[StatTokens])
-		switch {
-		case err == nil:
-			lim.Succeeded(ctx)
-			return resp, nil
-		case cohere.IsFatal(err):
-			if aerr := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, err.Error()); aerr != nil {
-				return nil, errors.Join(err, aerr)
-			}
-			return nil, errStopped
-		case cohere.IsRateLimited(err):
-			var apiErr *cohere.APIError
-			var retryAfter time.Duration
-			if errors.As(err, &apiErr) {
-				retryAfter = apiErr.RetryAfter
-			}
-			if err := lim.Throttled(ctx, retryAfter); err != nil {
-				return nil, err
-			}
-		case cohere.IsRetryable(err) && transient < handlerRetries:
-			// The client has already retried briefly. Waiting longer here
-			// keeps the chunk's earlier calls from being paid for again,
-			// which a task retry would do.
-			transient++
-			if err := sleep(ctx, time.Duration(transient)*5*time.Second); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, err
-		}
+		resp = r
+		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(texts))}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return resp, nil
 }
 
 // handlerRetries bounds the waits for a transient error inside a chunk before

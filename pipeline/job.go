@@ -39,7 +39,7 @@ type Spec struct {
 	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
 	CreatedAt      time.Time     `json:"created_at"`
 
-	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
+	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
 }
 
 // Index asks for an approximate-nearest-neighbour index, built once when the
@@ -66,6 +66,9 @@ func (s Spec) WithDefaults() Spec {
 	if s.Op == "" {
 		s.Op = OpEmbed
 	}
+	if s.Op == OpClassify || s.Op == OpRerank {
+		return s.withOpDefaults()
+	}
 	if s.Model == "" {
 		s.Model = DefaultModel
 	}
@@ -82,7 +85,6 @@ func (s Spec) WithDefaults() Spec {
 		s.PGType = "vector"
 	}
 	s.Input = s.Input.WithDefaults()
-	s.AsyncOptions = s.AsyncOptions.withDefaults()
 	return s
 }
 
@@ -90,9 +92,12 @@ var validTypes = []string{"float", "int8", "uint8", "binary", "ubinary"}
 
 // Validate reports the first problem with a spec, naming the flag to fix.
 func (s Spec) Validate() error {
+	if s.Op == OpClassify || s.Op == OpRerank {
+		return s.validateOp()
+	}
 	var errs []error
 	if s.Op != OpEmbed {
-		errs = append(errs, fmt.Errorf("-op %q: want embed", s.Op))
+		errs = append(errs, fmt.Errorf("-op %q: want embed, classify or rerank", s.Op))
 	}
 	if len(s.Inputs) == 0 {
 		errs = append(errs, errors.New("-in: no input given"))
@@ -127,7 +132,6 @@ func (s Spec) Validate() error {
 	if s.Index != nil && s.Sink != "postgres" {
 		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
 	}
-	errs = append(errs, s.validateAsync()...)
 	if s.Sink == "postgres" && s.Table == "" {
 		errs = append(errs, errors.New("-table: required with a postgres sink"))
 	}
@@ -137,6 +141,9 @@ func (s Spec) Validate() error {
 // Fingerprint identifies everything besides the text that shapes a vector. A
 // stored row with the same content hash and fingerprint is not embedded again.
 func (s Spec) Fingerprint() string {
+	if s.Op == OpClassify || s.Op == OpRerank {
+		return s.opFingerprint()
+	}
 	types := slices.Clone(s.EmbeddingTypes)
 	slices.Sort(types)
 	return fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
@@ -148,7 +155,6 @@ func DefaultJobID(s Spec) string {
 	h := sha256.New()
 	key := s
 	key.ID, key.CreatedAt = "", time.Time{}
-	key.AsyncOptions = AsyncOptions{} // the route changes the cost, not the output
 	_ = json.NewEncoder(h).Encode(key)
 	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }

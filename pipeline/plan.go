@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,8 +21,6 @@ type Planner struct {
 	// MaxPending bounds the queue while stdin input, whose text travels in
 	// the payloads, is enqueued (default 64 chunks).
 	MaxPending int
-	// Groups bounds the datasets of the async route (zero: DefaultGroupLimits).
-	Groups GroupLimits
 }
 
 // PlanResult says what planning did.
@@ -49,6 +46,9 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := p.Store.SaveExamples(ctx, spec); err != nil {
+		return res, err
+	}
 	res.Resumed = resumed
 	if resumed {
 		// A job that stopped (crashed, aborted, cancelled) resumes where it
@@ -62,16 +62,10 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 			if err := p.Store.Restart(ctx, spec.ID); err != nil {
 				return res, err
 			}
-			if err := p.Store.resetAsync(ctx, spec.ID); err != nil {
-				return res, err
-			}
 		}
 		if err := p.Store.SetState(ctx, spec.ID, StatePlanning, "", true); err != nil {
 			return res, err
 		}
-	}
-	if spec.asyncRoute(math.MaxInt64) != "" {
-		return p.planAsync(ctx, spec, queue, res)
 	}
 	emit := func(r input.Range) error {
 		chunk := res.Chunks

@@ -222,11 +222,10 @@ type Status struct {
 	Tokens     int64
 	Throttled  int64
 	Embedded   int64
-	StartedAt  time.Time
-	FinishedAt time.Time
-	// Async holds the groups of a job on the async route (nil on the sync
-	// route): each one's phase and remote ids.
-	Async []GroupState
+	// SearchUnits are what rerank calls were billed.
+	SearchUnits int64
+	StartedAt   time.Time
+	FinishedAt  time.Time
 }
 
 // Total is the number of records accounted for so far.
@@ -274,11 +273,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	s.Written, s.Skipped, s.Failed, s.ChunksDone = n(t, "written"), n(t, "skipped"), n(t, "failed"), n(t, "chunks_done")
 	x := stats.Val()
 	s.Calls, s.Tokens, s.Throttled, s.Embedded = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled), n(x, StatEmbedded)
-	async, err := st.GroupStates(ctx, id)
-	if err != nil {
-		return s, err
-	}
-	s.Async = async
+	s.SearchUnits = n(x, StatSearchUnits)
 	return s, nil
 }
 

@@ -49,10 +49,13 @@ type Worker struct {
 	Queue    string        // default DefaultQueue
 	Log      *slog.Logger
 	Metrics  *Metrics // may be nil
-	// Async and AsyncPoll serve the async route (Embed Jobs, Batches);
-	// Async may be nil for workers that only run the sync route.
-	Async     AsyncAPI
-	AsyncPoll AsyncConfig
+
+	// Classifier and Reranker serve classify and rerank jobs; when nil, the
+	// Embedder serves them if it can (cohere.Client does).
+	Classifier Classifier
+	Reranker   Reranker
+
+	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
 
 	mu    sync.Mutex
 	specs map[string]Spec
@@ -63,9 +66,6 @@ type Worker struct {
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeEmbedChunk, w.HandleEmbedChunk)
 	mux.HandleFunc(TypeFinalize, w.HandleFinalize)
-	mux.HandleFunc(TypeAsyncUpload, w.HandleAsyncUpload)
-	mux.HandleFunc(TypeAsyncPoll, w.HandleAsyncPoll)
-	mux.HandleFunc(TypeAsyncDownload, w.HandleAsyncDownload)
 }
 
 func (w *Worker) queue() string {

@@ -26,6 +26,37 @@ type Embedding struct {
 	EmbeddedAt    time.Time
 }
 
+// Classification is one classified record: the row a classify job writes.
+type Classification struct {
+	ID         string
+	Label      string  // the predicted label
+	Confidence float32 // the predicted label's confidence
+	// Labels holds every label's confidence, the predicted one included.
+	Labels map[string]float32
+
+	Model string
+	// Fingerprint identifies what besides the text decides the verdict
+	// (model, examples, truncate), as Embedding.Fingerprint does.
+	Fingerprint   string
+	ContentSHA256 [32]byte
+	Metadata      json.RawMessage // a JSON object, or nil
+	ClassifiedAt  time.Time
+}
+
+// RerankResult is one document's place in a query's ranking: the row a
+// rerank job writes. A query's rows have ranks 1..N by descending score.
+type RerankResult struct {
+	QueryID string
+	Rank    int
+	// DocID is the document's id, or its index as text when the query's
+	// documents carry no id.
+	DocID          string
+	DocIndex       int // position of the document in the query's list
+	RelevanceScore float64
+	Model          string
+	ScoredAt       time.Time
+}
+
 // Failure is a dead-lettered record: it was read (or meant to be) but could not
 // be processed. File and Line locate it in the input (Line is the 1-based line
 // for line formats, the 0-based row for Parquet).
@@ -44,6 +75,12 @@ type Chunk struct {
 	Rows   []Embedding // records embedded by this run of the chunk
 	Kept   []string    // ids skipped as unchanged: the sink already holds them
 	Failed []Failure   // records dead-lettered by this run of the chunk
+
+	// A classify or rerank chunk carries its rows here instead of Rows, as a
+	// non-nil slice even when empty: that is how a sink tells the chunk's
+	// kind when every record was kept or failed. A chunk carries one kind.
+	Classifications []Classification
+	Reranks         []RerankResult
 }
 
 // Key is what a sink compares to decide that a record is unchanged.

@@ -120,10 +120,7 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 		limiters[endpoint] = l
 		return l
 	}
-	// The client serves the async route too; a bare Embedder does not.
-	async, _ := d.Cohere.(pipeline.AsyncAPI)
 	return &pipeline.Worker{
-		Async:    async,
 		Store:    pipeline.NewStore(d.Redis),
 		Embedder: d.Cohere,
 		Limiter:  limiter,
@@ -150,6 +147,7 @@ func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipe
 		w, err := pgvector.Open(ctx, pgvector.Config{
 			URL: databaseURL, Table: spec.Table, Dims: spec.Dims(),
 			PGType: spec.PGType, EmbeddingTypes: spec.EmbeddingTypes,
+			Kind: spec.Op, // pgvector's table kinds are named after the operations
 		})
 		if err != nil || spec.Index == nil {
 			return w, err

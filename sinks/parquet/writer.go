@@ -108,6 +108,12 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("parquet: %w", err)
 	}
+	switch {
+	case c.Classifications != nil:
+		return w.writeClassifications(ctx, dir, c)
+	case c.Reranks != nil:
+		return w.writeReranks(ctx, dir, c)
+	}
 	part := filepath.Join(dir, partName(c.Number))
 
 	rows := c.Rows

@@ -30,7 +30,17 @@ type Config struct {
 	EmbeddingTypes []string
 	// MaxConns bounds the connection pool. Default 8.
 	MaxConns int32
+	// Kind is the shape of the table: KindEmbed (default), KindClassify or
+	// KindRerank. Dims, PGType and EmbeddingTypes matter only for KindEmbed.
+	Kind string
 }
+
+// Table kinds (Config.Kind), one per job operation.
+const (
+	KindEmbed    = "embed"
+	KindClassify = "classify"
+	KindRerank   = "rerank"
+)
 
 // WithDefaults returns a copy of c with every unset field at its default.
 func (c Config) WithDefaults() Config {
@@ -42,6 +52,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = 8
+	}
+	if c.Kind == "" {
+		c.Kind = KindEmbed
 	}
 	return c
 }

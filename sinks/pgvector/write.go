@@ -25,6 +25,9 @@ var errConflict = errors.New("fast path met an existing id")
 // and its completion counts. Writing the same chunk again, in sequence or
 // concurrently, leaves one row per id and rewrites no unchanged row.
 func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
+	if w.cfg.Kind != KindEmbed {
+		return w.writeResults(ctx, c)
+	}
 	rows, err := w.prepareRows(c.Rows)
 	if err != nil {
 		return fmt.Errorf("pgvector: chunk %d: %w", c.Number, err)

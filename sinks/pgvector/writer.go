@@ -30,6 +30,9 @@ type Writer struct {
 // table that disagrees with the job is reported here.
 func Open(ctx context.Context, cfg Config) (*Writer, error) {
 	cfg = cfg.WithDefaults()
+	if cfg.Kind != KindEmbed {
+		return openResults(ctx, cfg)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("pgvector: config: %w", err)
 	}
@@ -145,7 +148,7 @@ func (w *Writer) Close() { w.pool.Close() }
 // job and chunk are not needed here.
 func (w *Writer) Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error) {
 	out := make(map[string]bool)
-	if len(keys) == 0 {
+	if len(keys) == 0 || w.cfg.Kind == KindRerank {
 		return out, nil
 	}
 	ids := make([]string, len(keys))

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere"
+)
+
+// callAPI makes one API call through do, waiting first on the endpoint's
+// shared limiter for cost units (texts for embed, requests elsewhere). do
+// returns the stats the call billed (StatTokens, StatSearchUnits, ...).
+//
+// A 429 is never a failure: it lowers the shared rate, and the call waits
+// and tries again, inside the handler, for as long as the task's context
+// allows. A fatal error (bad key, billing, monthly cap) aborts the job at
+// once (errStopped). A transient error is waited out a few times before it
+// is returned for asynq to retry the chunk. Anything else is returned as is,
+// a 400/422 included, for the caller to isolate the offending record.
+func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
+	lim := w.Limiter(endpoint)
+	transient := 0
+	for {
+		if w.stopped(ctx, job) {
+			return errStopped
+		}
+		waited, err := lim.Wait(ctx, cost)
+		if err != nil {
+			return err
+		}
+		w.Metrics.limiterWait(job, endpoint, waited)
+		stats, err := do(ctx)
+		if stats == nil || err != nil {
+			stats = map[string]int64{}
+		}
+		stats[StatCalls] = 1
+		if cohere.IsRateLimited(err) && !cohere.IsFatal(err) {
+			stats[StatThrottled] = 1
+		}
+		_ = w.Store.AddStats(ctx, job, stats)
+		w.Metrics.call(job, endpoint, err, stats[StatTokens])
+		switch {
+		case err == nil:
+			lim.Succeeded(ctx)
+			return nil
+		case cohere.IsFatal(err):
+			if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, err.Error()); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return errStopped
+		case cohere.IsRateLimited(err):
+			var apiErr *cohere.APIError
+			var retryAfter time.Duration
+			if errors.As(err, &apiErr) {
+				retryAfter = apiErr.RetryAfter
+			}
+			if err := lim.Throttled(ctx, retryAfter); err != nil {
+				return err
+			}
+		case cohere.IsRetryable(err) && transient < handlerRetries:
+			// The client has already retried briefly. Waiting longer here
+			// keeps the chunk's earlier calls from being paid for again,
+			// which a task retry would do.
+			transient++
+			if err := sleep(ctx, time.Duration(transient)*5*time.Second); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// rejected returns the API's verdict when err says the request itself is
+// invalid (400, 422): retrying cannot help, the input is at fault.
+func rejected(err error) (*cohere.APIError, bool) {
+	var apiErr *cohere.APIError
+	if errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
+		return apiErr, true
+	}
+	return nil, false
+}

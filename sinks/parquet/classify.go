@@ -1,0 +1,202 @@
+package parquet
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	parquetgo "github.com/parquet-go/parquet-go"
+
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// classifyRow is the row of a classify part file. labels is a JSON object
+// {label: confidence} in a plain string column: it reads as text in every
+// engine, and DuckDB's json functions or Arrow's parsers take it from there.
+type classifyRow struct {
+	ID            string  `parquet:"id"`
+	Label         string  `parquet:"label,dict"`
+	Confidence    float32 `parquet:"confidence"`
+	Labels        string  `parquet:"labels"`
+	Model         string  `parquet:"model,dict"`
+	Fingerprint   string  `parquet:"fingerprint,dict"`
+	ContentSHA256 string  `parquet:"content_sha256"`
+	Metadata      string  `parquet:"metadata,optional"`
+	ClassifiedAt  int64   `parquet:"classified_at,timestamp(microsecond)"`
+}
+
+func toClassifyRow(c *sinks.Classification) (classifyRow, error) {
+	labels, err := json.Marshal(c.Labels)
+	if err != nil {
+		return classifyRow{}, fmt.Errorf("record %q: labels: %w", c.ID, err)
+	}
+	return classifyRow{
+		ID: c.ID, Label: c.Label, Confidence: c.Confidence, Labels: string(labels),
+		Model: c.Model, Fingerprint: c.Fingerprint, ContentSHA256: hex.EncodeToString(c.ContentSHA256[:]),
+		Metadata: metadataString(c.Metadata), ClassifiedAt: c.ClassifiedAt.UnixMicro(),
+	}, nil
+}
+
+func (r *classifyRow) classification() (sinks.Classification, error) {
+	c := sinks.Classification{
+		ID: r.ID, Label: r.Label, Confidence: r.Confidence, Model: r.Model, Fingerprint: r.Fingerprint,
+		ClassifiedAt: time.UnixMicro(r.ClassifiedAt).UTC(),
+	}
+	if r.Metadata != "" {
+		c.Metadata = json.RawMessage(r.Metadata)
+	}
+	if err := json.Unmarshal([]byte(r.Labels), &c.Labels); err != nil {
+		return c, fmt.Errorf("record %q: labels: %w", r.ID, err)
+	}
+	return c, decodeSHA256(&c.ContentSHA256, []byte(r.ContentSHA256))
+}
+
+// writeClassifications writes a classify chunk's part: this run's rows plus
+// the kept ones carried over from the previous part, as for embeddings.
+func (w *Writer) writeClassifications(ctx context.Context, dir string, c *sinks.Chunk) error {
+	part := filepath.Join(dir, partName(c.Number))
+	rows := c.Classifications
+	unchanged := len(rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
+	if len(c.Kept) > 0 && !unchanged {
+		kept, err := readKeptClassifications(part, c)
+		if err != nil {
+			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+		}
+		rows = append(kept, rows...)
+	}
+	switch {
+	case unchanged:
+	case len(rows) == 0:
+		if err := removeIfExists(part); err != nil {
+			return err
+		}
+	default:
+		out := make([]classifyRow, len(rows))
+		for i := range rows {
+			var err error
+			if out[i], err = toClassifyRow(&rows[i]); err != nil {
+				return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+			}
+		}
+		if err := writeAtomic(dir, partName(c.Number), func(f io.Writer) error {
+			return writeStructs(ctx, f, out, w.opts)
+		}); err != nil {
+			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+		}
+	}
+	if err := writeFailures(dir, c.Number, c.Failed); err != nil {
+		return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+	}
+	return nil
+}
+
+func readKeptClassifications(part string, c *sinks.Chunk) ([]sinks.Classification, error) {
+	want := make(map[string]bool, len(c.Kept))
+	for _, id := range c.Kept {
+		want[id] = true
+	}
+	for i := range c.Classifications {
+		delete(want, c.Classifications[i].ID)
+	}
+	kept := make([]sinks.Classification, 0, len(want))
+	if len(want) == 0 {
+		return kept, nil
+	}
+	err := readStructs(part, func(r *classifyRow) error {
+		if !want[r.ID] {
+			return nil
+		}
+		delete(want, r.ID)
+		cl, err := r.classification()
+		kept = append(kept, cl)
+		return err
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, id := range c.Kept {
+		if want[id] {
+			return nil, fmt.Errorf("%w: %q", ErrKeptMissing, id)
+		}
+	}
+	return kept, nil
+}
+
+// ReadClassifications calls fn with every row of every part of a classify
+// job under dir, parts in chunk order.
+func ReadClassifications(dir, job string, fn func(sinks.Classification) error) error {
+	return readJobStructs(dir, job, func(r *classifyRow) error {
+		c, err := r.classification()
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
+}
+
+// writeStructs writes rows as one part through parquet-go's struct path.
+func writeStructs[T any](ctx context.Context, out io.Writer, rows []T, opts []parquetgo.WriterOption) error {
+	pw := parquetgo.NewGenericWriter[T](out, opts...)
+	for lo := 0; lo < len(rows); lo += rowBatch * 16 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := pw.Write(rows[lo:min(lo+rowBatch*16, len(rows))]); err != nil {
+			return fmt.Errorf("write rows: %w", err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("close part: %w", err)
+	}
+	return nil
+}
+
+// readStructs decodes every row of a part file into T; the *T handed to fn
+// is reused.
+func readStructs[T any](path string, fn func(*T) error) error {
+	pf, f, err := openPart(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := parquetgo.NewGenericReader[T](pf)
+	defer r.Close()
+	buf := make([]T, rowBatch)
+	for {
+		n, rerr := r.Read(buf)
+		for i := range buf[:n] {
+			if err := fn(&buf[i]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("read rows: %w", rerr)
+		}
+	}
+}
+
+func readJobStructs[T any](dir, job string, fn func(*T) error) error {
+	jd, err := jobDir(dir, job)
+	if err != nil {
+		return err
+	}
+	parts, err := listParts(jd, "part-", ".parquet")
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := readStructs(filepath.Join(jd, p.name), fn); err != nil {
+			return fmt.Errorf("parquet: %s: %w", p.name, err)
+		}
+	}
+	return nil
+}

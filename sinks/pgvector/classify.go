@@ -1,0 +1,89 @@
+package pgvector
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// classifyTable holds one verdict per record id. content_sha256 and
+// fingerprint let Existing skip unchanged records, as for embeddings.
+var classifyTable = resultTable{
+	cols: []column{
+		{name: "id", typ: "text"},
+		{name: "label", typ: "text"},
+		{name: "confidence", typ: "real"},
+		{name: "labels", typ: "jsonb"},
+		{name: "model", typ: "text"},
+		{name: "fingerprint", typ: "text"},
+		{name: "content_sha256", typ: "bytea"},
+		{name: "metadata", typ: "jsonb"},
+		{name: "classified_at", typ: "timestamp with time zone"},
+	},
+	key: []string{"id"},
+}
+
+// upsertClassifications writes rows keyed by id, rewriting only rows whose
+// verdict, model or content changed. It returns the number of records.
+func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sinks.Classification) (int, error) {
+	byID := make(map[string]int, len(in))
+	rows := make([]sinks.Classification, 0, len(in))
+	for _, r := range in {
+		if r.ID == "" {
+			return 0, fmt.Errorf("classification with an empty id")
+		}
+		if i, dup := byID[r.ID]; dup {
+			rows[i] = r
+			continue
+		}
+		byID[r.ID] = len(rows)
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	// Sorted ids lock in one order, so that overlapping chunks cannot deadlock.
+	slices.SortFunc(rows, func(a, b sinks.Classification) int { return cmp.Compare(a.ID, b.ID) })
+	n := len(rows)
+	ids, labels, confs, all := make([]string, n), make([]string, n), make([]float32, n), make([]string, n)
+	models, fps, shas, metas, ats := make([]string, n), make([]string, n), make([][]byte, n), make([]*string, n), make([]time.Time, n)
+	now := time.Now()
+	for i, r := range rows {
+		b, err := json.Marshal(r.Labels)
+		if err != nil {
+			return 0, fmt.Errorf("record %q: labels: %w", r.ID, err)
+		}
+		ids[i], labels[i], confs[i], all[i] = r.ID, r.Label, r.Confidence, string(b)
+		models[i], fps[i], shas[i] = r.Model, r.Fingerprint, r.ContentSHA256[:]
+		if len(r.Metadata) > 0 && string(r.Metadata) != "null" {
+			m := string(r.Metadata)
+			metas[i] = &m
+		}
+		ats[i] = r.ClassifiedAt
+		if ats[i].IsZero() {
+			ats[i] = now
+		}
+	}
+	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, label, confidence, labels, model, fingerprint, content_sha256, metadata, classified_at)
+		SELECT u.id, u.label, u.confidence, u.labels::jsonb, u.model, u.fingerprint, u.sha, u.metadata::jsonb, u.at
+		FROM unnest($1::text[], $2::text[], $3::real[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::timestamptz[])
+			AS u(id, label, confidence, labels, model, fingerprint, sha, metadata, at)
+		ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, confidence = EXCLUDED.confidence, labels = EXCLUDED.labels,
+			model = EXCLUDED.model, fingerprint = EXCLUDED.fingerprint, content_sha256 = EXCLUDED.content_sha256,
+			metadata = EXCLUDED.metadata, classified_at = EXCLUDED.classified_at
+		WHERE (t.label, t.confidence, t.labels, t.model, t.fingerprint, t.content_sha256, t.metadata)
+			IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.confidence, EXCLUDED.labels, EXCLUDED.model,
+				EXCLUDED.fingerprint, EXCLUDED.content_sha256, EXCLUDED.metadata)`, w.table.Sanitize()),
+		ids, labels, confs, all, models, fps, shas, metas, ats)
+	if err != nil {
+		return 0, fmt.Errorf("upsert: %w", err)
+	}
+	return n, nil
+}
