@@ -71,6 +71,8 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
 	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
+	pre := min(p.Prewritten, r.Skipped)
+	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
 	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
 	if err != nil {
 		return err

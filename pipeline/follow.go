@@ -60,7 +60,7 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 			lastLog = time.Now()
 			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Progress(), "records", st.Records,
 				"written", st.Written, "skipped", st.Skipped, "failed", st.Failed,
-				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens)
+				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens, "async", asyncProgress(st))
 		}
 		if st.Ended() {
 			if f.Live {
@@ -96,7 +96,7 @@ func progressLine(s Status) string {
 		eta = (time.Duration(float64(total-s.Progress())/r) * time.Second).Round(time.Second).String()
 	}
 	return fmt.Sprintf("[%s] %d/%d records  %.0f/s  ETA %s  429s %d  tokens %d",
-		bar, s.Progress(), total, rate(s), eta, s.Throttled, s.Tokens)
+		bar, s.Progress(), total, rate(s), eta, s.Throttled, s.Tokens) + asyncProgress(s)
 }
 
 // WriteSummary prints a finished job's summary.
@@ -110,6 +110,7 @@ func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 	if s.SearchUnits > 0 {
 		fmt.Fprintf(w, "  billed:  %d search units\n", s.SearchUnits)
 	}
+	writeAsyncSummary(w, s)
 	fmt.Fprintf(w, "  time:    %s", wall.Round(time.Millisecond))
 	if sec := wall.Seconds(); sec > 0 {
 		fmt.Fprintf(w, " (%.0f records/s)", float64(s.Total())/sec)

@@ -39,6 +39,7 @@ type Spec struct {
 	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
 	CreatedAt      time.Time     `json:"created_at"`
 
+	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
 	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
 }
 
@@ -85,6 +86,7 @@ func (s Spec) WithDefaults() Spec {
 		s.PGType = "vector"
 	}
 	s.Input = s.Input.WithDefaults()
+	s.AsyncOptions = s.AsyncOptions.withDefaults()
 	return s
 }
 
@@ -132,6 +134,7 @@ func (s Spec) Validate() error {
 	if s.Index != nil && s.Sink != "postgres" {
 		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
 	}
+	errs = append(errs, s.validateAsync()...)
 	if s.Sink == "postgres" && s.Table == "" {
 		errs = append(errs, errors.New("-table: required with a postgres sink"))
 	}
@@ -155,6 +158,7 @@ func DefaultJobID(s Spec) string {
 	h := sha256.New()
 	key := s
 	key.ID, key.CreatedAt = "", time.Time{}
+	key.AsyncOptions = AsyncOptions{} // the route changes the cost, not the output
 	_ = json.NewEncoder(h).Encode(key)
 	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }

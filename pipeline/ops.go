@@ -82,6 +82,10 @@ func (s Spec) withOpDefaults() Spec {
 			s.Input.MetaFields = []string{"documents"}
 		}
 	}
+	// The async routes (embed jobs, batches) serve embeddings only.
+	if s.Async == "" || s.Async == AsyncAuto {
+		s.Async = AsyncOff
+	}
 	if s.Op == OpClassify && len(s.Examples) > 0 {
 		s.ExamplesSHA256 = examplesHash(s.Examples)
 	}
@@ -130,6 +134,9 @@ func (s Spec) validateOp() error {
 		if s.Candidates == "" && s.Input.Format != "" && s.Input.Format != "auto" && s.Input.Format != "jsonl" {
 			errs = append(errs, fmt.Errorf("-format %s: queries with their documents are JSONL (or give -candidates)", s.Input.Format))
 		}
+	}
+	if s.Async != AsyncOff {
+		errs = append(errs, fmt.Errorf("-async %s: only embed jobs have an async route", s.Async))
 	}
 	switch s.Truncate {
 	case "", "NONE", "START", "END":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,6 +22,8 @@ type Planner struct {
 	// MaxPending bounds the queue while stdin input, whose text travels in
 	// the payloads, is enqueued (default 64 chunks).
 	MaxPending int
+	// Groups bounds the datasets of the async route (zero: DefaultGroupLimits).
+	Groups GroupLimits
 }
 
 // PlanResult says what planning did.
@@ -62,10 +65,16 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 			if err := p.Store.Restart(ctx, spec.ID); err != nil {
 				return res, err
 			}
+			if err := p.Store.resetAsync(ctx, spec.ID); err != nil {
+				return res, err
+			}
 		}
 		if err := p.Store.SetState(ctx, spec.ID, StatePlanning, "", true); err != nil {
 			return res, err
 		}
+	}
+	if spec.asyncRoute(math.MaxInt64) != "" {
+		return p.planAsync(ctx, spec, queue, res)
 	}
 	emit := func(r input.Range) error {
 		chunk := res.Chunks

@@ -226,6 +226,9 @@ type Status struct {
 	SearchUnits int64
 	StartedAt   time.Time
 	FinishedAt  time.Time
+	// Async holds the groups of a job on the async route (nil on the sync
+	// route): each one's phase and remote ids.
+	Async []GroupState
 }
 
 // Total is the number of records accounted for so far.
@@ -274,6 +277,11 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	x := stats.Val()
 	s.Calls, s.Tokens, s.Throttled, s.Embedded = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled), n(x, StatEmbedded)
 	s.SearchUnits = n(x, StatSearchUnits)
+	async, err := st.GroupStates(ctx, id)
+	if err != nil {
+		return s, err
+	}
+	s.Async = async
 	return s, nil
 }
 

@@ -32,6 +32,10 @@ type ChunkPayload struct {
 	Job   string      `json:"job"`
 	Chunk int         `json:"chunk"`
 	Range input.Range `json:"range"`
+	// Prewritten counts records of the chunk the async route wrote before
+	// handing the rest to this task: found in the sink, they count as
+	// written, not skipped.
+	Prewritten int64 `json:"prewritten,omitempty"`
 }
 
 // ChunkTaskID is the task id of a job's chunk, so that enqueuing a chunk

@@ -49,6 +49,10 @@ type Worker struct {
 	Queue    string        // default DefaultQueue
 	Log      *slog.Logger
 	Metrics  *Metrics // may be nil
+	// Async and AsyncPoll serve the async route (Embed Jobs, Batches);
+	// Async may be nil for workers that only run the sync route.
+	Async     AsyncAPI
+	AsyncPoll AsyncConfig
 
 	// Classifier and Reranker serve classify and rerank jobs; when nil, the
 	// Embedder serves them if it can (cohere.Client does).
@@ -66,6 +70,9 @@ type Worker struct {
 func (w *Worker) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeEmbedChunk, w.HandleEmbedChunk)
 	mux.HandleFunc(TypeFinalize, w.HandleFinalize)
+	mux.HandleFunc(TypeAsyncUpload, w.HandleAsyncUpload)
+	mux.HandleFunc(TypeAsyncPoll, w.HandleAsyncPoll)
+	mux.HandleFunc(TypeAsyncDownload, w.HandleAsyncDownload)
 }
 
 func (w *Worker) queue() string {

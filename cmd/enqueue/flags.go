@@ -50,6 +50,7 @@ type options struct {
 	cancel         string
 	logFormat      string
 	verbose        bool
+	async          pipeline.AsyncOptions
 }
 
 // listFlag collects a repeated flag; each value may also be a comma list.
@@ -155,5 +156,6 @@ Flags:
 	fs.StringVar(&o.cancel, "cancel", "", "cancel job JOB: no new API calls; in-flight chunks stop")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	asyncFlags(fs, &o.async)
 	return fs
 }

@@ -222,6 +222,7 @@ func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
 		spec.Index = &pipeline.Index{Method: o.index, Distance: o.distance, M: o.indexM,
 			EfConstruction: o.indexEF, Concurrently: o.indexConc}
 	}
+	spec.AsyncOptions = o.async
 	dbURL := env.DatabaseURL
 	switch {
 	case o.sink == "postgres":
@@ -284,6 +285,9 @@ func control(ctx context.Context, o options, stdout io.Writer) (int, error) {
 			return pipeline.ExitAborted, err
 		}
 		fmt.Fprintf(stdout, "job %s cancelled\n", o.cancel)
+		if err := cancelRemote(ctx, store, o.cancel, stdout); err != nil {
+			return pipeline.ExitAborted, err
+		}
 	case o.deadLetters != "":
 		fails, err := store.DeadLetters(ctx, o.deadLetters, 0)
 		if err != nil {

@@ -120,7 +120,10 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 		limiters[endpoint] = l
 		return l
 	}
+	// The client serves the async route too; a bare Embedder does not.
+	async, _ := d.Cohere.(pipeline.AsyncAPI)
 	return &pipeline.Worker{
+		Async:    async,
 		Store:    pipeline.NewStore(d.Redis),
 		Embedder: d.Cohere,
 		Limiter:  limiter,
