@@ -28,7 +28,7 @@ func (w *Worker) startPoll(ctx context.Context, job string, g int) error {
 // PollMax: the wait is spent in the queue, not in a worker slot.
 func (w *Worker) pollAgain(ctx context.Context, p AsyncPayload) error {
 	c := w.asyncConfig()
-	wait := c.PollMin << min(p.Attempt-p.Since, 16)
+	wait := c.PollMin << min(max(p.Attempt-p.Since, 0), 16)
 	if wait > c.PollMax || wait <= 0 {
 		wait = c.PollMax
 	}
