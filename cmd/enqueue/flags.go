@@ -51,6 +51,7 @@ type options struct {
 	logFormat      string
 	verbose        bool
 	async          pipeline.AsyncOptions
+	ops            opFlags
 }
 
 // listFlag collects a repeated flag; each value may also be a comma list.
@@ -119,19 +120,19 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.Var(&o.inputs, "in", "input file, glob or - for stdin; repeatable or comma-separated (positional arguments also count). Formats: .jsonl .csv .parquet .txt, optionally .gz or .zst")
-	fs.StringVar(&o.op, "op", pipeline.OpEmbed, "operation: embed")
-	fs.StringVar(&o.model, "model", pipeline.DefaultModel, "Cohere embed model")
+	fs.StringVar(&o.op, "op", pipeline.OpEmbed, "operation: embed, classify or rerank")
+	fs.StringVar(&o.model, "model", "", "Cohere model (default embed-v4.0 for embed, rerank-v3.5 for rerank; classify: a fine-tuned model id, or none with -examples)")
 	fs.StringVar(&o.inputType, "input-type", pipeline.DefaultInputType, "input_type: search_document, search_query, classification or clustering")
 	fs.StringVar(&o.embeddingTypes, "embedding-types", "float", "comma list of float, int8, uint8, binary, ubinary")
 	fs.IntVar(&o.dimensions, "dimensions", 0, "output_dimension for embed-v4 models: 256, 512, 1024 or 1536 (0: the model's default)")
 	fs.StringVar(&o.truncate, "truncate", "", "truncate: NONE, START or END (empty: the API's default, END)")
 	fs.StringVar(&o.format, "format", "auto", "input format: auto (by extension), jsonl, csv, parquet or text")
-	fs.StringVar(&o.idField, "id-field", "id", "field holding each record's id")
-	fs.StringVar(&o.textField, "text-field", "text", "field holding the text; a comma list is joined with a blank line")
+	fs.StringVar(&o.idField, "id-field", "", "field holding each record's id (default id; rerank: query_id)")
+	fs.StringVar(&o.textField, "text-field", "", "field holding the text; a comma list is joined with a blank line (default text; rerank: query)")
 	fs.StringVar(&o.metaFields, "meta-fields", "", "comma list of fields carried into the sink's metadata as JSON")
 	fs.StringVar(&o.idFrom, "id-from", "", "for records without an id: line (file:line) or hash (of the text); empty: an id is required (text files default to line)")
-	fs.IntVar(&o.maxRecordBytes, "max-record-bytes", 1<<20, "a longer input line is dead-lettered")
-	fs.IntVar(&o.chunkSize, "chunk-size", pipeline.DefaultChunkSize, "records per chunk task")
+	fs.IntVar(&o.maxRecordBytes, "max-record-bytes", 0, "a longer input line is dead-lettered (default 1 MiB; rerank queries carrying their documents: 64 MiB)")
+	fs.IntVar(&o.chunkSize, "chunk-size", 0, "records per chunk task (default 960; rerank: 100 queries)")
 	fs.StringVar(&o.sink, "sink", "parquet:./out", "where results go: parquet:DIR, postgres (DATABASE_URL) or a postgres:// URL")
 	fs.StringVar(&o.table, "table", "", "target table for a postgres sink (schema-qualified allowed)")
 	fs.StringVar(&o.pgType, "pg-type", "vector", "postgres column type for float embeddings: vector or halfvec")
@@ -157,5 +158,6 @@ Flags:
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	asyncFlags(fs, &o.async)
+	registerOpFlags(fs, &o.ops)
 	return fs
 }

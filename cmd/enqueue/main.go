@@ -241,6 +241,9 @@ func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
 	default:
 		spec.Sink = o.sink
 	}
+	if err := o.ops.apply(&spec); err != nil {
+		return spec, "", err
+	}
 	spec = spec.WithDefaults()
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)
