@@ -100,18 +100,18 @@ func BenchmarkRateLimit(b *testing.B) {
 				b.ReportMetric(of, "of-ceiling")
 				b.ReportMetric(per100, "429s/100calls")
 				rows = append(rows, fmt.Sprintf("| %d | %.1f | %.3f | %.2f | %s |", n, res.rate(), of, per100, verdict(of >= 0.95 && per100 <= 1)))
-				lines = append(lines, series{res.series, colors[i]})
+				lines = append(lines, series{fmt.Sprintf("%d worker(s)", n), res.series, colors[i]})
 			}
 		})
 	}
-	if err := writeChart("../../BENCHMARKS.ratelimit.png", ceiling, lines); err != nil {
+	if err := writeChart("../../BENCHMARKS.ratelimit.png", ceiling, window, lines); err != nil {
 		b.Error(err)
 	}
 	addReport(fmt.Sprintf("### Rate-limit efficiency\n\n"+
 		"%d records, worker processes of concurrency 4 sharing `-rate-limit %s`; the simulator enforces the same %d inputs per sliding %s window (20 ± 10 ms latency). Baseline: the ceiling itself, %.0f inputs/s; `of ceiling` = records ÷ wall time (planning included) ÷ ceiling. Targets: ≥ 0.95 of the ceiling and ≤ 1 429 per 100 calls.\n\n"+
 		"| workers | records/s | of ceiling | 429s per 100 calls | target |\n|---|---|---|---|---|\n%s\n\n"+
 		"![records/s over time](BENCHMARKS.ratelimit.png)\n\n"+
-		"Records/s over a 2 s sliding window against time (grid: 10 s, 10%% of the ceiling; grey line: the ceiling); red 1 worker, blue 2, green 4.\n"+
+		"Records embedded per second over a sliding 10 s window (the limit's own) against time; grey line: the ceiling; red 1 worker process, blue 2, green 4.\n"+
 		"The limiter's sustained rate is (Count − Burst)/Per = (%d − 96)/%s = %.1f/s, %.3f of the ceiling, so that no window ever holds more than the limit; the job's first and last seconds (planning, the last partial batches) cost the rest.\n",
 		records, rate, limit, window, ceiling, strings.Join(rows, "\n"), limit, window, float64(limit-96)/window.Seconds(), float64(limit-96)/float64(limit)))
 }
