@@ -13,4 +13,11 @@
 // (LIST<FLOAT>, FLOAT[] in DuckDB), embedding_int8 (LIST<INT(8)>),
 // embedding_uint8 (LIST<UINT(8)>) and embedding_binary (BYTE_ARRAY, bit-packed).
 // Existing tells a re-run which records a part already holds unchanged.
+//
+// Classify and rerank chunks (Chunk.Classifications, Chunk.Reranks) get
+// parts of their own shape, read back with ReadClassifications and
+// ReadReranks: id, label, confidence, labels (a JSON object of every label's
+// confidence, as a string), model, fingerprint, content_sha256, metadata,
+// classified_at; and query_id, rank, doc_id, doc_index, relevance_score,
+// model, scored_at.
 package parquet
