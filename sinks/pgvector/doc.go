@@ -30,4 +30,11 @@
 // fingerprint, content_sha256 bytea, metadata jsonb and embedded_at
 // timestamptz. The float column is stored PLAIN (in the row, not in TOAST)
 // while two rows fit a page: up to vector(948) or halfvec(1896).
+//
+// With Config.Kind set to KindClassify or KindRerank the same Writer keeps a
+// classify table (id text primary key, label, confidence real, labels jsonb,
+// model, fingerprint, content_sha256, metadata, classified_at) or a rerank
+// table (query_id, rank, doc_id, doc_index, relevance_score, model,
+// scored_at; primary key (query_id, doc_id)), with the same one-transaction
+// chunk writes.
 package pgvector
