@@ -58,7 +58,7 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			if err := lim.Throttled(ctx, retryAfter); err != nil {
 				return err
 			}
-		case cohere.IsRetryable(err) && transient < handlerRetries:
+		case transient < handlerRetries && (cohere.IsRetryable(err) || garbled(ctx, err)):
 			// The client has already retried briefly. Waiting longer here
 			// keeps the chunk's earlier calls from being paid for again,
 			// which a task retry would do.
@@ -70,6 +70,15 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			return err
 		}
 	}
+}
+
+// garbled reports an answer that could not be understood (a truncated or
+// malformed body): not an API error, not the caller giving up. The client
+// does not retry it, since the call may have been billed, but the chunk
+// still needs the answer.
+func garbled(ctx context.Context, err error) bool {
+	var apiErr *cohere.APIError
+	return err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) && !errors.Is(err, errStopped)
 }
 
 // rejected returns the API's verdict when err says the request itself is
