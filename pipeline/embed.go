@@ -64,6 +64,10 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		log.Warn("chunk failed", "err", err)
 		return w.giveUp(ctx, p.Job, err)
 	}
+	rewritten, err := w.notePending(ctx, res)
+	if err != nil {
+		return err
+	}
 	sinkStart := time.Now()
 	if err := sink.WriteChunk(ctx, res); err != nil {
 		log.Warn("sink write failed", "err", err)
@@ -71,7 +75,7 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
 	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
-	pre := min(p.Prewritten, r.Skipped)
+	pre := min(p.Prewritten+rewritten, r.Skipped)
 	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
 	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
 	if err != nil {

@@ -37,6 +37,12 @@ func doneKey(id string) string   { return "cobatch:job:" + id + ":done" }
 func totalsKey(id string) string { return "cobatch:job:" + id + ":totals" }
 func statsKey(id string) string  { return "cobatch:job:" + id + ":stats" }
 func deadKey(id string) string   { return "cobatch:job:" + id + ":dead" }
+
+// deadChunksKey maps a chunk to its dead letters (a JSON array of the
+// entries it pushed to deadKey), so that a retried chunk can take back
+// exactly its own.
+func deadChunksKey(id string) string { return "cobatch:job:" + id + ":deadchunks" }
+func errorsKey(id string) string     { return "cobatch:job:" + id + ":errors" }
 func planFailKey(id string) string {
 	return "cobatch:job:" + id + ":planfail"
 }
@@ -137,7 +143,7 @@ func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) er
 // run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
 	pipe := st.rdb.TxPipeline()
-	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id))
+	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id))
 	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
 	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := pipe.Exec(ctx)
@@ -157,6 +163,12 @@ redis.call('HINCRBY', KEYS[2], 'written', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'skipped', ARGV[4])
 redis.call('HINCRBY', KEYS[2], 'failed', ARGV[5])
 for i = 6, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+if #ARGV >= 6 then
+  local t = {}
+  for i = 6, #ARGV do t[#t+1] = ARGV[i] end
+  redis.call('HSET', KEYS[5], ARGV[1], cjson.encode(t))
+end
+redis.call('HDEL', KEYS[4], ARGV[1])
 return redis.call('HINCRBY', KEYS[2], 'chunks_done', 1)
 `)
 
@@ -170,7 +182,7 @@ func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r Chun
 		fb, _ := json.Marshal(f)
 		args = append(args, fb)
 	}
-	n, err := completeChunk.Run(ctx, st.rdb, []string{doneKey(id), totalsKey(id), deadKey(id)}, args...).Int64()
+	n, err := completeChunk.Run(ctx, st.rdb, []string{doneKey(id), totalsKey(id), deadKey(id), pendingKey(id), deadChunksKey(id)}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record chunk %d of job %s: %w", chunk, id, err)
 	}

@@ -131,8 +131,8 @@ func (w *Worker) stopped(ctx context.Context, job string) bool {
 // budget), rather than letting asynq archive the task silently.
 func (w *Worker) giveUp(ctx context.Context, job string, err error) error {
 	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if retried >= maxRetry-1 {
+	maxRetry, inTask := asynq.GetMaxRetry(ctx)
+	if inTask && retried >= maxRetry-1 {
 		reason := fmt.Sprintf("gave up after %d attempts: %v", retried+1, err)
 		if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, reason); aerr != nil {
 			return errors.Join(err, aerr)

@@ -1,0 +1,82 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// lostAck writes the chunk, then reports a failure: what a worker dying
+// between the sink write and recording the chunk looks like to the job.
+type lostAck struct{ pipeline.Sink }
+
+func (s lostAck) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
+	if err := s.Sink.WriteChunk(ctx, c); err != nil {
+		return err
+	}
+	return errors.New("worker died after the sink write")
+}
+
+// TestCrashAfterSinkWriteCountsWritten: the next delivery of a chunk whose
+// rows reached the sink before a crash counts them written, not skipped,
+// and pays nothing again.
+func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	path, texts := writeCorpus(t, 300, corpusText)
+	spec := h.spec("lostack", path)
+	ctx := context.Background()
+	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var r input.Range
+	if err := input.Split(ctx, spec.Inputs, spec.Input, 1000, func(got input.Range) error { r = got; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.Planned(ctx, spec.ID, 1, 300); err != nil {
+		t.Fatal(err)
+	}
+	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}, pipeline.DefaultQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWorker := func(wrap func(pipeline.Sink) pipeline.Sink) *pipeline.Worker {
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		open := w.OpenSink
+		w.OpenSink = func(ctx context.Context, s pipeline.Spec) (pipeline.Sink, error) {
+			sink, err := open(ctx, s)
+			return wrap(sink), err
+		}
+		return w
+	}
+	crashing := newWorker(func(s pipeline.Sink) pipeline.Sink { return lostAck{s} })
+	if err := crashing.HandleEmbedChunk(ctx, task); err == nil {
+		t.Fatal("the crashing delivery reported success")
+	}
+	healthy := newWorker(func(s pipeline.Sink) pipeline.Sink { return s })
+	if err := healthy.HandleEmbedChunk(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.store.Status(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written != 300 || st.Skipped != 0 || st.ChunksDone != 1 {
+		t.Fatalf("written %d skipped %d chunks %d, want 300, 0, 1", st.Written, st.Skipped, st.ChunksDone)
+	}
+	if n := h.fake.Stats().EmbeddedTexts; n != 300 {
+		t.Errorf("fake embedded %d texts, want 300: the second delivery paid again", n)
+	}
+	checkParquet(t, h.out, spec, texts)
+}
