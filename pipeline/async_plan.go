@@ -190,7 +190,7 @@ func (p *Planner) resumeGroup(ctx context.Context, job, queue string, g int) (in
 // enqueueChunk enqueues a chunk task unless the chunk is done; it reports
 // whether it enqueued one.
 func (p *Planner) enqueueChunk(ctx context.Context, job, queue string, chunk int, r input.Range) (bool, error) {
-	return enqueueChunk(ctx, p.Store, p.Client, job, queue, chunk, r, 0)
+	return enqueueChunk(ctx, p.Store, p.Client, job, queue, chunk, r, p.prewritten[chunk])
 }
 
 func enqueueChunk(ctx context.Context, st *Store, c *asynq.Client, job, queue string, chunk int, r input.Range, prewritten int64) (bool, error) {

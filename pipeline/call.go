@@ -22,8 +22,8 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 	lim := w.Limiter(endpoint)
 	transient := 0
 	for {
-		if w.stopped(ctx, job) {
-			return errStopped
+		if err := w.mayCall(ctx, job); err != nil {
+			return err
 		}
 		waited, err := lim.Wait(ctx, cost)
 		if err != nil {
@@ -40,6 +40,9 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 		}
 		_ = w.Store.AddStats(ctx, job, stats)
 		w.Metrics.call(job, endpoint, err, stats[StatTokens])
+		if err != nil && ctx.Err() == nil && (cohere.IsFatal(err) || !cohere.IsRateLimited(err)) {
+			w.Store.RecordError(ctx, job, endpoint+": "+err.Error())
+		}
 		switch {
 		case err == nil:
 			lim.Succeeded(ctx)

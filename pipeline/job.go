@@ -41,6 +41,7 @@ type Spec struct {
 
 	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
 	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
+	Budget       // -price-per-mtok, -max-cost
 }
 
 // Index asks for an approximate-nearest-neighbour index, built once when the
@@ -159,6 +160,7 @@ func DefaultJobID(s Spec) string {
 	key := s
 	key.ID, key.CreatedAt = "", time.Time{}
 	key.AsyncOptions = AsyncOptions{} // the route changes the cost, not the output
+	key.Budget = Budget{}
 	_ = json.NewEncoder(h).Encode(key)
 	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -24,6 +24,10 @@ type Planner struct {
 	MaxPending int
 	// Groups bounds the datasets of the async route (zero: DefaultGroupLimits).
 	Groups GroupLimits
+
+	// prewritten holds, for chunks reopened by RetryFailed, the records
+	// they had written.
+	prewritten map[int]int64
 }
 
 // PlanResult says what planning did.
@@ -50,6 +54,9 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 		return res, err
 	}
 	if err := p.Store.SaveExamples(ctx, spec); err != nil {
+		return res, err
+	}
+	if err := p.Store.SetBudget(ctx, spec); err != nil {
 		return res, err
 	}
 	res.Resumed = resumed
@@ -90,7 +97,7 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 				return err
 			}
 		}
-		task, err := NewChunkTask(ChunkPayload{Job: spec.ID, Chunk: chunk, Range: r}, queue)
+		task, err := NewChunkTask(ChunkPayload{Job: spec.ID, Chunk: chunk, Range: r, Prewritten: p.prewritten[chunk]}, queue)
 		if err != nil {
 			return err
 		}

@@ -134,6 +134,7 @@ func (w *Worker) giveUp(ctx context.Context, job string, err error) error {
 	maxRetry, inTask := asynq.GetMaxRetry(ctx)
 	if inTask && retried >= maxRetry-1 {
 		reason := fmt.Sprintf("gave up after %d attempts: %v", retried+1, err)
+		w.Store.RecordError(ctx, job, reason)
 		if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, reason); aerr != nil {
 			return errors.Join(err, aerr)
 		}

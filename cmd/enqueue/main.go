@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +26,6 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
-	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -45,6 +42,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "enqueue:", err)
 		return pipeline.ExitUsage
 	}
+	if len(args) > 0 && isSubcommand(args[0]) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runControl(ctx, args[0], args[1:], env, stdout, stderr)
+	}
 	var o options
 	fs := newFlagSet(&o, env)
 	fs.SetOutput(stderr)
@@ -54,7 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return pipeline.ExitUsage
 	}
-	o.inputs = append(o.inputs, fs.Args()...)
+	o.job.AddInputs(fs.Args()...)
+	if o.file != "" {
+		if err := cli.ApplyFile(fs, o.file, nil); err != nil {
+			fmt.Fprintln(stderr, "enqueue:", err)
+			return pipeline.ExitUsage
+		}
+	}
 	if !flagGiven(fs, "redis") {
 		// Read here, not as the flag's default, so -h never prints a
 		// password the URL may hold.
@@ -74,6 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "enqueue:", err)
 			return pipeline.ExitUsage
 		}
+		if errors.Is(err, pipeline.ErrOverBudget) {
+			fmt.Fprintln(stderr, "enqueue:", err)
+			return pipeline.ExitAborted
+		}
 		log.Error("enqueue failed", "err", err)
 		if code == 0 {
 			code = pipeline.ExitAborted
@@ -88,9 +100,21 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		if embedded {
 			return pipeline.ExitUsage, usageError{errors.New("-status, -dead-letters and -cancel need the job's Redis: set REDIS_URL or -redis")}
 		}
-		return control(ctx, o, stdout)
+		c := controlOptions{cmd: "status", job: o.status, redisURL: o.redisURL, dead: 10}
+		switch {
+		case o.cancel != "":
+			c.cmd, c.job = "cancel", o.cancel
+		case o.deadLetters != "":
+			// JSON lines, as this flag always printed.
+			c.cmd, c.job, c.json = "dead-letters", o.deadLetters, true
+		}
+		code, err := control(ctx, c, stdout)
+		if err != nil && code == pipeline.ExitUsage {
+			err = usageError{err}
+		}
+		return code, err
 	}
-	spec, dbURL, err := buildSpec(o, env)
+	spec, dbURL, err := o.job.Spec(env)
 	if err != nil {
 		return pipeline.ExitUsage, usageError{err}
 	}
@@ -155,6 +179,14 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		defer srv.Shutdown()
 	}
 
+	if est, err := pipeline.EstimateCost(ctx, spec); err == nil {
+		fmt.Fprintln(stdout, est)
+		if err := pipeline.CheckBudget(spec, est); err != nil {
+			return pipeline.ExitAborted, err
+		}
+	} else if spec.MaxCost > 0 {
+		log.Warn("no cost estimate: -max-cost is enforced as the job runs", "err", err)
+	}
 	started := time.Now()
 	planner := &pipeline.Planner{Store: store, Client: enq, Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
 	res, err := planner.Plan(ctx, spec)
@@ -189,124 +221,8 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	return pipeline.ExitCode(st), nil
 }
 
-// buildSpec turns flags into a validated job spec, and returns the database
-// URL a postgres sink uses (kept out of the spec: it may hold a password).
-func buildSpec(o options, env cli.Env) (pipeline.Spec, string, error) {
-	if len(o.inputs) == 0 {
-		return pipeline.Spec{}, "", errors.New("-in: no input given (see -h)")
-	}
-	var inputs []string
-	for _, in := range o.inputs {
-		if in == "-" {
-			inputs = append(inputs, in)
-			continue
-		}
-		abs, err := filepath.Abs(in)
-		if err != nil {
-			return pipeline.Spec{}, "", fmt.Errorf("-in %s: %w", in, err)
-		}
-		inputs = append(inputs, abs)
-	}
-	spec := pipeline.Spec{
-		ID: o.job, Op: o.op, Model: o.model, InputType: o.inputType,
-		EmbeddingTypes: splitList(o.embeddingTypes), Dimensions: o.dimensions, Truncate: o.truncate,
-		Inputs: inputs,
-		Input: input.Options{
-			Format: input.Format(o.format), IDField: o.idField, TextFields: splitList(o.textField),
-			MetaFields: splitList(o.metaFields), IDFrom: o.idFrom, MaxRecordBytes: o.maxRecordBytes,
-		},
-		ChunkSize: o.chunkSize, Table: o.table, PGType: o.pgType, Force: o.force, Strict: o.strict,
-		CreatedAt: time.Now().UTC(),
-	}
-	if o.index != "" {
-		spec.Index = &pipeline.Index{Method: o.index, Distance: o.distance, M: o.indexM,
-			EfConstruction: o.indexEF, Concurrently: o.indexConc}
-	}
-	spec.AsyncOptions = o.async
-	dbURL := env.DatabaseURL
-	switch {
-	case o.sink == "postgres":
-		spec.Sink = "postgres"
-		if dbURL == "" {
-			return spec, "", errors.New("-sink postgres: DATABASE_URL is not set (or give -sink postgres://...)")
-		}
-	case strings.HasPrefix(o.sink, "postgres://"), strings.HasPrefix(o.sink, "postgresql://"):
-		spec.Sink, dbURL = "postgres", o.sink
-	case strings.HasPrefix(o.sink, "parquet:"):
-		dir, err := filepath.Abs(strings.TrimPrefix(o.sink, "parquet:"))
-		if err != nil {
-			return spec, "", fmt.Errorf("-sink: %w", err)
-		}
-		spec.Sink = "parquet:" + dir
-	default:
-		spec.Sink = o.sink
-	}
-	if err := o.ops.apply(&spec); err != nil {
-		return spec, "", err
-	}
-	spec = spec.WithDefaults()
-	if spec.ID == "" {
-		spec.ID = pipeline.DefaultJobID(spec)
-	}
-	if err := spec.Validate(); err != nil {
-		return spec, "", err
-	}
-	return spec, dbURL, nil
-}
-
 func flagGiven(fs *flag.FlagSet, name string) bool {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
 	return given
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// control runs -status, -dead-letters and -cancel.
-func control(ctx context.Context, o options, stdout io.Writer) (int, error) {
-	ropt, err := redis.ParseURL(o.redisURL)
-	if err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
-	}
-	rdb := redis.NewClient(ropt)
-	defer rdb.Close()
-	store := pipeline.NewStore(rdb)
-	switch {
-	case o.cancel != "":
-		if _, err := store.Spec(ctx, o.cancel); err != nil {
-			return pipeline.ExitUsage, usageError{err}
-		}
-		if err := store.SetState(ctx, o.cancel, pipeline.StateCancelled, "cancelled by user", false); err != nil {
-			return pipeline.ExitAborted, err
-		}
-		fmt.Fprintf(stdout, "job %s cancelled\n", o.cancel)
-		if err := cancelRemote(ctx, store, o.cancel, stdout); err != nil {
-			return pipeline.ExitAborted, err
-		}
-	case o.deadLetters != "":
-		fails, err := store.DeadLetters(ctx, o.deadLetters, 0)
-		if err != nil {
-			return pipeline.ExitAborted, err
-		}
-		enc := json.NewEncoder(stdout)
-		for _, f := range fails {
-			enc.Encode(f)
-		}
-	default:
-		st, err := store.Status(ctx, o.status)
-		if err != nil {
-			return pipeline.ExitUsage, usageError{err}
-		}
-		fmt.Fprintf(stdout, "planned: %d chunks (%d done), %d records\n", st.Chunks, st.ChunksDone, st.Records)
-		pipeline.WriteSummary(stdout, st, time.Since(st.StartedAt))
-	}
-	return pipeline.ExitOK, nil
 }

@@ -1,0 +1,181 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cobatch/cobatch/pipeline/input"
+)
+
+// Budget is what a job may spend. It is kept in the spec and, so that a
+// resumed job can be given a new one, in the job's Redis hash, where
+// workers read it before every API call.
+type Budget struct {
+	// PricePerMTok is the price in USD of one million billed tokens (rerank:
+	// of 1,000 searches). Zero: DefaultPrice for the job's model.
+	PricePerMTok float64 `json:"price_per_mtok,omitempty"`
+	// MaxCost in USD stops the job, exit 3, before a call would take its
+	// spending past it. Zero: no limit.
+	MaxCost float64 `json:"max_cost,omitempty"`
+}
+
+// DefaultPrice is the list price in USD per million tokens for embed models
+// (embed-v4: 0.12; v3 and older: 0.10) and per 1,000 searches for rerank
+// (2.0). Classify has no list price here (its models are fine-tuned): zero,
+// so a budget on a classify job needs -price-per-mtok.
+func DefaultPrice(op, model string) float64 {
+	switch {
+	case op == OpRerank:
+		return 2.0
+	case op == OpClassify:
+		return 0
+	case strings.HasPrefix(model, "embed-v4"):
+		return 0.12
+	default:
+		return 0.10
+	}
+}
+
+// Price is the job's unit price: -price-per-mtok or the model's default.
+func (s Spec) Price() float64 {
+	if s.PricePerMTok > 0 {
+		return s.PricePerMTok
+	}
+	return DefaultPrice(s.Op, s.Model)
+}
+
+// Cost is what billed tokens and search units cost at price (per million
+// tokens, or per 1,000 searches: a job is billed in one unit only).
+func Cost(price float64, tokens, searchUnits int64) float64 {
+	return float64(tokens)/1e6*price + float64(searchUnits)/1e3*price
+}
+
+// Cost is what the job has been billed so far, at its price.
+func (s Status) Cost() float64 { return Cost(s.Spec.Price(), s.Tokens, s.SearchUnits) }
+
+// ErrOverBudget is returned when a job's estimate exceeds its -max-cost.
+var ErrOverBudget = errors.New("over budget")
+
+// SetBudget stores the budget workers enforce for a job.
+func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
+	err := st.rdb.HSet(ctx, jobKey(spec.ID), "price", strconv.FormatFloat(spec.Price(), 'g', -1, 64),
+		"max_cost", strconv.FormatFloat(spec.MaxCost, 'g', -1, 64)).Err()
+	if err != nil {
+		return fmt.Errorf("store budget of %s: %w", spec.ID, err)
+	}
+	return nil
+}
+
+// mayCall is checked before every API call: the job must still be running
+// and, with a budget, what it spent plus one more call (at its average so
+// far) must stay within it. A job that would cross its budget is aborted.
+func (w *Worker) mayCall(ctx context.Context, job string) error {
+	pipe := w.Store.rdb.Pipeline()
+	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
+	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil // Redis trouble is met, and retried, elsewhere
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	jv, xv := j.Val(), x.Val()
+	if st := str(jv[0]); st == StateAborted || st == StateCancelled {
+		return errStopped
+	}
+	maxCost, _ := strconv.ParseFloat(str(jv[1]), 64)
+	if maxCost <= 0 {
+		return nil
+	}
+	price, _ := strconv.ParseFloat(str(jv[2]), 64)
+	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
+	spent := Cost(price, n(xv[0]), n(xv[1]))
+	next := 0.0
+	if calls := n(xv[2]); calls > 0 {
+		next = spent / float64(calls)
+	}
+	if spent+next <= maxCost {
+		return nil
+	}
+	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
+		usd(spent), usd(maxCost))
+	if err := w.Store.Abort(context.WithoutCancel(ctx), job, reason); err != nil {
+		return err
+	}
+	w.Store.RecordError(ctx, job, reason)
+	return errStopped
+}
+
+func usd(v float64) string { return fmt.Sprintf("$%.4f", v) }
+
+// Estimate is what a job is expected to cost before it starts.
+type Estimate struct {
+	Records int64   `json:"records"`
+	Tokens  int64   `json:"tokens"` // estimated: sampled text bytes ÷ 4
+	Calls   int64   `json:"calls"`
+	Price   float64 `json:"price"` // per million tokens, or per 1,000 searches for rerank
+	Cost    float64 `json:"cost_usd"`
+}
+
+// estimateSample is how many records the token estimate reads.
+const estimateSample = 1000
+
+// EstimateCost reads a job's inputs to count its records and estimates the
+// tokens they will be billed from the average text length of the first
+// (up to 1,000) records: about 4 bytes per token. Records the sink already
+// holds are counted: the estimate is an upper bound. Stdin cannot be read
+// ahead and yields an error.
+func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
+	e := Estimate{Price: spec.Price()}
+	var sampled, bytes int64
+	per := int64(MaxBatch)
+	err := input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
+		if r.Path == "-" || r.Data != nil {
+			return errors.New("stdin cannot be estimated ahead")
+		}
+		e.Records += int64(r.Records)
+		if spec.Op == OpRerank {
+			e.Calls += int64(r.Records)
+		} else {
+			e.Calls += (int64(r.Records) + per - 1) / per
+		}
+		if sampled >= estimateSample {
+			return nil
+		}
+		return input.Read(ctx, r, spec.Input, func(rec input.Record) error {
+			if rec.Err == nil && sampled < estimateSample {
+				sampled++
+				bytes += int64(len(rec.Text))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return e, fmt.Errorf("estimate: %w", err)
+	}
+	if sampled > 0 {
+		e.Tokens = (bytes*e.Records/sampled + 3) / 4
+	}
+	if spec.Op == OpRerank {
+		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
+	} else {
+		e.Cost = Cost(e.Price, e.Tokens, 0)
+	}
+	return e, nil
+}
+
+// String is the estimate as enqueue prints it.
+func (e Estimate) String() string {
+	return fmt.Sprintf("estimate: %d records, ~%d tokens, ~%d API calls, ~%s at %g USD per unit",
+		e.Records, e.Tokens, e.Calls, usd(e.Cost), e.Price)
+}
+
+// CheckBudget returns ErrOverBudget when the estimate exceeds the spec's
+// -max-cost.
+func CheckBudget(spec Spec, e Estimate) error {
+	if spec.MaxCost > 0 && e.Cost > spec.MaxCost {
+		return fmt.Errorf("%w: estimated %s exceeds -max-cost %s; no API call was made", ErrOverBudget, usd(e.Cost), usd(spec.MaxCost))
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/pipeline"
+)
+
+// waitChunks waits until at least n chunks of job are recorded done.
+func (h *harness) waitChunks(job string, n int64) pipeline.Status {
+	h.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := h.store.Status(context.Background(), job)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if st.ChunksDone >= n {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("job %s: %d chunks done after a minute, want %d", job, st.ChunksDone, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func embedCalls(f *coheretest.Server) int { return f.Stats().Calls["POST /v2/embed"] }
+
+func TestStatusOfRunningJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, coheretest.WithLatency(40*time.Millisecond, 0))
+	h.startWorkers(1)
+	path, _ := writeCorpus(t, 3000, corpusText)
+	spec := h.spec("status-running", path)
+	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	if _, err := p.Plan(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	h.waitChunks(spec.ID, 1)
+	r, err := h.store.Report(context.Background(), spec.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != pipeline.StateRunning || r.Records != 3000 || r.Chunks != 6 {
+		t.Errorf("report = state %s, %d records, %d chunks; want running, 3000, 6", r.State, r.Records, r.Chunks)
+	}
+	// One handler, 500-record chunks, no failures: the counts are whole chunks.
+	if r.ChunksDone < 1 || r.ChunksDone >= 6 || r.Written != 500*r.ChunksDone || r.Skipped != 0 || r.Failed != 0 {
+		t.Errorf("report = %d chunks done, %d written, %d skipped, %d failed; want 500 written per chunk done, mid-job",
+			r.ChunksDone, r.Written, r.Skipped, r.Failed)
+	}
+	if r.Tokens <= 0 || r.CostUSD <= 0 || r.Calls < 6*r.ChunksDone {
+		t.Errorf("report = %d tokens, cost %v, %d calls; want the billing of %d chunks", r.Tokens, r.CostUSD, r.Calls, r.ChunksDone)
+	}
+	st := h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != 3000 {
+		t.Errorf("final: %s, %d written; want done, 3000", st.State, st.Written)
+	}
+}
+
+func TestCancelStopsAPICalls(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, coheretest.WithLatency(30*time.Millisecond, 0))
+	h.startWorkers(2)
+	path, _ := writeCorpus(t, 5000, corpusText)
+	spec := h.spec("cancel-mid", path)
+	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	if _, err := p.Plan(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	h.waitChunks(spec.ID, 1)
+	if err := h.store.Cancel(context.Background(), spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Calls already sent when the job was cancelled may still land.
+	time.Sleep(200 * time.Millisecond)
+	calls := embedCalls(h.fake)
+	time.Sleep(time.Second)
+	if got := embedCalls(h.fake); got != calls {
+		t.Errorf("embed calls grew from %d to %d after cancel", calls, got)
+	}
+	st, err := h.store.Status(context.Background(), spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != pipeline.StateCancelled || st.Total() >= 5000 || st.Written != 500*st.ChunksDone {
+		t.Errorf("status = %s, %d of 5000 accounted, %d written in %d chunks; want cancelled mid-job, whole chunks",
+			st.State, st.Total(), st.Written, st.ChunksDone)
+	}
+	if calls >= 5000/pipeline.MaxBatch {
+		t.Errorf("%d embed calls: the cancel did not stop the job early", calls)
+	}
+}
+
+func TestRetryFailedReembedsOnlyDeadLetters(t *testing.T) {
+	t.Parallel()
+	path, texts := writeCorpus(t, 1500, corpusText)
+	// Five records in two chunks fail with a 400, as if the API had
+	// rejected them for a cause since fixed.
+	poisonIDs := []string{"doc-00007", "doc-00100", "doc-00499", "doc-00500", "doc-01234"}
+	var poison []string
+	for _, id := range poisonIDs {
+		poison = append(poison, texts[id])
+	}
+	h := newHarness(t, coheretest.WithPoison(poison...))
+	h.startWorkers(2)
+	spec := h.spec("retry-failed", path)
+	st := h.run(spec)
+	if st.State != pipeline.StateDone || st.Written != 1495 || st.Failed != 5 {
+		t.Fatalf("first run: %s, %d written, %d failed; want done, 1495, 5", st.State, st.Written, st.Failed)
+	}
+	calls := embedCalls(h.fake)
+
+	h.fake.Set(coheretest.WithoutPoison())
+	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	res, err := p.RetryFailed(context.Background(), spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chunks of 500: doc-00007, -00100, -00499 in chunk 0; -00500 in 1; -01234 in 2.
+	if res.Chunks != 3 || res.Enqueued != 3 {
+		t.Errorf("retry = %d chunks reopened, %d enqueued; want 3, 3", res.Chunks, res.Enqueued)
+	}
+	st = h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != 1500 || st.Skipped != 0 || st.Failed != 0 || st.Total() != 1500 {
+		t.Errorf("after retry: %s, %d written, %d skipped, %d failed; want done, 1500, 0, 0", st.State, st.Written, st.Skipped, st.Failed)
+	}
+	if dl, err := h.store.DeadLetters(context.Background(), spec.ID, 0); err != nil || len(dl) != 0 {
+		t.Errorf("dead letters after retry = %v (%v), want none", dl, err)
+	}
+	// Exactly the five formerly-failed texts were embedded again, in one call.
+	if got := embedCalls(h.fake) - calls; got != 3 {
+		t.Errorf("retry made %d embed calls, want 3 (one per reopened chunk)", got)
+	}
+	for id, text := range texts {
+		if n := h.fake.EmbedCount(text); n != 1 {
+			t.Errorf("%s embedded %d times, want 1", id, n)
+		}
+	}
+	checkParquet(t, h.out, spec, texts)
+
+	// Nothing left to retry: a second retry reopens nothing.
+	res, err = p.RetryFailed(context.Background(), spec.ID)
+	if err != nil || res.Chunks != 0 {
+		t.Errorf("second retry = %+v, %v; want no chunk reopened", res, err)
+	}
+	h.follow(spec.ID)
+}
+
+func TestRetryFailedRefusesARunningJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	path, _ := writeCorpus(t, 10, corpusText)
+	spec := h.spec("retry-running", path)
+	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	if _, err := p.Plan(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.RetryFailed(context.Background(), spec.ID)
+	if err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("retry of a running job: %v, want ErrJobRunning", err)
+	}
+}
