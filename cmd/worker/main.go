@@ -1,8 +1,3 @@
-// Command worker processes a job's chunk tasks from Redis: it calls the Cohere
-// API within the shared rate limit and writes results to the job's sink.
-// Run any number of workers, on any machines, against the same Redis.
-//
-//	REDIS_URL=redis://127.0.0.1:6379/0 COHERE_API_KEY=... DATABASE_URL=postgres://... worker -concurrency 16
 package main
 
 import (
@@ -15,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +41,15 @@ type options struct {
 	logFormat   string
 	verbose     bool
 	ui          bool
+	schedules   scheduleFlag
 }
+
+// scheduleFlag collects -schedule values; cron specs hold commas, so values
+// are not split.
+type scheduleFlag []string
+
+func (s *scheduleFlag) String() string     { return strings.Join(*s, " ") }
+func (s *scheduleFlag) Set(v string) error { *s = append(*s, v); return nil }
 
 func run(args []string) int {
 	env, err := cli.ReadEnv()
@@ -79,6 +83,7 @@ Flags:
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (count/period; embed counts inputs, others requests); default Cohere's production limits")
 	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
+	fs.Var(&o.schedules, "schedule", "'CRON=JOBSPEC_FILE': plan the job file's job on this schedule (5-field cron or @daily, @every 1h), its id stamped with the date; repeatable. Every worker may be given the same schedules: one at a time runs them")
 	fs.BoolVar(&o.ui, "ui", false, "serve asynq's web UI (queues, tasks, retries, archived) at /ui on the -http listener")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
@@ -117,6 +122,18 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var schedules []cli.Schedule
+	for _, s := range o.schedules {
+		sc, err := cli.ParseSchedule(s)
+		if err != nil {
+			return err
+		}
+		// A broken job file is reported now, not at the first tick.
+		if _, _, err := cli.ParseJobFile(sc.File, env); err != nil {
+			return fmt.Errorf("-schedule %s: %w", s, err)
+		}
+		schedules = append(schedules, sc)
+	}
 	ropt, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
@@ -144,8 +161,20 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	srv := cli.NewServer(aopt, o.concurrency, o.queue, o.shutdown, log)
 	mux := asynq.NewServeMux()
 	w.Register(mux)
+	mux.HandleFunc(cli.TypeScheduledJob, cli.ScheduledJobHandler(w.Store, enq, o.queue, env, log))
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start: %w", err)
+	}
+	schedDone := make(chan struct{})
+	if len(schedules) > 0 {
+		go func() {
+			defer close(schedDone)
+			if err := cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Schedules: schedules, Queue: o.queue, Log: log}); err != nil {
+				log.Error("scheduler stopped", "err", err)
+			}
+		}()
+	} else {
+		close(schedDone)
 	}
 	var hs *http.Server
 	if o.httpAddr != "" {
@@ -175,6 +204,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	log.Info("worker started", "concurrency", o.concurrency, "queue", o.queue, "redis", ropt.Addr)
 	<-ctx.Done()
 	log.Info("shutting down: finishing or requeueing in-flight chunks", "timeout", o.shutdown)
+	<-schedDone
 	srv.Shutdown()
 	if hs != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
