@@ -169,7 +169,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	if len(schedules) > 0 {
 		go func() {
 			defer close(schedDone)
-			if err := cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Schedules: schedules, Queue: o.queue, Log: log}); err != nil {
+			if err := cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Conn: aopt, Schedules: schedules, Queue: o.queue, Log: log}); err != nil {
 				log.Error("scheduler stopped", "err", err)
 			}
 		}()
