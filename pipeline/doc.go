@@ -1,3 +1,15 @@
-// Package pipeline runs jobs: it plans inputs into chunk tasks, and its
-// handlers turn a chunk into API calls and sink writes.
+// Package pipeline runs jobs: a Planner splits a job's inputs into chunk
+// tasks on asynq, a Worker's handlers turn each chunk into API calls (embed,
+// classify, rerank; or Cohere's asynchronous embed jobs and batches) and one
+// idempotent sink write, and a Store keeps each job's spec, state and counters
+// in Redis so that every record ends written, skipped or failed exactly once.
+//
+//	store := pipeline.NewStore(rdb)
+//	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Enqueuer: enq}
+//	w.Register(mux) // then asynq's server runs the handlers
+//	res, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec)
+//	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, spec.ID)
+//	os.Exit(pipeline.ExitCode(st))
+//
+// Example (example_test.go) runs a whole job against the simulator.
 package pipeline
