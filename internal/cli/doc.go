@@ -1,8 +1,17 @@
 // Package cli holds what cmd/enqueue and cmd/worker share: reading the
-// environment, logging, and wiring a pipeline.Worker to Redis, the Cohere
-// client, the shared limiter and the sinks.
+// environment, logging, the flags that define a job (and job files), the
+// scheduler, and wiring a pipeline.Worker to Redis, the Cohere client, the
+// shared limiter and the sinks.
 //
-//	w, err := cli.NewWorker(ctx, cli.WorkerDeps{Redis: rdb, Cohere: client, ...})
-//	srv := cli.NewServer(redisOpt, concurrency, queue, log)
-//	mux := asynq.NewServeMux(); w.Register(mux); srv.Run(mux)
+//	var j cli.JobFlags
+//	j.Register(fs); fs.Parse(args); cli.ApplyFile(fs, "job.yaml", nil) // flags override the file
+//	spec, dbURL, err := j.Spec(env)
+//
+//	spec, dbURL, err := cli.ParseJobFile("nightly.yaml", env) // as enqueue -f would
+//
+//	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Cohere: client, ...})
+//	srv := cli.NewServer(redisOpt, concurrency, queue, shutdown, log)
+//	mux := asynq.NewServeMux(); w.Register(mux); srv.Start(mux)
+//	sc, _ := cli.ParseSchedule("0 2 * * *=nightly.yaml")
+//	go cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Conn: redisOpt, Schedules: []cli.Schedule{sc}})
 package cli
