@@ -160,11 +160,17 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 
 	var srv *asynq.Server
 	if embedded {
+		wlog := log
+		if cli.IsTerminal(os.Stderr) && !o.verbose {
+			// The live bar says what the workers' info lines would; only
+			// their warnings interrupt it.
+			wlog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
 		w := cli.NewWorker(cli.WorkerDeps{
 			Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
-			DatabaseURL: dbURL, Queue: o.queue, Log: log,
+			DatabaseURL: dbURL, Queue: o.queue, Log: wlog,
 		})
-		srv = cli.NewServer(aopt, o.concurrency, o.queue, 10*time.Second, log)
+		srv = cli.NewServer(aopt, o.concurrency, o.queue, 10*time.Second, wlog)
 		mux := asynq.NewServeMux()
 		w.Register(mux)
 		if err := srv.Start(mux); err != nil {
