@@ -244,6 +244,22 @@ func (w *Worker) asyncConfig() AsyncConfig { return w.AsyncPoll.withDefaults() }
 func remoteName(job string, group int) string { return fmt.Sprintf("cobatch-%s-g%d", job, group) }
 
 // noAsync aborts a job that reached a worker without an async API client.
+// asyncGroup decodes an async task and loads its group's state. ok is false
+// when the task has nothing to do: the job stopped, or err says why not.
+func (w *Worker) asyncGroup(ctx context.Context, t *asynq.Task) (p AsyncPayload, st GroupState, ok bool, err error) {
+	if err = decodePayload(t, &p); err != nil {
+		return p, st, false, err
+	}
+	if w.stopped(ctx, p.Job) {
+		return p, st, false, nil
+	}
+	if w.Async == nil {
+		return p, st, false, w.noAsync(ctx, p.Job)
+	}
+	st, err = w.Store.GroupState(ctx, p.Job, p.Group)
+	return p, st, err == nil, err
+}
+
 func (w *Worker) noAsync(ctx context.Context, job string) error {
 	reason := "this worker has no client for the async route (embed jobs, batches)"
 	if err := w.Store.Abort(ctx, job, reason); err != nil {

@@ -33,18 +33,8 @@ type pendingChunk struct {
 // what has not been written yet). Records the output lacks go the sync
 // route, or are dead-lettered, as the job's fallback says.
 func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
-	var p AsyncPayload
-	if err := decodePayload(t, &p); err != nil {
-		return err
-	}
-	if w.stopped(ctx, p.Job) {
-		return nil
-	}
-	if w.Async == nil {
-		return w.noAsync(ctx, p.Job)
-	}
-	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
-	if err != nil {
+	p, st, ok, err := w.asyncGroup(ctx, t)
+	if !ok {
 		return err
 	}
 	if st.Phase != PhaseDownload {

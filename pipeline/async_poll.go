@@ -40,18 +40,8 @@ func (w *Worker) pollAgain(ctx context.Context, p AsyncPayload) error {
 // gets its embed job or batch (created once), a finished remote job gets its
 // download task; anything else is checked again later, up to the deadline.
 func (w *Worker) HandleAsyncPoll(ctx context.Context, t *asynq.Task) error {
-	var p AsyncPayload
-	if err := decodePayload(t, &p); err != nil {
-		return err
-	}
-	if w.stopped(ctx, p.Job) {
-		return nil
-	}
-	if w.Async == nil {
-		return w.noAsync(ctx, p.Job)
-	}
-	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
-	if err != nil {
+	p, st, ok, err := w.asyncGroup(ctx, t)
+	if !ok {
 		return err
 	}
 	if st.Token != p.Token {

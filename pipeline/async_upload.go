@@ -109,18 +109,8 @@ type batchBody struct {
 // uploads it as a streamed multipart body: the file never exists whole, on
 // disk or in memory. A group already past upload is handed on to its phase.
 func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
-	var p AsyncPayload
-	if err := decodePayload(t, &p); err != nil {
-		return err
-	}
-	if w.stopped(ctx, p.Job) {
-		return nil
-	}
-	if w.Async == nil {
-		return w.noAsync(ctx, p.Job)
-	}
-	st, err := w.Store.GroupState(ctx, p.Job, p.Group)
-	if err != nil {
+	p, st, ok, err := w.asyncGroup(ctx, t)
+	if !ok {
 		return err
 	}
 	switch st.Phase {

@@ -251,44 +251,39 @@ func (w *Worker) embedBatch(ctx context.Context, spec Spec, batch []item, vecs [
 // that the API returned one vector per text.
 func unpack(spec Spec, resp *cohere.EmbedResponse, vecs []*sinks.Embedding) error {
 	e := resp.Embeddings
-	n := len(vecs)
 	for i := range vecs {
 		vecs[i] = &sinks.Embedding{}
 	}
 	for _, t := range spec.EmbeddingTypes {
-		var got int
+		var ok bool
 		switch t {
 		case "float":
-			got = len(e.Float)
-			for i := 0; i < min(n, got); i++ {
-				vecs[i].Float = e.Float[i]
-			}
+			ok = spread(e.Float, vecs, func(v *sinks.Embedding, x []float32) { v.Float = x })
 		case "int8":
-			got = len(e.Int8)
-			for i := 0; i < min(n, got); i++ {
-				vecs[i].Int8 = e.Int8[i]
-			}
+			ok = spread(e.Int8, vecs, func(v *sinks.Embedding, x []int8) { v.Int8 = x })
 		case "uint8":
-			got = len(e.Uint8)
-			for i := 0; i < min(n, got); i++ {
-				vecs[i].Uint8 = e.Uint8[i]
-			}
+			ok = spread(e.Uint8, vecs, func(v *sinks.Embedding, x []uint8) { v.Uint8 = x })
 		case "binary":
-			got = len(e.Binary)
-			for i := 0; i < min(n, got); i++ {
-				vecs[i].Binary = e.Binary[i]
-			}
+			ok = spread(e.Binary, vecs, func(v *sinks.Embedding, x []byte) { v.Binary = x })
 		case "ubinary":
-			got = len(e.Ubinary)
-			for i := 0; i < min(n, got); i++ {
-				vecs[i].Binary = e.Ubinary[i]
-			}
+			ok = spread(e.Ubinary, vecs, func(v *sinks.Embedding, x []byte) { v.Binary = x })
 		}
-		if got != n {
-			return fmt.Errorf("embed response has %d %s embeddings for %d texts", got, t, n)
+		if !ok {
+			return fmt.Errorf("embed response lacks %s embeddings for some of its %d texts", t, len(vecs))
 		}
 	}
 	return nil
+}
+
+// spread gives vector i of got to vecs[i], if there is one vector per text.
+func spread[T any](got []T, vecs []*sinks.Embedding, set func(*sinks.Embedding, T)) bool {
+	if len(got) != len(vecs) {
+		return false
+	}
+	for i, v := range got {
+		set(vecs[i], v)
+	}
+	return true
 }
 
 // call makes one embed call through callAPI, the limiter counting texts.
