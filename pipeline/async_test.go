@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 )
 
@@ -30,7 +31,8 @@ func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.Ha
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, Limits: h.limits})
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+		Limits: h.limits, DatabaseURL: h.dbURL})
 	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond}
 	// As cli.NewServer, but scheduled polls are moved to the queue every
 	// 50 ms rather than every 5 s.
@@ -192,6 +194,32 @@ func TestAsyncEndToEnd(t *testing.T) {
 				t.Errorf("re-run uploaded %d datasets, want 0", n)
 			}
 		})
+	}
+}
+
+// TestAsyncIntoPostgres runs the batches route into pgvector: exactly-once
+// rows equal to the fake's vectors despite repeated output rows, no sync
+// calls, datasets cleaned up.
+func TestAsyncIntoPostgres(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, asyncDelays, coheretest.WithPartRows(4000), coheretest.WithBatchDuplicates(0.1))
+	h.dbURL = testenv.DatabaseURL(t)
+	h.startAsyncWorkers(4, nil)
+	path, texts := writeCorpus(t, 20_000, corpusText)
+	spec := h.asyncSpec("async-pg", "embed-v4.0", pipeline.AsyncBatches, path)
+	spec.Sink, spec.Table = "postgres", "async_docs"
+	if _, err := cli.OpenSink(context.Background(), spec, h.dbURL); err != nil {
+		t.Fatal(err)
+	}
+	h.plan(spec, 10_000)
+	st := h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != 20_000 || st.Failed != 0 || st.Total() != st.Records {
+		t.Fatalf("status = %s written %d failed %d of %d (%s)", st.State, st.Written, st.Failed, st.Records, st.Reason)
+	}
+	checkTable(t, connect(t, h.dbURL), "async_docs", spec, texts)
+	h.checkClean(st, 2, "POST /v2/batches")
+	if n := h.fake.Stats().Calls["POST /v2/embed"]; n != 0 {
+		t.Errorf("%d sync embed calls, want 0", n)
 	}
 }
 
