@@ -17,7 +17,6 @@ import (
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/sinks"
-	"github.com/cobatch/cobatch/sinks/parquet"
 )
 
 // BenchmarkAsyncDownloadToSink measures the download phase of the async
@@ -92,52 +91,63 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 	payload, _ := json.Marshal(pipeline.AsyncPayload{Job: spec.ID, Group: 0})
 	task := asynq.NewTask(pipeline.TypeAsyncDownload, payload)
 
-	var asyncTime, syncTime time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		// A fresh sink directory and fresh chunk records: every record is
-		// written, none found in the sink.
-		b.StopTimer()
-		out := filepath.Join(dir, fmt.Sprintf("run-%d", i))
-		if err := rdb.Del(ctx, "cobatch:job:"+spec.ID+":done", "cobatch:job:"+spec.ID+":totals").Err(); err != nil {
-			b.Fatal(err)
-		}
-		if err := rdb.HSet(ctx, "cobatch:job:"+spec.ID+":async:0", "phase", pipeline.PhaseDownload).Err(); err != nil {
-			b.Fatal(err)
-		}
-		s := spec
-		s.Sink = "parquet:" + out
-		sb, _ := json.Marshal(s)
-		rdb.HSet(ctx, "cobatch:job:"+spec.ID, "spec", sb)
-		w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey})
-		b.StartTimer()
+	dbURL := testenv.DatabaseURL(b)
+	for _, kind := range []string{"parquet", "pgvector"} {
+		b.Run(kind, func(b *testing.B) {
+			var asyncTime, syncTime time.Duration
+			for i := range b.N {
+				// A fresh sink and fresh chunk records: every record is
+				// written, none found in the sink.
+				out := filepath.Join(dir, fmt.Sprintf("%s-%d", kind, i))
+				if err := rdb.Del(ctx, "cobatch:job:"+spec.ID+":done", "cobatch:job:"+spec.ID+":totals").Err(); err != nil {
+					b.Fatal(err)
+				}
+				if err := rdb.HSet(ctx, "cobatch:job:"+spec.ID+":async:0", "phase", pipeline.PhaseDownload).Err(); err != nil {
+					b.Fatal(err)
+				}
+				s := spec
+				s.Sink = "parquet:" + out
+				if kind == "pgvector" {
+					s.Sink, s.Table = "postgres", fmt.Sprintf("async_%d", i)
+				}
+				sb, _ := json.Marshal(s)
+				rdb.HSet(ctx, "cobatch:job:"+spec.ID, "spec", sb)
+				w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, DatabaseURL: dbURL})
+				syncSpec := s
+				if kind == "parquet" {
+					syncSpec.Sink = "parquet:" + out + "-sync"
+				}
+				syncSpec.Table += "_sync"
+				sink, err := cli.OpenSink(ctx, syncSpec, dbURL)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cli.OpenSink(ctx, s, dbURL); err != nil { // table created outside the timing
+					b.Fatal(err)
+				}
 
-		start := time.Now()
-		if err := w2.HandleAsyncDownload(ctx, task); err != nil {
-			b.Fatal(err)
-		}
-		asyncTime += time.Since(start)
-
-		sink, err := parquet.New(parquet.Config{Dir: out + "-sync"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		start = time.Now()
-		for lo := 0; lo < records; lo += chunk {
-			if err := sink.WriteChunk(ctx, &sinks.Chunk{Job: spec.ID, Number: lo / chunk, Rows: rows[lo : lo+chunk]}); err != nil {
-				b.Fatal(err)
+				start := time.Now()
+				if err := w2.HandleAsyncDownload(ctx, task); err != nil {
+					b.Fatal(err)
+				}
+				asyncTime += time.Since(start)
+				start = time.Now()
+				for lo := 0; lo < records; lo += chunk {
+					if err := sink.WriteChunk(ctx, &sinks.Chunk{Job: spec.ID, Number: lo / chunk, Rows: rows[lo : lo+chunk]}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				syncTime += time.Since(start)
 			}
-		}
-		syncTime += time.Since(start)
+			st, err := store.Status(ctx, spec.ID)
+			if err != nil || st.Written != records {
+				b.Fatalf("last run wrote %d records (%v), want %d", st.Written, err, records)
+			}
+			asyncRate := float64(records*b.N) / asyncTime.Seconds()
+			syncRate := float64(records*b.N) / syncTime.Seconds()
+			b.ReportMetric(asyncRate, "async-rec/s")
+			b.ReportMetric(syncRate, "sync-sink-rec/s")
+			b.ReportMetric(asyncRate/syncRate, "ratio")
+		})
 	}
-	b.StopTimer()
-	st, err := store.Status(ctx, spec.ID)
-	if err != nil || st.Written != records {
-		b.Fatalf("last run wrote %d records (%v), want %d", st.Written, err, records)
-	}
-	asyncRate := float64(records*b.N) / asyncTime.Seconds()
-	syncRate := float64(records*b.N) / syncTime.Seconds()
-	b.ReportMetric(asyncRate, "async-rec/s")
-	b.ReportMetric(syncRate, "sync-sink-rec/s")
-	b.ReportMetric(asyncRate/syncRate, "ratio")
 }
