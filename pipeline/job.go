@@ -98,12 +98,9 @@ func (s Spec) Validate() error {
 	if s.Op == OpClassify || s.Op == OpRerank {
 		return s.validateOp()
 	}
-	var errs []error
+	errs := s.validateCommon()
 	if s.Op != OpEmbed {
 		errs = append(errs, fmt.Errorf("-op %q: want embed, classify or rerank", s.Op))
-	}
-	if len(s.Inputs) == 0 {
-		errs = append(errs, errors.New("-in: no input given"))
 	}
 	for _, t := range s.EmbeddingTypes {
 		if !slices.Contains(validTypes, t) {
@@ -120,6 +117,23 @@ func (s Spec) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("-input-type %q: want search_document, search_query, classification or clustering", s.InputType))
 	}
+	if s.Index != nil && s.Index.Method != "hnsw" {
+		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
+	}
+	if s.Index != nil && s.Sink != "postgres" {
+		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
+	}
+	errs = append(errs, s.validateAsync()...)
+	return errors.Join(errs...)
+}
+
+// validateCommon checks what every operation's spec needs: inputs, chunking,
+// the input options and a sink.
+func (s Spec) validateCommon() []error {
+	var errs []error
+	if len(s.Inputs) == 0 {
+		errs = append(errs, errors.New("-in: no input given"))
+	}
 	if s.ChunkSize > 100_000 {
 		errs = append(errs, fmt.Errorf("-chunk-size %d: at most 100000", s.ChunkSize))
 	}
@@ -129,17 +143,10 @@ func (s Spec) Validate() error {
 	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
 		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
 	}
-	if s.Index != nil && s.Index.Method != "hnsw" {
-		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
-	}
-	if s.Index != nil && s.Sink != "postgres" {
-		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
-	}
-	errs = append(errs, s.validateAsync()...)
 	if s.Sink == "postgres" && s.Table == "" {
 		errs = append(errs, errors.New("-table: required with a postgres sink"))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Fingerprint identifies everything besides the text that shapes a vector. A

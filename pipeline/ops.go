@@ -101,10 +101,7 @@ func examplesHash(ex []cohere.ClassifyExample) string {
 
 // validateOp is Validate for classify and rerank.
 func (s Spec) validateOp() error {
-	var errs []error
-	if len(s.Inputs) == 0 {
-		errs = append(errs, errors.New("-in: no input given"))
-	}
+	errs := s.validateCommon()
 	switch s.Op {
 	case OpClassify:
 		if s.Model == "" && len(s.Examples) == 0 && s.ExamplesSHA256 == "" {
@@ -143,20 +140,8 @@ func (s Spec) validateOp() error {
 	default:
 		errs = append(errs, fmt.Errorf("-truncate %q: want NONE, START or END", s.Truncate))
 	}
-	if s.ChunkSize > 100_000 {
-		errs = append(errs, fmt.Errorf("-chunk-size %d: at most 100000", s.ChunkSize))
-	}
-	if err := s.Input.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
-		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
-	}
 	if s.Index != nil {
 		errs = append(errs, fmt.Errorf("-index: %s results have no vectors to index", s.Op))
-	}
-	if s.Sink == "postgres" && s.Table == "" {
-		errs = append(errs, errors.New("-table: required with a postgres sink"))
 	}
 	return errors.Join(errs...)
 }
