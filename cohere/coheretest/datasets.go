@@ -46,7 +46,6 @@ type dataset struct {
 	preserve      []string
 	size          int64
 	records       []map[string]any
-	fields        []avroField
 	parts         [][]byte
 	partRows      []int
 	schema        string // Avro schema of the parts

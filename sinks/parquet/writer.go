@@ -207,19 +207,21 @@ func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 // a row of a 1536-d float vector is ~37 KB of parquet values.
 const rowBatch = 64
 
-var rowBufs = sync.Pool{New: func() any { return make([]parquetgo.Row, rowBatch) }}
+// rowBufs holds *[]parquetgo.Row: a pointer, so that Put does not allocate.
+var rowBufs = sync.Pool{New: func() any { b := make([]parquetgo.Row, rowBatch); return &b }}
 
 func writeRows[R any](ctx context.Context, out io.Writer, l *layout[R], rows []R, opts []parquetgo.WriterOption) error {
 	if l.write != nil {
 		return l.write(ctx, parquetOut{w: out, opts: opts}, rows)
 	}
 	pw := parquetgo.NewWriter(out, append([]parquetgo.WriterOption{l.schema}, opts...)...)
-	buf := rowBufs.Get().([]parquetgo.Row)
+	bp := rowBufs.Get().(*[]parquetgo.Row)
+	buf := *bp
 	defer func() {
 		for i := range buf {
 			buf[i] = buf[i][:0]
 		}
-		rowBufs.Put(buf)
+		rowBufs.Put(bp)
 	}()
 	for len(rows) > 0 {
 		if err := ctx.Err(); err != nil {
