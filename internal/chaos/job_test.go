@@ -21,7 +21,8 @@ import (
 )
 
 // What every scenario's job embeds with. The rate limit is enforced by the
-// simulator too, so a single rate-limit 429 means the workers went over it.
+// simulator too, so its rate-limit 429s (at most 1 per 100 calls) show
+// whether the workers kept to it.
 const (
 	model      = "embed-v4.0"
 	inputType  = "search_document"
