@@ -116,6 +116,8 @@ type Estimate struct {
 	Calls   int64   `json:"calls"`
 	Price   float64 `json:"price"` // per million tokens, or per 1,000 searches for rerank
 	Cost    float64 `json:"cost_usd"`
+	// SearchUnitPriced: Price is per 1,000 searches (rerank).
+	SearchUnitPriced bool `json:"search_unit_priced,omitempty"`
 }
 
 // estimateSample is how many records the token estimate reads.
@@ -158,6 +160,7 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 		e.Tokens = (bytes*e.Records/sampled + 3) / 4
 	}
 	if spec.Op == OpRerank {
+		e.SearchUnitPriced = true
 		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
 	} else {
 		e.Cost = Cost(e.Price, e.Tokens, 0)
@@ -167,8 +170,12 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 
 // String is the estimate as enqueue prints it.
 func (e Estimate) String() string {
-	return fmt.Sprintf("estimate: %d records, ~%d tokens, ~%d API calls, ~%s at %g USD per unit",
-		e.Records, e.Tokens, e.Calls, usd(e.Cost), e.Price)
+	unit := "1M tokens"
+	if e.SearchUnitPriced {
+		unit = "1,000 searches"
+	}
+	return fmt.Sprintf("estimate: %d records, ~%d tokens, ~%d API calls, ~%s at %g USD per %s",
+		e.Records, e.Tokens, e.Calls, usd(e.Cost), e.Price, unit)
 }
 
 // CheckBudget returns ErrOverBudget when the estimate exceeds the spec's
