@@ -30,6 +30,10 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			return err
 		}
 		w.Metrics.limiterWait(job, endpoint, waited)
+		if waited > 0 && w.stopped(ctx, job) {
+			// Aborted or cancelled while this call waited its turn.
+			return errStopped
+		}
 		stats, err := do(ctx)
 		if stats == nil || err != nil {
 			stats = map[string]int64{}
