@@ -172,9 +172,11 @@ func scenarios(c corpus) []scenario {
 				if n := st.Status[http.StatusUnauthorized]; n == 0 || n > 2*4 {
 					t.Errorf("%d calls answered 401, want 1 to %d (one per handler at most)", n, 2*4)
 				}
+				// A handler that checked the job's state just before the
+				// abort may still send its call: at most one per handler.
 				sleep(context.Background(), 3*time.Second)
-				if n := r.fake.Stats().Calls["POST /v2/embed"]; n != r.callsAtEnd {
-					t.Errorf("%d embed calls after the job was aborted", n-r.callsAtEnd)
+				if n := r.fake.Stats().Calls["POST /v2/embed"] - r.callsAtEnd; n > 2*4 {
+					t.Errorf("%d embed calls after the job was aborted, want at most one per handler (%d)", n, 2*4)
 				}
 				js, _ := j.store.Status(context.Background(), j.name)
 				if js.State != pipeline.StateAborted {
