@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-const fixtures = "/work/shared/fixtures/cohere-api"
+const fixtures = "../testdata/fixtures" // the copy package cohere keeps of the API fixtures
 
 // setup starts a fake closed at the end of the test.
 func setup(t *testing.T, opts ...Option) *Server {
