@@ -88,22 +88,8 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, r *http.Request, body 
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: model '%s' is not supported by the batches API", req.Model))
 		return
 	}
-	s.mu.Lock()
-	d, ok := s.datasets[req.InputDatasetID]
-	var dtyp, dstatus string
-	if ok {
-		dtyp, dstatus = d.typ, d.status
-	}
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("dataset with id %s not found", req.InputDatasetID))
-		return
-	case dtyp != TypeBatchEmbedInput:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is of type %s, batches need %s", req.InputDatasetID, dtyp, TypeBatchEmbedInput))
-		return
-	case dstatus != statusValidated:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is not validated (status %s)", req.InputDatasetID, dstatus))
+	d, ok := s.validatedInput(w, req.InputDatasetID, TypeBatchEmbedInput, "batches")
+	if !ok {
 		return
 	}
 	if !s.admit(w, "batches", 1) {

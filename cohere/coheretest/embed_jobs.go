@@ -101,22 +101,8 @@ func (s *Server) handleEmbedJobCreate(w http.ResponseWriter, r *http.Request, bo
 		writeError(w, http.StatusBadRequest, "invalid request: dataset_id is required")
 		return
 	}
-	s.mu.Lock()
-	d, ok := s.datasets[req.DatasetID]
-	var dtyp, dstatus string
-	if ok {
-		dtyp, dstatus = d.typ, d.status
-	}
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("dataset with id %s not found", req.DatasetID))
-		return
-	case dtyp != TypeEmbedInput:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is of type %s, embed jobs need %s", req.DatasetID, dtyp, TypeEmbedInput))
-		return
-	case dstatus != statusValidated:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is not validated (status %s)", req.DatasetID, dstatus))
+	d, ok := s.validatedInput(w, req.DatasetID, TypeEmbedInput, "embed jobs")
+	if !ok {
 		return
 	}
 	if !s.admit(w, "embed-jobs", 1) {
@@ -282,4 +268,27 @@ func (s *Server) handleEmbedJobCancel(w http.ResponseWriter, r *http.Request, _ 
 		})
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// validatedInput returns the input dataset a remote job names, or answers as
+// Cohere does when it is missing, of the wrong type or not validated yet.
+func (s *Server) validatedInput(w http.ResponseWriter, id, typ, what string) (*dataset, bool) {
+	s.mu.Lock()
+	d, ok := s.datasets[id]
+	var dtyp, dstatus string
+	if ok {
+		dtyp, dstatus = d.typ, d.status
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("dataset with id %s not found", id))
+	case dtyp != typ:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is of type %s, %s need %s", id, dtyp, what, typ))
+	case dstatus != statusValidated:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset %s is not validated (status %s)", id, dstatus))
+	default:
+		return d, true
+	}
+	return nil, false
 }
