@@ -18,12 +18,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request, body []b
 		writeError(w, http.StatusBadRequest, "invalid json syntax: "+err.Error())
 		return
 	}
-	if req.Model == "" {
-		writeError(w, http.StatusBadRequest, "a model parameter is required for this endpoint.")
-		return
-	}
-	if _, ok := findModel(req.Model); !ok {
-		writeError(w, http.StatusNotFound, modelNotFound(req.Model))
+	if !requireModel(w, req.Model) {
 		return
 	}
 	if req.Text == "" {
@@ -54,12 +49,7 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request, body [
 		writeError(w, http.StatusBadRequest, "invalid json syntax: "+err.Error())
 		return
 	}
-	if req.Model == "" {
-		writeError(w, http.StatusBadRequest, "a model parameter is required for this endpoint.")
-		return
-	}
-	if _, ok := findModel(req.Model); !ok {
-		writeError(w, http.StatusNotFound, modelNotFound(req.Model))
+	if !requireModel(w, req.Model) {
 		return
 	}
 	var b strings.Builder
@@ -75,4 +65,18 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request, body [
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"text": b.String(), "meta": v1Meta(nil)})
+}
+
+// requireModel answers as Cohere does when the tokenizer endpoints get no
+// model or an unknown one, and reports whether model may be used.
+func requireModel(w http.ResponseWriter, model string) bool {
+	if model == "" {
+		writeError(w, http.StatusBadRequest, "a model parameter is required for this endpoint.")
+		return false
+	}
+	if _, ok := findModel(model); !ok {
+		writeError(w, http.StatusNotFound, modelNotFound(model))
+		return false
+	}
+	return true
 }

@@ -100,6 +100,18 @@ func checkText(rec Record, m *recordMaker, field string) (Record, bool) {
 	return rec, true
 }
 
+// withText sets a record's text from its text fields, joined by a blank
+// line, checks it, and derives the id when -id-from says so. ok is false
+// when the record became a bad record.
+func (m *recordMaker) withText(rec Record, parts []string) (Record, bool) {
+	rec.Text = strings.Join(parts, "\n\n")
+	rec, ok := checkText(rec, m, m.textField())
+	if ok && m.opts.IDFrom != "" {
+		rec = m.idFrom(rec, m.opts.IDFrom)
+	}
+	return rec, ok
+}
+
 func (m *recordMaker) text(rec Record, data []byte) Record {
 	if !utf8.Valid(data) {
 		return m.bad(rec, "", "invalid UTF-8")
@@ -164,13 +176,9 @@ func (m *recordMaker) jsonl(rec Record, data []byte) Record {
 		}
 		parts = append(parts, s)
 	}
-	rec.Text = strings.Join(parts, "\n\n")
-	rec, ok := checkText(rec, m, m.textField())
+	rec, ok := m.withText(rec, parts)
 	if !ok {
 		return rec
-	}
-	if m.opts.IDFrom != "" {
-		rec = m.idFrom(rec, m.opts.IDFrom)
 	}
 	if len(m.opts.MetaFields) > 0 {
 		meta := metaWriter{}
@@ -311,13 +319,9 @@ func (m *recordMaker) csv(rec Record, data []byte) Record {
 		}
 		parts = append(parts, s)
 	}
-	rec.Text = strings.Join(parts, "\n\n")
-	rec, ok := checkText(rec, m, m.textField())
+	rec, ok := m.withText(rec, parts)
 	if !ok {
 		return rec
-	}
-	if m.opts.IDFrom != "" {
-		rec = m.idFrom(rec, m.opts.IDFrom)
 	}
 	if len(m.opts.MetaFields) > 0 {
 		meta := metaWriter{}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -97,13 +95,7 @@ func (w *Writer) writeClassifications(ctx context.Context, dir string, c *sinks.
 }
 
 func readKeptClassifications(part string, c *sinks.Chunk) ([]sinks.Classification, error) {
-	want := make(map[string]bool, len(c.Kept))
-	for _, id := range c.Kept {
-		want[id] = true
-	}
-	for i := range c.Classifications {
-		delete(want, c.Classifications[i].ID)
-	}
+	want := carrySet(c.Kept, len(c.Classifications), func(i int) string { return c.Classifications[i].ID })
 	kept := make([]sinks.Classification, 0, len(want))
 	if len(want) == 0 {
 		return kept, nil
@@ -117,15 +109,7 @@ func readKeptClassifications(part string, c *sinks.Chunk) ([]sinks.Classificatio
 		kept = append(kept, cl)
 		return err
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	for _, id := range c.Kept {
-		if want[id] {
-			return nil, fmt.Errorf("%w: %q", ErrKeptMissing, id)
-		}
-	}
-	return kept, nil
+	return kept, checkCarried(err, c.Kept, want)
 }
 
 // ReadClassifications calls fn with every row of every part of a classify

@@ -174,13 +174,7 @@ func partHoldsExactly(part string, kept []string) bool {
 // readKept returns the rows of c.Kept from the chunk's previous part, in the
 // order that part holds them, leaving out ids this run re-embedded.
 func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
-	want := make(map[string]bool, len(c.Kept))
-	for _, id := range c.Kept {
-		want[id] = true
-	}
-	for i := range c.Rows {
-		delete(want, c.Rows[i].ID)
-	}
+	want := carrySet(c.Kept, len(c.Rows), func(i int) string { return c.Rows[i].ID })
 	kept := make([]sinks.Embedding, 0, len(want))
 	if len(want) == 0 {
 		return kept, nil
@@ -192,15 +186,36 @@ func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	return kept, checkCarried(err, c.Kept, want)
+}
+
+// carrySet is the set of kept ids that this run did not write again (the n
+// ids that id gives): the rows a chunk's new part carries over from its
+// previous one.
+func carrySet(kept []string, n int, id func(int) string) map[string]bool {
+	want := make(map[string]bool, len(kept))
+	for _, k := range kept {
+		want[k] = true
 	}
-	for _, id := range c.Kept {
-		if want[id] {
-			return nil, fmt.Errorf("%w: %q", ErrKeptMissing, id)
+	for i := range n {
+		delete(want, id(i))
+	}
+	return want
+}
+
+// checkCarried turns what reading the previous part left of want into the
+// error of the carry-over: a read error (a missing part is none), or a kept
+// id that the part did not hold, which would otherwise vanish silently.
+func checkCarried(readErr error, kept []string, left map[string]bool) error {
+	if readErr != nil && !errors.Is(readErr, os.ErrNotExist) {
+		return readErr
+	}
+	for _, id := range kept {
+		if left[id] {
+			return fmt.Errorf("%w: %q", ErrKeptMissing, id)
 		}
 	}
-	return kept, nil
+	return nil
 }
 
 // rowBatch is how many rows are encoded before each hand-over to parquet-go;
