@@ -57,10 +57,6 @@ type cut struct {
 	s   strength
 }
 
-// closers may follow a sentence's final stop: `He said, "Go."` ends a
-// sentence at the quote.
-const closers = "\"')]}’”»›」』）"
-
 func sentenceStop(r rune) bool {
 	switch r {
 	case '.', '!', '?', '…', '。', '！', '？', '．':
@@ -78,11 +74,13 @@ func fullStop(r rune) bool { return r == '。' || r == '！' || r == '？' }
 // opens a text belongs to its first passage, and whitespace that closes a
 // passage belongs to it.
 func cuts(text string) []cut {
-	var out []cut
+	// About one cut per word: sized up front, as growing the slice copied
+	// it over and over.
+	out := make([]cut, 0, len(text)/6)
 	var last rune // the last character before the current position that is not whitespace or a closer
 	var prev rune // the character just before the current position
 	for i := 0; i < len(text); {
-		r, size := utf8.DecodeRuneInString(text[i:])
+		r, size := decode(text, i)
 		if !unicode.IsSpace(r) {
 			if i > 0 && fullStop(last) && !isCloser(r) && !unicode.IsSpace(prev) {
 				out = append(out, cut{i, sentence})
@@ -98,7 +96,7 @@ func cuts(text string) []cut {
 		newlines, paraSep, lineSep := 0, false, false
 		j := i
 		for j < len(text) {
-			r, size := utf8.DecodeRuneInString(text[j:])
+			r, size := decode(text, j)
 			if !unicode.IsSpace(r) {
 				break
 			}
@@ -130,11 +128,21 @@ func cuts(text string) []cut {
 	return out
 }
 
+// decode is utf8.DecodeRuneInString(text[i:]) with a shortcut for ASCII,
+// most of most texts.
+func decode(text string, i int) (rune, int) {
+	if c := text[i]; c < utf8.RuneSelf {
+		return rune(c), 1
+	}
+	return utf8.DecodeRuneInString(text[i:])
+}
+
+// isCloser reports whether r may follow a sentence's final stop: `He said,
+// "Go."` ends a sentence at the quote.
 func isCloser(r rune) bool {
-	for _, c := range closers {
-		if r == c {
-			return true
-		}
+	switch r {
+	case '"', '\'', ')', ']', '}', '’', '”', '»', '›', '」', '』', '）':
+		return true
 	}
 	return false
 }
