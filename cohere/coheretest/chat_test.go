@@ -108,6 +108,8 @@ func TestChatRefusals(t *testing.T) {
 		{"stream", with("stream", true), 501, "stream is not implemented by this server"},
 		{"tools", with("tools", []any{map[string]any{"type": "function"}}), 501, "tool use is not implemented by this server"},
 		{"not json", []byte(`{"model":`), 400, "invalid json syntax: "},
+		// "command" has a 4096-token context; 4100*4 bytes are 4100 tokens.
+		{"over the context", chatBody("command", user(strings.Repeat("abcd", 4100))), 400, "too many tokens: size limit exceeded by 70 tokens."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
