@@ -98,15 +98,8 @@ func planChat(body []byte) (*chatPlan, *apiError) {
 	if aerr := decodeStrict(body, &req); aerr != nil {
 		return nil, aerr
 	}
-	if req.Model == "" {
-		return nil, badRequest("a model parameter is required for this endpoint.")
-	}
-	known, serves := modelServes(req.Model, "chat")
-	if !known {
-		return nil, &apiError{http.StatusNotFound, modelNotFound(req.Model)}
-	}
-	if !serves {
-		return nil, badRequest("invalid request: model '%s' is not supported by the chat API", req.Model)
+	if aerr := checkModel(req.Model, "chat"); aerr != nil {
+		return nil, aerr
 	}
 	switch {
 	case req.Stream != nil && *req.Stream:

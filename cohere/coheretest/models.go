@@ -101,6 +101,22 @@ func modelServes(name, endpoint string) (known, serves bool) {
 	return true, slices.Contains(m.Endpoints, endpoint)
 }
 
+// checkModel answers as the API does when a request names no model, an
+// unknown one, or one that does not serve endpoint.
+func checkModel(name, endpoint string) *apiError {
+	if name == "" {
+		return badRequest("a model parameter is required for this endpoint.")
+	}
+	known, serves := modelServes(name, endpoint)
+	if !known {
+		return &apiError{http.StatusNotFound, modelNotFound(name)}
+	}
+	if !serves {
+		return badRequest("invalid request: model '%s' is not supported by the %s API", name, endpoint)
+	}
+	return nil
+}
+
 func modelNotFound(name string) string {
 	return "model '" + name + "' not found, make sure the correct model ID was used and that you have access to the model."
 }
