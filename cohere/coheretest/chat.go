@@ -86,7 +86,7 @@ func ChatJSON(model string, seed int64, turns []Turn, jsonSchema []byte) (string
 	if err := json.Unmarshal(jsonSchema, &root); err != nil {
 		return "", errors.New("schema must be an object")
 	}
-	g := &generator{root: root, user: lastUser(turns), h: conversationHash(model, seed, turns)}
+	g := &generator{root: root, user: lastUser(turns), turns: turns, h: conversationHash(model, seed, turns)}
 	v, err := g.value(root, "", 0)
 	if err != nil {
 		return "", err

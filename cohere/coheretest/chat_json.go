@@ -6,14 +6,20 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // generator builds a JSON value that satisfies a schema, with choices a
 // test can predict:
 //   - a string enum: the value that occurs earliest in the last user message
-//     (case-insensitive), otherwise one picked by the conversation's hash;
-//     an array of such enums: every value that occurs, in the order they
-//     occur, otherwise one picked by hash;
+//     (case-insensitive, as whole words: "ot" is not in "not"); otherwise, when earlier turns are few-shot
+//     examples (a user turn answered by an assistant turn naming a value as
+//     a JSON string), the value of the example whose user text is nearest to
+//     the last user message (cosine of Embedding vectors, the earlier example
+//     on a tie); otherwise one picked by the conversation's hash. An array of
+//     such enums: every value that occurs in the last user message, in the
+//     order they occur, otherwise one value chosen as above;
 //   - const: the constant; booleans: by hash;
 //   - numbers and integers: by hash within minimum/maximum (exclusive bounds
 //     respected; [0, 1] or [0, 100] when unbounded), numbers to 2 decimals;
@@ -24,9 +30,10 @@ import (
 //     one when there is no minimum; anyOf/oneOf: the first branch; allOf: the
 //     merged branches; "$ref": references inside the schema.
 type generator struct {
-	root map[string]any
-	user string
-	h    uint64
+	root  map[string]any
+	user  string
+	turns []Turn
+	h     uint64
 }
 
 const maxSchemaDepth = 16
@@ -207,7 +214,7 @@ func (g *generator) mentioned(enum []any) []any {
 		if !ok || str == "" {
 			continue
 		}
-		if i := strings.Index(text, strings.ToLower(str)); i >= 0 {
+		if i := wordIndex(text, strings.ToLower(str)); i >= 0 {
 			hits = append(hits, hit{i, v})
 		}
 	}
@@ -226,11 +233,65 @@ func (g *generator) mentioned(enum []any) []any {
 	return out
 }
 
+// wordIndex is the first index of sub in text where it is not part of a
+// longer word ("ot" is not in "not"), or -1.
+func wordIndex(text, sub string) int {
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	for from := 0; from <= len(text)-len(sub); {
+		i := strings.Index(text[from:], sub)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		before, _ := utf8.DecodeLastRuneInString(text[:i])
+		after, _ := utf8.DecodeRuneInString(text[i+len(sub):])
+		if (i == 0 || !isWord(before)) && (i+len(sub) == len(text) || !isWord(after)) {
+			return i
+		}
+		_, size := utf8.DecodeRuneInString(text[i:])
+		from = i + size
+	}
+	return -1
+}
+
 func (g *generator) enumValue(enum []any, path string) any {
 	if m := g.mentioned(enum); len(m) > 0 {
 		return m[0]
 	}
+	if v, ok := g.nearestExample(enum); ok {
+		return v
+	}
 	return enum[g.pick(path, len(enum))]
+}
+
+// nearestExample is the enum value of the few-shot example nearest to the
+// last user message, if the conversation has examples that name one.
+func (g *generator) nearestExample(enum []any) (any, bool) {
+	const dims = 256
+	var q []float32
+	best, found := -2.0, false
+	var choice any
+	// The last turn is the question itself; examples come before it.
+	for i := 0; i+1 < len(g.turns)-1; i++ {
+		if g.turns[i].Role != "user" || g.turns[i+1].Role != "assistant" {
+			continue
+		}
+		answer := g.turns[i+1].Text
+		for _, v := range enum {
+			str, ok := v.(string)
+			if !ok || !strings.Contains(answer, `"`+str+`"`) {
+				continue
+			}
+			if q == nil {
+				q = Embedding("chat", "", g.user, dims)
+			}
+			if c := cosine(q, Embedding("chat", "", g.turns[i].Text, dims)); c > best {
+				best, choice, found = c, v, true
+			}
+			break
+		}
+	}
+	return choice, found
 }
 
 func (g *generator) object(s map[string]any, path string, depth int) (any, error) {

@@ -402,3 +402,56 @@ func TestChatCatalog(t *testing.T) {
 		t.Errorf("batch model: %d %s", r.status, r.raw)
 	}
 }
+
+// TestChatFewShot: with few-shot turns and no label in the question, the
+// label is that of the nearest example.
+func TestChatFewShot(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	const doc = `{"type":"object","properties":{"label":{"type":"string","enum":["OT","NT"]}},"required":["label"]}`
+	ask := func(question string) string {
+		b := chatBody("command-a-03-2025",
+			map[string]any{"role": "system", "content": "Label each verse OT or NT."},
+			user("The Lord is my shepherd; I shall not want."), map[string]any{"role": "assistant", "content": `{"label":"OT"}`},
+			user("Jesus wept."), map[string]any{"role": "assistant", "content": `{"label":"NT"}`},
+			user("In the beginning God created the heaven and the earth."), map[string]any{"role": "assistant", "content": `{"label":"OT"}`},
+			user(question))
+		b["response_format"] = map[string]any{"type": "json_object", "json_schema": json.RawMessage(doc)}
+		var v struct{ Label string }
+		if err := json.Unmarshal([]byte(replyText(t, call(t, s, http.MethodPost, "/v2/chat", b))), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.Label
+	}
+	for question, want := range map[string]string{
+		"The Lord is my light and my salvation.": "OT",
+		"Then Jesus wept again at the tomb.":     "NT",
+		"God created the earth in the beginning": "OT",
+		"Be not afraid, said Jesus.":             "NT", // "not" does not name OT
+	} {
+		if got := ask(question); got != want {
+			t.Errorf("%q: label %s, want %s", question, got, want)
+		}
+	}
+}
+
+func TestWordIndex(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		text, sub string
+		want      int
+	}{
+		{"shall not want", "ot", -1},
+		{"ot and nt", "nt", 7},
+		{"the spam, not spam", "not spam", 10},
+		{"bug", "bug", 0},
+		{"debug bug", "bug", 6},
+		{"feature-request", "feature", 0},
+		{"", "x", -1},
+		{"é ot", "ot", 3},
+	} {
+		if got := wordIndex(tt.text, tt.sub); got != tt.want {
+			t.Errorf("wordIndex(%q, %q) = %d, want %d", tt.text, tt.sub, got, tt.want)
+		}
+	}
+}
