@@ -17,7 +17,8 @@
 //
 // Chat replies are deterministic: ChatText for text, ChatJSON for
 // json_object (with a json_schema, an object that validates against it; a
-// string enum takes the value the last user message mentions). A reply
+// string enum takes the value the last user message names, else that of the
+// nearest few-shot example, else one picked by hash). A reply
 // longer than max_tokens is cut there with finish_reason MAX_TOKENS, and
 // WithBadReplies / WithBadReplyRate make structured replies break their
 // schema, as a bulk job must expect. Chat counts requests in the "chat"
