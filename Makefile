@@ -12,12 +12,13 @@ SERVICES := eval "$$(scripts/services.sh)"
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-test: ## Start/check the services, then gofmt, go vet and go test -race ./... (what CI runs).
+test: ## Start/check the services, then gofmt, go vet and go test -race ./..., and the official-SDK check module (what CI runs).
 	@$(SERVICES) && \
 	  unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi && \
 	  $(GO) vet ./... && \
-	  $(GO) test -race -count=1 -timeout 30m ./...
+	  $(GO) test -race -count=1 -timeout 30m ./... && \
+	  (cd internal/sdkcheck && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...)
 
 services: ## Make Redis and PostgreSQL+pgvector available; prints the TEST_* exports.
 	@scripts/services.sh

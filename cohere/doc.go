@@ -1,4 +1,4 @@
-// Package cohere is a client for the Cohere API: embed, rerank, classify,
+// Package cohere is a client for the Cohere API: embed, chat, rerank, classify,
 // tokenize, models, datasets, embed jobs and batches, with retries limited to
 // what is safe to retry.
 //

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	var opts []coheretest.Option
+	var badTexts []string
 	add := func(o coheretest.Option) { opts = append(opts, o) }
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address host:port (port 0 picks a free one)")
 	apiKey := fs.String("api-key", coheretest.DefaultAPIKey, "the one bearer token accepted (a test token, not a Cohere key)")
@@ -48,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		add(coheretest.WithRateLimit("embed", n, w))
 		return err
 	})
-	fs.Func("rate-limit", "rate limit GROUP=N/WINDOW in requests (embed: inputs), repeatable; groups: embed, rerank, classify, tokenize, detokenize, models, check-api-key, datasets, embed-jobs, batches, * (default none)", func(v string) error {
+	fs.Func("rate-limit", "rate limit GROUP=N/WINDOW in requests (embed: inputs), repeatable, e.g. chat=500/1m (a production key's documented chat limit); groups: embed, chat, rerank, classify, tokenize, detokenize, models, check-api-key, datasets, embed-jobs, batches, * (default none)", func(v string) error {
 		group, lim, ok := strings.Cut(v, "=")
 		if !ok {
 			return fmt.Errorf("want GROUP=N/WINDOW, got %q", v)
@@ -65,6 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	resetRate := fs.Float64("reset-rate", 0, "fraction of API calls whose connection is reset")
 	hangRate := fs.Float64("hang-rate", 0, "fraction of API calls never answered")
 	malformedRate := fs.Float64("malformed-rate", 0, "fraction of API calls answered 200 with truncated JSON")
+	badReplyRate := fs.Float64("chat-bad-reply-rate", 0, "fraction of structured (json_object) chat replies that break their schema")
+	fs.Func("chat-bad-reply", "text that makes every structured chat reply to a last user message containing it break its schema, repeatable", func(v string) error {
+		badTexts = append(badTexts, v)
+		return nil
+	})
 	fs.Func("poison", "text that makes any request containing it fail with 400, repeatable", func(v string) error {
 		add(coheretest.WithPoison(v))
 		return nil
@@ -94,7 +101,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		coheretest.WithPartRows(*partRows),
 		coheretest.WithBatchDuplicates(*dupRate),
 		coheretest.WithSeed(*seed),
+		coheretest.WithBadReplyRate(*badReplyRate),
 	)
+	if len(badTexts) > 0 {
+		opts = append(opts, coheretest.WithBadReplies(func(lastUser string, _ int) bool {
+			return slices.ContainsFunc(badTexts, func(t string) bool { return strings.Contains(lastUser, t) })
+		}))
+	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	sim := coheretest.New(opts...)

@@ -144,6 +144,9 @@ func (s *Server) runBatch(b *batch, in *dataset) {
 		json.Unmarshal(raw, &req) //nolint:errcheck // validated as an object at upload
 		if req.Model == "" {
 			req.Model = b.model
+			if twin, ok := batchTwins[b.model]; ok {
+				req.Model = twin
+			}
 		}
 		p, aerr := planEmbed(req, true)
 		if aerr != nil || s.poisoned(p.texts) >= 0 {

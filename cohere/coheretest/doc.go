@@ -1,7 +1,7 @@
 // Package coheretest provides an in-process fake of the Cohere API for tests,
 // in the style of net/http/httptest: deterministic embeddings, lexical rerank,
-// nearest-example classify, datasets, embed jobs and batches with Avro output
-// parts, strict validation and injectable faults.
+// nearest-example classify, v2 chat, datasets, embed jobs and batches with
+// Avro output parts, strict validation and injectable faults.
 //
 //	srv := coheretest.NewServer(
 //		coheretest.WithRateLimit("embed", 2000, time.Minute), // inputs per window
@@ -14,6 +14,15 @@
 //	_ = srv.Stats().RateLimited   // 429s served
 //	_ = srv.EmbedCount("hello")   // 1 when no text was paid for twice
 //	srv.Set(coheretest.WithoutFaults()) // change faults at run time
+//
+// Chat replies are deterministic: ChatText for text, ChatJSON for
+// json_object (with a json_schema, an object that validates against it; a
+// string enum takes the value the last user message names, else that of the
+// nearest few-shot example, else one picked by hash). A reply
+// longer than max_tokens is cut there with finish_reason MAX_TOKENS, and
+// WithBadReplies / WithBadReplyRate make structured replies break their
+// schema, as a bulk job must expect. Chat counts requests in the "chat"
+// rate-limit group and bills input and output tokens in Stats.
 //
 // Choices where the API leaves room: token counts are Tokens(text) (pieces of
 // at most 4 bytes); "binary" is "ubinary" minus 128; "base64" is the base64 of

@@ -90,15 +90,8 @@ func badRequest(format string, a ...any) *apiError {
 // planEmbed validates an embed request the way the API does. v2 adds
 // `inputs`, the base64 type and defaults embedding_types to float.
 func planEmbed(req embedRequest, v2 bool) (*embedPlan, *apiError) {
-	if req.Model == "" {
-		return nil, badRequest("a model parameter is required for this endpoint.")
-	}
-	known, serves := modelServes(req.Model, "embed")
-	if !known {
-		return nil, &apiError{http.StatusNotFound, modelNotFound(req.Model)}
-	}
-	if !serves {
-		return nil, badRequest("invalid request: model '%s' is not supported by the embed API", req.Model)
+	if aerr := checkModel(req.Model, "embed"); aerr != nil {
+		return nil, aerr
 	}
 	if !slices.Contains(inputTypes, req.InputType) {
 		return nil, badRequest("invalid request: valid input_type must be provided with the provided model")

@@ -41,10 +41,11 @@ type modelInfo struct {
 	TokenizerURL     string   `json:"tokenizer_url,omitempty"`
 	DefaultEndpoints []string `json:"default_endpoints"`
 	Features         []string `json:"features"`
+	SupportsVision   bool     `json:"supports_vision,omitempty"`
 }
 
 // catalog is the fixed set of models the fake serves.
-var catalog = []modelInfo{
+var catalog = append([]modelInfo{
 	embedModel("embed-v4.0", 128000, true),
 	embedModel("embed-english-v3.0", 512, false),
 	embedModel("embed-multilingual-v3.0", 512, false),
@@ -55,11 +56,13 @@ var catalog = []modelInfo{
 	otherModel("rerank-multilingual-v3.0", "rerank", 4096),
 	otherModel("rerank-v4.0-pro", "rerank", 32768),
 	otherModel("rerank-v4.0-fast", "rerank", 32768),
-	otherModel("command-a-03-2025", "chat", 256000),
-	otherModel("command-r-08-2024", "chat", 128000),
-	otherModel("command-r7b-12-2024", "chat", 128000),
 	otherModel("command", "chat", 4096),
-}
+	// The batch twin of embed-v4.0, the model the pipeline's batches name.
+	otherModel("batch-embed-v4", "batches", 128000),
+}, chatCatalog()...)
+
+// batchTwins maps a batch model to the model that answers its lines.
+var batchTwins = map[string]string{"batch-embed-v4": "embed-v4.0"}
 
 func embedModel(name string, ctx float64, isDefault bool) modelInfo {
 	m := modelInfo{
@@ -96,6 +99,22 @@ func modelServes(name, endpoint string) (known, serves bool) {
 		return false, false
 	}
 	return true, slices.Contains(m.Endpoints, endpoint)
+}
+
+// checkModel answers as the API does when a request names no model, an
+// unknown one, or one that does not serve endpoint.
+func checkModel(name, endpoint string) *apiError {
+	if name == "" {
+		return badRequest("a model parameter is required for this endpoint.")
+	}
+	known, serves := modelServes(name, endpoint)
+	if !known {
+		return &apiError{http.StatusNotFound, modelNotFound(name)}
+	}
+	if !serves {
+		return badRequest("invalid request: model '%s' is not supported by the %s API", name, endpoint)
+	}
+	return nil
 }
 
 func modelNotFound(name string) string {

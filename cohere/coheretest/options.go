@@ -51,6 +51,8 @@ type config struct {
 	dupRate       float64 // <0: repeat exactly the first output row of each batch
 	seed          uint64
 	classifiers   map[string][]ClassifyExample
+	badReply      func(lastUser string, earlier int) bool
+	badReplyRate  float64
 }
 
 func defaultConfig() config {
@@ -78,8 +80,9 @@ func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
 
 // WithRateLimit allows n units per sliding window on an endpoint group, in the
 // API's own unit: "embed" (v1 and v2) counts inputs (texts), every other group
-// counts requests. Groups: embed, rerank, classify, tokenize, detokenize,
-// models, check-api-key, datasets, embed-jobs, batches, and "*" for every
+// counts requests. Groups: embed, chat, rerank, classify, tokenize,
+// detokenize, models, check-api-key, datasets, embed-jobs, batches, and "*"
+// for every
 // group without its own limit. n <= 0 removes the limit. A request that would
 // exceed the limit gets a 429 and is not counted.
 func WithRateLimit(endpoint string, n int, window time.Duration) Option {
@@ -121,7 +124,8 @@ func WithHangFunc(f func(*http.Request) bool) Option { return func(c *config) { 
 
 // WithPoison makes any embed, classify or rerank request containing one of
 // texts fail with 400 "invalid request: ...", an embed job over such a text
-// fail, and a batch record with one count as failed. Adds to earlier poison.
+// fail, and a batch record with one count as failed. A chat request fails
+// when a message contains one of texts anywhere. Adds to earlier poison.
 func WithPoison(texts ...string) Option {
 	return func(c *config) {
 		for _, t := range texts {
@@ -182,7 +186,7 @@ func WithClassifier(model string, examples []ClassifyExample) Option {
 }
 
 // WithoutFaults clears every fault: rate limits, latency, error rate, resets,
-// hangs, poison, monthly cap, hooks and malformed bodies.
+// hangs, poison, monthly cap, hooks, malformed bodies and bad chat replies.
 func WithoutFaults() Option {
 	return func(c *config) {
 		c.limits = map[string]rateLimit{}
@@ -193,5 +197,6 @@ func WithoutFaults() Option {
 		c.monthlyCap = 0
 		c.faults = nil
 		c.malformedRate = 0
+		c.badReply, c.badReplyRate = nil, 0
 	}
 }

@@ -37,6 +37,7 @@ type Server struct {
 	st       Stats
 	inFlight int
 	counts   map[uint64]int
+	chats    map[uint64]int // replies per conversation, for WithBadReplies
 	seed     maphash.Seed
 	calls    int // authenticated API calls, for the monthly cap
 	windows  map[string]*window
@@ -54,6 +55,7 @@ func New(opts ...Option) *Server {
 		done:     make(chan struct{}),
 		cfg:      defaultConfig(),
 		counts:   map[uint64]int{},
+		chats:    map[uint64]int{},
 		seed:     maphash.MakeSeed(),
 		windows:  map[string]*window{},
 		datasets: map[string]*dataset{},
@@ -149,6 +151,7 @@ func (s *Server) routes() http.Handler {
 	for _, rt := range []route{
 		{"POST /v1/embed", "embed", s.handleEmbedV1, false},
 		{"POST /v2/embed", "embed", s.handleEmbedV2, false},
+		{"POST /v2/chat", "chat", s.handleChat, false},
 		{"POST /v1/rerank", "rerank", s.handleRerankV1, false},
 		{"POST /v2/rerank", "rerank", s.handleRerankV2, false},
 		{"POST /v1/classify", "classify", s.handleClassify, false},

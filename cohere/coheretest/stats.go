@@ -27,6 +27,14 @@ type Stats struct {
 	UniqueTexts   int `json:"unique_texts"`
 	// BilledInputTokens sums billed_units.input_tokens of everything served.
 	BilledInputTokens int `json:"billed_input_tokens"`
+	// BilledOutputTokens sums billed_units.output_tokens of chat replies.
+	BilledOutputTokens int `json:"billed_output_tokens"`
+	// ChatReplies counts successful chat answers; ChatMaxTokens those cut
+	// by max_tokens (finish_reason MAX_TOKENS); ChatBadReplies those made
+	// to break their response format (WithBadReplies, WithBadReplyRate).
+	ChatReplies    int `json:"chat_replies"`
+	ChatMaxTokens  int `json:"chat_max_tokens"`
+	ChatBadReplies int `json:"chat_bad_replies"`
 	// BilledSearchUnits and BilledClassifications sum rerank and classify billing.
 	BilledSearchUnits     int `json:"billed_search_units"`
 	BilledClassifications int `json:"billed_classifications"`
