@@ -26,6 +26,7 @@ type batch struct {
 	created, updated        time.Time
 	records, ok, failed     int
 	inputTokens             int
+	outputTokens            int
 	seq                     int64
 }
 
@@ -54,7 +55,7 @@ func (b *batch) view() batchJSON {
 		ID: b.id, Name: b.name, CreatorID: ownerID, OrgID: orgID, Status: b.status,
 		CreatedAt: timestamp(b.created), UpdatedAt: timestamp(b.updated),
 		InputDatasetID: b.input, OutputDatasetID: b.output,
-		InputTokens: strconv.Itoa(b.inputTokens), OutputTokens: "0", Model: b.model,
+		InputTokens: strconv.Itoa(b.inputTokens), OutputTokens: strconv.Itoa(b.outputTokens), Model: b.model,
 		NumRecords: b.records, NumSuccessfulRecords: b.ok, NumFailedRecords: b.failed,
 		StatusReason: b.reason,
 	}
@@ -81,14 +82,17 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, r *http.Request, body 
 		writeError(w, http.StatusBadRequest, "a model parameter is required for this endpoint.")
 		return
 	}
+	inputType := TypeBatchEmbedInput
 	if known, serves := modelServes(req.Model, "batches"); !known {
 		writeError(w, http.StatusNotFound, modelNotFound(req.Model))
 		return
+	} else if _, chat := modelServes(req.Model, "chat"); chat {
+		inputType = TypeBatchChatInput
 	} else if !serves {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: model '%s' is not supported by the batches API", req.Model))
 		return
 	}
-	d, ok := s.validatedInput(w, req.InputDatasetID, TypeBatchEmbedInput, "batches")
+	d, ok := s.validatedInput(w, req.InputDatasetID, inputType, "batches")
 	if !ok {
 		return
 	}
@@ -108,7 +112,11 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, r *http.Request, body 
 	v := b.view()
 	s.mu.Unlock()
 	s.after(delay/2, func() { s.setBatchStatus(b, BatchQueued, BatchInProgress) })
-	s.after(delay, func() { s.runBatch(b, d) })
+	if inputType == TypeBatchChatInput {
+		s.after(delay, func() { s.runChatBatch(b, d) })
+	} else {
+		s.after(delay, func() { s.runBatch(b, d) })
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"batch": v})
 }
 
@@ -131,7 +139,6 @@ func (s *Server) runBatch(b *batch, in *dataset) {
 	}
 	b.status = BatchInProgress
 	records := in.records
-	dupRate := s.cfg.dupRate
 	s.mu.Unlock()
 
 	fields := []avroField{{"custom_id", avroType(`"string"`)}, {"body", avroType(`"string"`)}}
@@ -149,7 +156,7 @@ func (s *Server) runBatch(b *batch, in *dataset) {
 			}
 		}
 		p, aerr := planEmbed(req, true)
-		if aerr != nil || s.poisoned(p.texts) >= 0 {
+		if aerr != nil || s.poisoned(p.texts) >= 0 || s.loseLine() {
 			failN++
 			continue
 		}
@@ -159,10 +166,7 @@ func (s *Server) runBatch(b *batch, in *dataset) {
 		})
 		row := map[string]any{"custom_id": rec["custom_id"], "body": string(resp)}
 		rows = append(rows, row)
-		s.mu.Lock()
-		dup := (dupRate < 0 && len(rows) == 1) || (dupRate > 0 && s.rng.Float64() < dupRate)
-		s.mu.Unlock()
-		if dup {
+		if s.repeatRow(len(rows) == 1) {
 			rows = append(rows, row)
 		}
 		okN++

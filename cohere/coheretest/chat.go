@@ -206,18 +206,29 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, body []byte)
 	if !s.admit(w, "chat", 1) {
 		return
 	}
-	for i, t := range p.turns {
-		if s.poisonedIn(t.Text) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: message at index %d could not be processed by the chat model", i))
-			return
-		}
-	}
-	text, finish, aerr := p.reply(s.badReply(p))
+	resp, aerr := s.answerChat(p)
 	if aerr != nil {
 		writeError(w, aerr.status, aerr.msg)
 		return
 	}
-	var resp chatResponse
+	s.countChat(resp)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// answerChat answers a validated request as /v2/chat does, poison and bad
+// replies included. Batches answer their lines with it too; the caller
+// bills the answer (countChat) once it is delivered.
+func (s *Server) answerChat(p *chatPlan) (*chatResponse, *apiError) {
+	for i, t := range p.turns {
+		if s.poisonedIn(t.Text) {
+			return nil, badRequest("invalid request: message at index %d could not be processed by the chat model", i)
+		}
+	}
+	text, finish, aerr := p.reply(s.badReply(p))
+	if aerr != nil {
+		return nil, aerr
+	}
+	resp := new(chatResponse)
 	resp.ID = newUUID()
 	resp.Message.Role = "assistant"
 	resp.Message.Content = []chatTextPart{{Type: "text", Text: text}}
@@ -225,15 +236,21 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, body []byte)
 	out := Tokens(text)
 	resp.Usage.BilledUnits = chatTokens{InputTokens: p.tokens, OutputTokens: out}
 	resp.Usage.Tokens = chatTokens{InputTokens: p.tokens + chatPromptOverhead(len(p.turns)), OutputTokens: out}
+	return resp, nil
+}
+
+// countChat adds delivered answers to the stats.
+func (s *Server) countChat(resps ...*chatResponse) {
 	s.count(func(st *Stats) {
-		st.ChatReplies++
-		st.BilledInputTokens += p.tokens
-		st.BilledOutputTokens += out
-		if finish == "MAX_TOKENS" {
-			st.ChatMaxTokens++
+		for _, r := range resps {
+			st.ChatReplies++
+			st.BilledInputTokens += r.Usage.BilledUnits.InputTokens
+			st.BilledOutputTokens += r.Usage.BilledUnits.OutputTokens
+			if r.FinishReason == "MAX_TOKENS" {
+				st.ChatMaxTokens++
+			}
 		}
 	})
-	writeJSON(w, http.StatusOK, resp)
 }
 
 // badReply decides whether this reply breaks its response format, and

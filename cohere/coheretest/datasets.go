@@ -29,6 +29,8 @@ const (
 	TypeEmbedResult       = "embed-result"
 	TypeBatchEmbedInput   = "batch-embed-v2-input"
 	TypeBatchEmbedOutput  = "batch-embed-v2-output"
+	TypeBatchChatInput    = "batch-chat-v2-input"
+	TypeBatchChatOutput   = "batch-chat-v2-output"
 	statusProcessing      = "processing"
 	statusValidated       = "validated"
 	statusFailed          = "failed"
@@ -127,8 +129,8 @@ func (s *Server) handleDatasetCreate(w http.ResponseWriter, r *http.Request, _ [
 		writeError(w, http.StatusBadRequest, "invalid request: name is required")
 		return
 	}
-	if typ != TypeEmbedInput && typ != TypeBatchEmbedInput {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset type '%s' is not supported, use '%s' or '%s'", typ, TypeEmbedInput, TypeBatchEmbedInput))
+	if typ != TypeEmbedInput && !isBatchInput(typ) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: dataset type '%s' is not supported, use '%s', '%s' or '%s'", typ, TypeEmbedInput, TypeBatchEmbedInput, TypeBatchChatInput))
 		return
 	}
 	if !s.admit(w, "datasets", 1) {
@@ -191,8 +193,11 @@ func (s *Server) handleDatasetCreate(w http.ResponseWriter, r *http.Request, _ [
 	writeJSON(w, http.StatusOK, map[string]string{"id": d.id})
 }
 
+// isBatchInput: both batch input types hold {custom_id, body} lines.
+func isBatchInput(typ string) bool { return typ == TypeBatchEmbedInput || typ == TypeBatchChatInput }
+
 func requiredFields(typ string) []string {
-	if typ == TypeBatchEmbedInput {
+	if isBatchInput(typ) {
 		return []string{"custom_id", "body"}
 	}
 	return []string{"text"}
@@ -223,7 +228,7 @@ func (s *Server) finishValidation(d *dataset, perPart int) {
 
 // avroRows shapes an input dataset's records for its parts.
 func (d *dataset) avroRows() ([]avroField, []map[string]any) {
-	if d.typ == TypeBatchEmbedInput {
+	if isBatchInput(d.typ) {
 		fields := []avroField{{"custom_id", avroType(`"string"`)}, {"body", avroType(`"string"`)}}
 		rows := make([]map[string]any, len(d.records))
 		for i, rec := range d.records {
@@ -362,7 +367,7 @@ func numbers(v any) any {
 }
 
 func checkRecord(rec map[string]any, o uploadOpts) string {
-	if o.typ == TypeBatchEmbedInput {
+	if isBatchInput(o.typ) {
 		if id, ok := rec["custom_id"].(string); !ok || id == "" {
 			return "required field 'custom_id' is missing or empty"
 		}
@@ -384,7 +389,7 @@ func checkRecord(rec map[string]any, o uploadOpts) string {
 
 // keepFields drops every field the dataset does not retain.
 func keepFields(rec map[string]any, o uploadOpts) map[string]any {
-	if o.typ == TypeBatchEmbedInput {
+	if isBatchInput(o.typ) {
 		return map[string]any{"custom_id": rec["custom_id"], "body": rec["body"]}
 	}
 	out := map[string]any{"text": rec["text"]}

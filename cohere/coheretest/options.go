@@ -53,6 +53,11 @@ type config struct {
 	classifiers   map[string][]ClassifyExample
 	badReply      func(lastUser string, earlier int) bool
 	badReplyRate  float64
+	// Lost answers and lines: see lost_creates.go.
+	lostStatus     int
+	loseCreate     func(route string, earlier int) bool
+	lostCreateRate float64
+	lostLineRate   float64
 }
 
 func defaultConfig() config {
@@ -186,7 +191,8 @@ func WithClassifier(model string, examples []ClassifyExample) Option {
 }
 
 // WithoutFaults clears every fault: rate limits, latency, error rate, resets,
-// hangs, poison, monthly cap, hooks, malformed bodies and bad chat replies.
+// hangs, poison, monthly cap, hooks, malformed bodies, bad chat replies,
+// lost create answers and lost batch lines.
 func WithoutFaults() Option {
 	return func(c *config) {
 		c.limits = map[string]rateLimit{}
@@ -198,5 +204,6 @@ func WithoutFaults() Option {
 		c.faults = nil
 		c.malformedRate = 0
 		c.badReply, c.badReplyRate = nil, 0
+		c.loseCreate, c.lostCreateRate, c.lostLineRate = nil, 0, 0
 	}
 }

@@ -271,7 +271,7 @@ func (s *Server) api(rt route) http.Handler {
 		if s.injectFault(w, r, body) {
 			return
 		}
-		rt.h(w, r, body)
+		s.serve(rt, w, r, body)
 	})
 }
 

@@ -51,10 +51,18 @@ type Stats struct {
 	Hangs          int `json:"hangs"`
 	InjectedErrors int `json:"injected_errors"`
 	Malformed      int `json:"malformed"`
+	// Created counts create calls served in full (POST /v1/datasets,
+	// /v1/embed-jobs, /v2/batches) by route, their answer lost or not;
+	// LostCreates counts those whose answer was lost (WithLostCreates);
+	// LostLines counts batch lines left out of the output
+	// (WithBatchLostLines).
+	Created     map[string]int `json:"created"`
+	LostCreates int            `json:"lost_creates"`
+	LostLines   int            `json:"lost_lines"`
 }
 
 func newStats() Stats {
-	return Stats{Calls: map[string]int{}, Status: map[int]int{}}
+	return Stats{Calls: map[string]int{}, Status: map[int]int{}, Created: map[string]int{}}
 }
 
 // Stats returns a copy of the counters.
@@ -64,6 +72,7 @@ func (s *Server) Stats() Stats {
 	st := s.st
 	st.Calls = maps.Clone(s.st.Calls)
 	st.Status = maps.Clone(s.st.Status)
+	st.Created = maps.Clone(s.st.Created)
 	st.BatchSizes = slices.Clone(s.st.BatchSizes)
 	return st
 }
