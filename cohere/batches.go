@@ -21,7 +21,8 @@ const (
 )
 
 // CreateBatchRequest is the body of POST /v2/batches. The input dataset is
-// of type batch-embed-v2-input, lines {"custom_id", "body"}.
+// of type batch-embed-v2-input or batch-chat-v2-input (see
+// BatchChatWriter), lines {"custom_id", "body"}.
 type CreateBatchRequest struct {
 	Name           string `json:"name"`
 	InputDatasetID string `json:"input_dataset_id"`
@@ -64,7 +65,9 @@ type ListBatchesResponse struct {
 	NextPageToken string  `json:"next_page_token"`
 }
 
-// CreateBatch calls POST /v2/batches.
+// CreateBatch calls POST /v2/batches. It is retried only on errors that
+// prove no batch was created (see create.go): after any other error, find
+// the batch by name (FindBatch) before creating it again.
 func (c *Client) CreateBatch(ctx context.Context, req *CreateBatchRequest) (*Batch, error) {
 	if req == nil {
 		return nil, fmt.Errorf("cohere: create batch: nil request")
@@ -72,7 +75,7 @@ func (c *Client) CreateBatch(ctx context.Context, req *CreateBatchRequest) (*Bat
 	var resp struct {
 		Batch Batch `json:"batch"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/v2/batches", nil, req, &resp); err != nil {
+	if err := c.create(ctx, http.MethodPost, "/v2/batches", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp.Batch, nil

@@ -96,9 +96,11 @@ type ListDatasetsParams struct {
 // the new dataset's id. The body is streamed, never held in memory, so it
 // may be as large as the API accepts (1.5 GB).
 //
-// Retries: a failure before any byte of data was read is retried as usual.
-// After that, the call is retried only if data (and EvalData) implement
-// io.Seeker, by seeking back to where they started; otherwise the error is
+// Retries: only errors that prove no dataset was created (a 429, a
+// connection never made; see create.go) are retried; after any other,
+// find the dataset by name (FindDataset) before uploading it again. A
+// retry after data was read needs data (and EvalData) to implement
+// io.Seeker, to seek back to where they started; otherwise the error is
 // returned and the caller re-opens the file. Config.Timeout applies as an
 // inactivity timeout, not to the whole upload.
 func (c *Client) CreateDataset(ctx context.Context, p DatasetCreateParams, data io.Reader, filename string) (string, error) {
@@ -134,7 +136,7 @@ func (c *Client) CreateDataset(ctx context.Context, p DatasetCreateParams, data 
 			}
 		}
 		first = false
-		err := c.uploadAttempt(ctx, c.endpoint("/v1/datasets", q), up, &resp)
+		err := createError(c.uploadAttempt(ctx, c.endpoint("/v1/datasets", q), up, &resp))
 		if err != nil && !up.resendable() {
 			return &finalError{err: err, note: "not resent: the data was partly read and is not an io.Seeker"}
 		}

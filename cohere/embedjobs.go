@@ -48,13 +48,15 @@ type EmbedJob struct {
 	Meta            Meta      `json:"meta"`
 }
 
-// CreateEmbedJob calls POST /v1/embed-jobs.
+// CreateEmbedJob calls POST /v1/embed-jobs. It is retried only on errors
+// that prove no job was created (see create.go): after any other error,
+// find the job by name (FindEmbedJob) before creating it again.
 func (c *Client) CreateEmbedJob(ctx context.Context, req *CreateEmbedJobRequest) (*CreateEmbedJobResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("cohere: create embed job: nil request")
 	}
 	resp := new(CreateEmbedJobResponse)
-	if err := c.call(ctx, http.MethodPost, "/v1/embed-jobs", nil, req, resp); err != nil {
+	if err := c.create(ctx, http.MethodPost, "/v1/embed-jobs", req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil

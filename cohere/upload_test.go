@@ -193,10 +193,14 @@ func TestCreateDatasetRetries(t *testing.T) {
 		wantCalls int
 		wantErr   bool
 	}{
-		{"seekable is rewound and resent", strings.NewReader(data), []int{503, 200}, 2, false},
-		{"seekable from a later offset", func() io.Reader { r := strings.NewReader("skip" + data); _, _ = r.Seek(4, io.SeekStart); return r }(), []int{503, 200}, 2, false},
-		{"non-seekable is not resent", onlyReader{strings.NewReader(data)}, []int{503, 200}, 1, true},
+		// A 429 proves the server created nothing: the upload is resent.
+		{"seekable is rewound and resent", strings.NewReader(data), []int{429, 200}, 2, false},
+		{"seekable from a later offset", func() io.Reader { r := strings.NewReader("skip" + data); _, _ = r.Seek(4, io.SeekStart); return r }(), []int{429, 200}, 2, false},
+		{"non-seekable is not resent", onlyReader{strings.NewReader(data)}, []int{429, 200}, 1, true},
 		{"400 is not resent", strings.NewReader(data), []int{400}, 1, true},
+		// After a 5xx the dataset may exist: the caller looks it up by name.
+		{"503 is not resent", strings.NewReader(data), []int{503, 200}, 1, true},
+		{"500 is not resent", strings.NewReader(data), []int{500, 200}, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
