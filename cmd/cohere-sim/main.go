@@ -81,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	processDelay := fs.Duration("process-delay", 5*time.Second, "time embed jobs and batches take to complete")
 	partRows := fs.Int("part-rows", coheretest.DefaultPartRows, "rows per Avro dataset part")
 	dupRate := fs.Float64("batch-dup-rate", -1, "fraction of batch output rows written twice (-1: only the first row of each batch)")
+	lostLineRate := fs.Float64("batch-lost-rate", 0, "fraction of batch input lines (embed and chat) that leave no output row and count as failed")
+	lostCreateRate := fs.Float64("lost-create-rate", 0, "fraction of successful create calls (datasets, embed jobs, batches) whose answer is lost after the object was created")
+	lostCreateStatus := fs.Int("lost-create-status", http.StatusServiceUnavailable, "what a lost create answer looks like: a status (500, 503, 504), or 0 to hang until the client times out")
 	seed := fs.Uint64("seed", 1, "seed of the random fault pattern")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		coheretest.WithBatchDuplicates(*dupRate),
 		coheretest.WithSeed(*seed),
 		coheretest.WithBadReplyRate(*badReplyRate),
+		coheretest.WithBatchLostLines(*lostLineRate),
+		coheretest.WithLostCreateRate(*lostCreateStatus, *lostCreateRate),
 	)
 	if len(badTexts) > 0 {
 		opts = append(opts, coheretest.WithBadReplies(func(lastUser string, _ int) bool {
