@@ -24,13 +24,19 @@
 // and 429s (not the monthly cap) up to Config.Retry.MaxAttempts, with
 // exponential backoff and full jitter, honouring a capped Retry-After. Every
 // wait ends with the context. The error after the last attempt wraps the
-// last *APIError, so errors.As finds it.
+// last *APIError, so errors.As finds it. Create calls (datasets, embed jobs,
+// batches) are the exception: they are retried only after a 429 or a
+// connection never made, since after a lost answer the object may exist;
+// [Client.FindDataset], [Client.FindEmbedJob] and [Client.FindBatch] look
+// it up by name.
 //
 // Asynchronous work: [Client.CreateDataset] streams an upload of any size,
 // [Client.CreateEmbedJob] and [Client.CreateBatch] start jobs,
 // [Client.WaitDataset] and [Client.WaitEmbedJob] poll them, and
 // [Client.ReadEmbedJobOutput], [Client.ReadBatchOutput] and
-// [Client.ReadDatasetPart] stream the Avro output parts row by row.
+// [Client.ReadDatasetPart] stream the Avro output parts row by row. Bulk
+// chat: [BatchChatWriter] writes batch-chat-v2-input lines and
+// [Client.ReadBatchChatOutput] reads the answers by custom_id.
 //
 // The API key goes only to BaseURL's host and never appears in errors,
 // logs or printouts of Config.

@@ -24,6 +24,16 @@
 // schema, as a bulk job must expect. Chat counts requests in the "chat"
 // rate-limit group and bills input and output tokens in Stats.
 //
+// Batches run embed lines (batch-embed-v2-input, an embed model) and chat
+// lines (batch-chat-v2-input, a chat model): each chat line's body is
+// checked and answered exactly as /v2/chat would, and written as
+// {custom_id, body} or {custom_id, error} (chat_batches.go). Their faults:
+// WithBatchDuplicates repeats output rows, WithBatchLostLines leaves lines
+// out, WithPoison fails lines. WithLostCreates / WithLostCreateRate serve a
+// create call (dataset, embed job, batch) and lose its answer, so a client
+// must find the object by name; Stats.Created and Stats.LostCreates count
+// them.
+//
 // Choices where the API leaves room: token counts are Tokens(text) (pieces of
 // at most 4 bytes); "binary" is "ubinary" minus 128; "base64" is the base64 of
 // little-endian float32 bytes; a dataset is "processing" until validated;
