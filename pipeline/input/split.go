@@ -172,6 +172,9 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 		}
 		c.base.Header = header
 	}
+	// Where the next unit starts: after a break, the damage is reported
+	// there.
+	off, lineNo := int64(0), int64(1)
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -183,8 +186,16 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 			break
 		}
 		if err != nil {
-			return s.classify(err)
+			if !errors.Is(s.classify(err), ErrCorrupt) {
+				return s.classify(err)
+			}
+			// The records before the break are sound: plan them.
+			if ferr := c.flush(); ferr != nil {
+				return ferr
+			}
+			return &DamageError{File: src.name, Line: lineNo, Offset: off, Err: s.decoderErr(err)}
 		}
+		off, lineNo = u.end, u.line+int64(u.lines)
 		if err := c.add(u); err != nil {
 			return err
 		}

@@ -164,8 +164,8 @@ func TestSplitErrorsNameTheFile(t *testing.T) {
 	}{
 		{name: "missing file", paths: []string{filepath.Join(dir, "nope.jsonl")}, want: "nope.jsonl: no such file"},
 		{name: "glob matching nothing", paths: []string{filepath.Join(dir, "*.parquet")}, want: "*.parquet: no file matches"},
-		{name: "truncated gzip", paths: []string{truncated}, want: "cut.jsonl.gz: corrupt input: gzip: unexpected EOF", corrupt: true},
-		{name: "gzip checksum", paths: []string{flipped}, want: "flip.jsonl.gz: corrupt input: gzip: gzip: invalid checksum", corrupt: true},
+		{name: "truncated gzip", paths: []string{truncated}, want: "cut.jsonl.gz: corrupt input at line 1149 (byte 32060 of the decompressed stream): gzip: unexpected EOF", corrupt: true},
+		{name: "gzip checksum", paths: []string{flipped}, want: "flip.jsonl.gz: corrupt input at line 2287 (byte 66066 of the decompressed stream): gzip: gzip: invalid checksum", corrupt: true},
 		{name: "bad gzip header", paths: []string{notGzip}, want: "x.jsonl: corrupt input: gzip:", corrupt: true},
 		{name: "unknown extension", paths: []string{noExt}, want: "data.bin: cannot tell the format"},
 		{name: "directory", paths: []string{dir}, want: "is a directory"},

@@ -57,7 +57,12 @@ func (s *stream) classify(err error) error {
 	if s.compression == "" || (s.src != nil && s.src.err != nil) {
 		return fmt.Errorf("input: %s: %w", s.name, err)
 	}
-	return fmt.Errorf("input: %s: %w: %s: %w", s.name, ErrCorrupt, s.compression, err)
+	return fmt.Errorf("input: %s: %w: %w", s.name, ErrCorrupt, s.decoderErr(err))
+}
+
+// decoderErr prefixes a decompressor's error with the compression.
+func (s *stream) decoderErr(err error) error {
+	return fmt.Errorf("%s: %w", s.compression, err)
 }
 
 func (s *stream) Close() error {
