@@ -178,6 +178,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)
 	}
+	if err := checkJobID(spec.ID); err != nil {
+		return spec, "", err
+	}
 	if err := spec.Validate(); err != nil {
 		return spec, "", err
 	}
@@ -216,4 +219,27 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// maxJobID bounds a job id: it names Redis keys and a directory of the
+// Parquet sink.
+const maxJobID = 128
+
+// checkJobID refuses an id that could reach another job's Redis keys (":"
+// separates their parts in pipeline/store.go) or leave the Parquet sink's
+// directory ("/", ".."), before anything is planned.
+func checkJobID(id string) error {
+	if len(id) > maxJobID {
+		return fmt.Errorf("-job %.20q…: a job id has at most %d characters, this one %d", id, maxJobID, len(id))
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("-job %q: a job id holds only letters, digits, '.', '_' and '-' (1 to %d of them)", id, maxJobID)
+		}
+	}
+	if id == "." || id == ".." {
+		return fmt.Errorf("-job %q: a job id must not be \".\" or \"..\"", id)
+	}
+	return nil
 }
