@@ -99,6 +99,12 @@ type Options struct {
 	// MaxChunkBytes caps the bytes one range covers (line formats). Default
 	// 8 MiB. A single record longer than this gets a range of its own.
 	MaxChunkBytes int `json:"max_chunk_bytes,omitempty"`
+	// SpoolDir holds the decompressed copy Split makes of each gzip or zstd
+	// input, which its ranges address (so each file is decompressed once).
+	// Default: the input's own directory, which every worker sees. The
+	// copies stay until RemoveSpools; a worker elsewhere must see SpoolDir
+	// at the same path.
+	SpoolDir string `json:"spool_dir,omitempty"`
 	// Stdin is what the path "-" reads. Default os.Stdin.
 	Stdin io.Reader `json:"-"`
 }

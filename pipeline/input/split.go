@@ -163,6 +163,19 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 	if c.inline {
 		// Data holds the decompressed bytes, so Read has nothing to undo.
 		c.base.Compression = ""
+	} else if s.compression != "" {
+		sp, err := openSpool(src.abs, src.name, opts)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if c.spool != nil {
+				c.spool.finish()
+			}
+		}()
+		s.r = sp.tee(s.r)
+		c.base.Path, c.base.Compression = sp.path, ""
+		c.spool = sp
 	}
 	sc := newUnitScanner(format, s.r, opts.MaxRecordBytes, c.inline, 0, 1)
 	if format == FormatCSV {
@@ -186,6 +199,9 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 			break
 		}
 		if err != nil {
+			if c.spool != nil && c.spool.failed() {
+				return fmt.Errorf("input: %s: %w", src.name, err)
+			}
 			if !errors.Is(s.classify(err), ErrCorrupt) {
 				return s.classify(err)
 			}
@@ -200,7 +216,15 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 			return err
 		}
 	}
-	return c.flush()
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if c.spool != nil {
+		sp := c.spool
+		c.spool = nil
+		return sp.finish()
+	}
+	return nil
 }
 
 // csvHeader reads the header row (the first non-blank record) and checks
@@ -254,6 +278,7 @@ type chunker struct {
 	maxBytes int64
 	inline   bool // stdin: keep the bytes in Range.Data
 	emit     func(Range) error
+	spool    *spool // a compressed input's decompressed copy, which ranges address
 
 	cur       *Range
 	size      int64 // bytes the current range covers (inline: len(Data))
@@ -326,5 +351,10 @@ func (c *chunker) flush() error {
 		c.data.Reset()
 	}
 	c.cur, c.size, c.pendLines, c.pendBytes = nil, 0, 0, 0
+	if c.spool != nil {
+		if err := c.spool.flush(); err != nil {
+			return err
+		}
+	}
 	return c.emit(r)
 }

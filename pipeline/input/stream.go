@@ -18,6 +18,9 @@ const (
 	CompressionZstd = "zstd"
 )
 
+// maxZstdWindow bounds the history a zstd frame may make the decoder keep.
+const maxZstdWindow = 64 << 20
+
 var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -89,15 +92,17 @@ func newStream(name string, raw io.Reader) (*stream, error) {
 			return nil, s.withCompression(CompressionGzip).classify(err)
 		}
 		s.compression = CompressionGzip
-		s.r = bufio.NewReaderSize(zr, 64<<10)
+		s.r = bufio.NewReaderSize(countingReader{zr}, 64<<10)
 		s.closers = append(s.closers, zr.Close)
 	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		// A frame may ask for a window up to 2 GiB; one that asks for more
+		// than maxZstdWindow is refused rather than allocated.
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, s.withCompression(CompressionZstd).classify(err)
 		}
 		s.compression = CompressionZstd
-		s.r = bufio.NewReaderSize(zr, 64<<10)
+		s.r = bufio.NewReaderSize(countingReader{zr}, 64<<10)
 		s.closers = append(s.closers, func() error { zr.Close(); return nil })
 	}
 	return s, nil
