@@ -89,7 +89,7 @@ func openSpool(abs, name string, opts Options) (*spool, error) {
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("input: %s: its decompressed copy: %w (set the spool directory)", name, err)
+		return nil, fmt.Errorf("input: %s: its decompressed copy: %w (set -spool-dir)", name, err)
 	}
 	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<20), path: p}, nil
 }
