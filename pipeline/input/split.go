@@ -117,6 +117,9 @@ func expand(paths []string) ([]source, error) {
 			}
 		}
 		for _, m := range matches {
+			if len(matches) > 1 && isSpool(m) {
+				continue // a glob over a directory where inputs are spooled
+			}
 			abs, err := filepath.Abs(m)
 			if err != nil {
 				return nil, fmt.Errorf("input: %s: %w", m, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 )
 
@@ -48,6 +49,12 @@ func SpoolPath(abs string, opts Options) (string, error) {
 		dir = filepath.Dir(abs)
 	}
 	return filepath.Join(dir, "."+filepath.Base(abs)+"."+hex.EncodeToString(h.Sum(nil))[:12]+".spool"), nil
+}
+
+// isSpool reports whether path is named like a spool file.
+func isSpool(path string) bool {
+	base := filepath.Base(path)
+	return strings.HasPrefix(base, ".") && strings.HasSuffix(base, ".spool")
 }
 
 // RemoveSpools deletes the spool files of the given inputs (globs allowed,

@@ -35,6 +35,11 @@ func TestCompressedInputIsDecompressedOnce(t *testing.T) {
 	if filepath.Dir(spool) != dir {
 		t.Errorf("spool %s is not beside its input", spool)
 	}
+	// A glob over the directory does not take the spool for an input.
+	plain := writeInput(t, dir, "plain.jsonl", content)
+	if got := splitAll(t, []string{filepath.Join(dir, "*")}, Options{}, 20000); len(got) != 1 || got[0].Path != plain {
+		t.Errorf("a glob over the spool's directory planned %+v", got)
+	}
 	if err := RemoveSpools([]string{filepath.Join(dir, "*.gz")}, Options{}); err == nil {
 		t.Error("RemoveSpools of a glob matching nothing: no error")
 	}
