@@ -155,13 +155,17 @@ func (c *Client) decode(ctx, actx context.Context, body io.Reader, size int64, o
 	if out == nil {
 		return nil
 	}
+	// The announced length only refuses early: it is never allocated.
+	limit := c.cfg.MaxResponseBytes
+	if size > limit {
+		return fmt.Errorf("response announces %d bytes, more than the %d of MaxResponseBytes", size, limit)
+	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if size > 0 && size < 1<<30 {
-		buf.Grow(int(size))
-	}
-	if _, err := buf.ReadFrom(body); err != nil {
+	if n, err := buf.ReadFrom(io.LimitReader(body, limit+1)); err != nil {
 		return c.transportError(ctx, actx, fmt.Errorf("%w: read response: %w", errTransport, err))
+	} else if n > limit {
+		return fmt.Errorf("response body exceeds %d bytes (MaxResponseBytes)", limit)
 	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
 		return fmt.Errorf("decode response: %w", err)

@@ -20,6 +20,9 @@ const (
 	DefaultBaseDelay     = 500 * time.Millisecond
 	DefaultMaxDelay      = 10 * time.Second
 	DefaultMaxRetryAfter = 60 * time.Second
+	// DefaultMaxResponseBytes bounds a success body: 30 times a 96-text
+	// response of 1536 floats (about 2 MB).
+	DefaultMaxResponseBytes = 64 << 20
 )
 
 // Config configures a [Client]. The zero value of every field but APIKey
@@ -53,6 +56,10 @@ type Config struct {
 
 	// Logger receives one debug record per retry. Default: discard.
 	Logger *slog.Logger `json:"-"`
+
+	// MaxResponseBytes bounds the body of a success response; a longer one
+	// (or one announcing more) fails the call. Default 64 MiB.
+	MaxResponseBytes int64
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -72,6 +79,9 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 	c.Retry = c.Retry.WithDefaults()
 	return c
 }
@@ -79,6 +89,9 @@ func (c Config) WithDefaults() Config {
 func (c Config) validate() error {
 	if c.APIKey == "" {
 		return errors.New("APIKey is required")
+	}
+	if c.MaxResponseBytes < 0 {
+		return fmt.Errorf("MaxResponseBytes must not be negative, got %d", c.MaxResponseBytes)
 	}
 	if strings.ContainsAny(c.APIKey, "\r\n") {
 		return errors.New("APIKey must not contain line breaks")

@@ -81,7 +81,7 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, queue string, res Pl
 			return nil
 		})
 		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
-			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Reason: err.Error()}); err != nil {
+			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Line: input.DamageLine(err), Reason: err.Error()}); err != nil {
 				return res, err
 			}
 			res.Records++

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,28 +86,49 @@ func TestTruncatedGzipCostsOnlyItsTail(t *testing.T) {
 	if err := os.WriteFile(bad, buf.Bytes()[:buf.Len()/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// What the damaged stream still yields, decoded here on its own.
+	zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()[:buf.Len()/2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := io.ReadAll(zr)
+	if err == nil {
+		t.Fatal("the truncated gzip decodes without error")
+	}
+	decodable := bytes.Count(decoded, []byte("\n"))
 	spec := h.spec("gz", good, bad)
+	spec.ChunkSize = 500
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Failed != 1 || st.Written < 500 || st.Written >= 5500 {
-		t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
+	if st.State != pipeline.StateDone || st.Failed != 1 || st.Written != int64(500+decodable) {
+		t.Fatalf("status %s written %d failed %d (%s), want %d written and 1 failed", st.State, st.Written, st.Failed, st.Reason, 500+decodable)
 	}
 	if st.Total() != st.Records {
 		t.Errorf("total %d != planned records %d", st.Total(), st.Records)
 	}
 	dead, _ := h.store.DeadLetters(context.Background(), spec.ID, 0)
-	if len(dead) != 1 || dead[0].File != bad || !strings.Contains(dead[0].Reason, "corrupt") {
-		t.Fatalf("dead letters %+v", dead)
+	if len(dead) != 1 || dead[0].File != bad || dead[0].Line != int64(decodable+1) ||
+		!strings.Contains(dead[0].Reason, fmt.Sprintf("corrupt input at line %d (byte %d ", decodable+1, bytes.LastIndexByte(decoded, '\n')+1)) ||
+		!strings.Contains(dead[0].Reason, "gzip: unexpected EOF") {
+		t.Fatalf("dead letters %+v, want one at line %d", dead, decodable+1)
 	}
-	seen := 0
+	seen, gzSeen := 0, map[string]bool{}
 	if err := parquet.ReadJob(h.out, spec.ID, func(e sinks.Embedding) error {
 		if _, ok := texts[e.ID]; ok {
 			seen++
+		} else {
+			gzSeen[e.ID] = true
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if seen != 500 {
-		t.Errorf("%d of the good file's 500 records in the output", seen)
+	gz := 0
+	for i := range decodable {
+		if gzSeen[fmt.Sprintf("gz-%d", i)] {
+			gz++
+		}
+	}
+	if seen != 500 || gz != decodable || len(gzSeen) != decodable {
+		t.Errorf("%d of the good file's 500 records and %d of the gzip's %d decodable ones in the output", seen, gz, decodable)
 	}
 }

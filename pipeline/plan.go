@@ -117,7 +117,7 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 	for _, in := range spec.Inputs {
 		err := input.Split(ctx, []string{in}, spec.Input, spec.ChunkSize, emit)
 		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
-			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Reason: err.Error()}); err != nil {
+			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Line: input.DamageLine(err), Reason: err.Error()}); err != nil {
 				return res, err
 			}
 			res.Records++

@@ -20,6 +20,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -213,6 +214,17 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		return pipeline.ExitAborted, err
 	}
 	pipeline.WriteSummary(stdout, st, time.Since(started))
+	if st.State == pipeline.StateDone {
+		// No chunk is left to read the decompressed copies of the inputs.
+		err := input.RemoveSpools(spec.Inputs, spec.Input)
+		if spec.Candidates != "" {
+			// Rerank workers read the candidates with options of their own.
+			err = errors.Join(err, input.RemoveSpools([]string{spec.Candidates}, input.Options{}))
+		}
+		if err != nil {
+			log.Warn("removing the decompressed copies of the inputs", "err", err)
+		}
+	}
 	if o.query != "" && st.State == pipeline.StateDone {
 		if err := nearest(ctx, client, spec, dbURL, o.query, stdout); err != nil {
 			log.Warn("query failed", "err", err)

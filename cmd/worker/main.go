@@ -41,6 +41,7 @@ type options struct {
 	logFormat   string
 	verbose     bool
 	ui          bool
+	uiWrite     bool
 	schedules   scheduleFlag
 }
 
@@ -78,13 +79,14 @@ Flags:
 	}
 	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
-	fs.StringVar(&o.httpAddr, "http", ":9090", "listen address for /healthz and /metrics (empty: none)")
+	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:9090", "listen address for /healthz, /metrics and -ui; unauthenticated, so keep it on loopback or behind an authenticating proxy (empty: none)")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue to process")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (count/period; embed counts inputs, others requests); default Cohere's production limits")
 	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
 	fs.Var(&o.schedules, "schedule", "'CRON=JOBSPEC_FILE': plan the job file's job on this schedule (5-field cron or @daily, @every 1h), its id stamped with the date; repeatable. Every worker may be given the same schedules: one at a time runs them")
-	fs.BoolVar(&o.ui, "ui", false, "serve asynq's web UI (queues, tasks, retries, archived) at /ui on the -http listener")
+	fs.BoolVar(&o.ui, "ui", false, "serve asynq's web UI (queues, tasks, retries, archived) at /ui on the -http listener, read-only")
+	fs.BoolVar(&o.uiWrite, "ui-write", false, "let the -ui pause queues and delete, run or archive tasks")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
@@ -188,7 +190,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 		})
 		hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		if o.ui {
-			ui := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: aopt})
+			ui := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: aopt, ReadOnly: !o.uiWrite})
 			defer ui.Close()
 			hmux.Handle(ui.RootPath()+"/", ui)
 		}

@@ -17,8 +17,8 @@ import (
 // badInputs writes one broken file of each kind next to the corpus. Each
 // costs exactly its broken records (one dead letter each), never the rest
 // of the file or the job:
-//   - a truncated gzip: its readable records are written, its tail is one
-//     dead letter naming the file;
+//   - a truncated gzip: every record it still decodes is written, its tail
+//     is one dead letter naming the file and the line after the last one;
 //   - a Parquet file with a broken footer: one dead letter for the file;
 //   - JSONL with two invalid UTF-8 lines: two dead letters;
 //   - JSONL with a 50 MB line: one dead letter;
@@ -36,13 +36,11 @@ func badInputs(t *testing.T, dir string) (extra, optional, dead map[string]strin
 	cut := gz.Bytes()[:gz.Len()/2]
 	writeFile(t, dir, "a-truncated.jsonl.gz", cut)
 	readable := readableLines(cut)
-	// The reader may give up to a block before the last decodable byte:
-	// those records are optional, and counted as planned when written.
 	for i := range readable {
-		optional[fmt.Sprintf("gz-%d", i)] = fmt.Sprintf("compressed record %d of a stream cut in half", i)
+		extra[fmt.Sprintf("gz-%d", i)] = fmt.Sprintf("compressed record %d of a stream cut in half", i)
 	}
-	dead["a-truncated.jsonl.gz:0:"] = "corrupt"
-	records++
+	dead[fmt.Sprintf("a-truncated.jsonl.gz:%d:", readable+1)] = "unexpected EOF"
+	records += readable + 1
 
 	// Parquet with its footer cut off.
 	var pq bytes.Buffer

@@ -29,6 +29,7 @@ type JobFlags struct {
 	metaFields      string
 	idFrom          string
 	maxRecordBytes  int
+	spoolDir        string
 	chunkSize       int
 	sink            string
 	table           string
@@ -88,6 +89,7 @@ func (j *JobFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&j.textField, "text-field", "", "field holding the text; a comma list is joined with a blank line (default text; rerank: query)")
 	fs.StringVar(&j.metaFields, "meta-fields", "", "comma list of fields carried into the sink's metadata as JSON")
 	fs.StringVar(&j.idFrom, "id-from", "", "for records without an id: line (file:line) or hash (of the text); empty: an id is required (text files default to line)")
+	fs.StringVar(&j.spoolDir, "spool-dir", "", "where each gzip/zstd input is decompressed once for its chunks to read (default: beside the input; workers must see it at the same path)")
 	fs.IntVar(&j.maxRecordBytes, "max-record-bytes", 0, "a longer input line is dead-lettered (default 1 MiB; rerank queries carrying their documents: 64 MiB)")
 	fs.IntVar(&j.chunkSize, "chunk-size", 0, "records per chunk task (default 960; rerank: 100 queries)")
 	fs.StringVar(&j.sink, "sink", "parquet:./out", "where results go: parquet:DIR, postgres (DATABASE_URL) or a postgres:// URL")
@@ -140,6 +142,7 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 		Input: input.Options{
 			Format: input.Format(j.format), IDField: j.idField, TextFields: splitList(j.textField),
 			MetaFields: splitList(j.metaFields), IDFrom: j.idFrom, MaxRecordBytes: j.maxRecordBytes,
+			SpoolDir: spoolDir(j.spoolDir),
 		},
 		ChunkSize: j.chunkSize, Table: j.table, PGType: j.pgType, Force: j.force, Strict: j.strict,
 		CreatedAt: time.Now().UTC(),
@@ -177,6 +180,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	spec = spec.WithDefaults()
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)
+	}
+	if err := checkJobID(spec.ID); err != nil {
+		return spec, "", err
 	}
 	if err := spec.Validate(); err != nil {
 		return spec, "", err
@@ -216,4 +222,39 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// maxJobID bounds a job id: it names Redis keys and a directory of the
+// Parquet sink.
+const maxJobID = 128
+
+// checkJobID refuses an id that could reach another job's Redis keys (":"
+// separates their parts in pipeline/store.go) or leave the Parquet sink's
+// directory ("/", ".."), before anything is planned.
+func checkJobID(id string) error {
+	if len(id) > maxJobID {
+		return fmt.Errorf("-job %.20q…: a job id has at most %d characters, this one %d", id, maxJobID, len(id))
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("-job %q: a job id holds only letters, digits, '.', '_' and '-' (1 to %d of them)", id, maxJobID)
+		}
+	}
+	if id == "." || id == ".." {
+		return fmt.Errorf("-job %q: a job id must not be \".\" or \"..\"", id)
+	}
+	return nil
+}
+
+// spoolDir makes a given spool directory absolute, for workers started
+// elsewhere.
+func spoolDir(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }

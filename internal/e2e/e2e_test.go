@@ -305,3 +305,42 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Errorf("%d texts paid twice, more than the 4 in-flight chunks", extra)
 	}
 }
+
+// TestJobIDsAreCheckedAtEnqueue: a job id names Redis keys and the Parquet
+// sink's directory, so one outside [A-Za-z0-9._-]{1,128} is refused before
+// anything runs, with exit 1 and the rule; a valid one runs.
+func TestJobIDsAreCheckedAtEnqueue(t *testing.T) {
+	t.Parallel()
+	enqueue, _ := binaries(t)
+	corpus, _ := writeCorpus(t, 10)
+	for _, tc := range []struct{ id, want string }{
+		{"x:done", `-job "x:done": a job id holds only letters, digits, '.', '_' and '-'`},
+		{"../x", `-job "../x": a job id holds only letters, digits, '.', '_' and '-'`},
+		{"a b", `-job "a b": a job id holds only`},
+		{"..", `-job "..": a job id must not be "." or ".."`},
+		{strings.Repeat("j", 129), `: a job id has at most 128 characters, this one 129`},
+		{"nightly.2026-12-01_A", ""},
+		{strings.Repeat("j", 128), ""},
+	} {
+		out := t.TempDir()
+		// Without the check, a bad id runs until its chunks give up.
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, enqueue, "-sim", "-in", corpus, "-sink", "parquet:"+out, "-job", tc.id, "-dimensions", "256")
+		cmd.Env = append(os.Environ(), "REDIS_URL=", "COHERE_API_KEY=", "COHERE_API_KEY_FILE=", "DATABASE_URL=")
+		b, err := cmd.CombinedOutput()
+		code := exitCode(err)
+		if tc.want == "" {
+			if code != pipeline.ExitOK {
+				t.Errorf("-job %q: exit %d, output:\n%s", tc.id, code, b)
+			}
+			continue
+		}
+		if code != pipeline.ExitUsage || !strings.Contains(string(b), tc.want) {
+			t.Errorf("-job %q: exit %d, want %d and %q; output:\n%s", tc.id, code, pipeline.ExitUsage, tc.want, b)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("-job %q: the sink directory holds %d entries", tc.id, len(entries))
+		}
+	}
+}

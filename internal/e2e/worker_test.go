@@ -121,4 +121,37 @@ func TestWorkerUI(t *testing.T) {
 	if _, m := get(t, "http://"+addr+"/metrics"); !strings.Contains(m, `cobatch_queue_tasks{queue="cobatch",state="pending"}`) {
 		t.Errorf("/metrics lacks the queue depth")
 	}
+	// Read-only unless -ui-write: pausing the queue is refused.
+	if code := post(t, "http://"+addr+"/ui/api/queues/cobatch:pause"); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST :pause without -ui-write: %d, want 405", code)
+	}
+	writable := freeAddr(t)
+	start(t, env, worker, "-concurrency", "1", "-http", writable, "-ui", "-ui-write", "-rate-limit", "embed=1000000/1m")
+	get(t, "http://"+writable+"/healthz")
+	for _, action := range []string{"pause", "resume"} {
+		if code := post(t, "http://"+writable+"/ui/api/queues/cobatch:"+action); code/100 != 2 {
+			t.Errorf("POST :%s with -ui-write: %d, want 2xx", action, code)
+		}
+	}
+}
+
+func post(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", nil)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestWorkerListensOnLoopbackByDefault: /metrics, /healthz and the UI are
+// not exposed beyond the machine unless -http says so.
+func TestWorkerListensOnLoopbackByDefault(t *testing.T) {
+	t.Parallel()
+	_, worker := binaries(t)
+	out, _ := exec.Command(worker, "-h").CombinedOutput()
+	if !strings.Contains(string(out), `(default "127.0.0.1:9090")`) {
+		t.Errorf("worker -h does not show the loopback default:\n%s", out)
+	}
 }

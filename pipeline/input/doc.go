@@ -32,7 +32,14 @@
 // parse is one bad record, and reading resumes at the next line, so a stray
 // quote costs one record rather than the rest of the file.
 //
+// Split decompresses each gzip or zstd input once, into a spool file beside
+// it (Options.SpoolDir), and the ranges address that copy; RemoveSpools
+// deletes it once the ranges are read. A zstd frame may not ask for a window
+// above 64 MiB.
+//
 // A truncated or corrupt compressed stream, a broken Parquet file, or a file
 // changed since it was split make Split and Read return an error wrapping
-// ErrCorrupt: retrying will not help.
+// ErrCorrupt: retrying will not help. Split still emits every complete record
+// before a break in a compressed stream, and its *DamageError says at which
+// line and byte the damage starts.
 package input

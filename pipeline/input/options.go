@@ -40,6 +40,31 @@ const (
 // or abort the job.
 var ErrCorrupt = errors.New("corrupt input")
 
+// DamageError is the error Split returns for a compressed input whose
+// stream breaks: the ranges it emitted hold every complete record before the
+// break, and Line and Offset say where the first unreadable byte is.
+type DamageError struct {
+	File   string
+	Line   int64 // the line after the last complete one
+	Offset int64 // in the decompressed stream, just after the last complete line
+	Err    error // the decoder's error, prefixed with the compression
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("input: %s: %v at line %d (byte %d of the decompressed stream): %v", e.File, ErrCorrupt, e.Line, e.Offset, e.Err)
+}
+
+func (e *DamageError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// DamageLine is the line where err, from Split, says an input breaks, or 0.
+func DamageLine(err error) int64 {
+	var d *DamageError
+	if errors.As(err, &d) {
+		return d.Line
+	}
+	return 0
+}
+
 // Options says how to turn input files into records. The zero value is usable
 // after WithDefaults.
 type Options struct {
@@ -74,6 +99,12 @@ type Options struct {
 	// MaxChunkBytes caps the bytes one range covers (line formats). Default
 	// 8 MiB. A single record longer than this gets a range of its own.
 	MaxChunkBytes int `json:"max_chunk_bytes,omitempty"`
+	// SpoolDir holds the decompressed copy Split makes of each gzip or zstd
+	// input, which its ranges address (so each file is decompressed once).
+	// Default: the input's own directory, which every worker sees. The
+	// copies stay until RemoveSpools; a worker elsewhere must see SpoolDir
+	// at the same path.
+	SpoolDir string `json:"spool_dir,omitempty"`
 	// Stdin is what the path "-" reads. Default os.Stdin.
 	Stdin io.Reader `json:"-"`
 }

@@ -239,6 +239,28 @@ func (pq *parquetFile) record(m *recordMaker, opts Options, rowIndex int64, row 
 			return m.bad(rec, opts.IDField, missingIDReason())
 		}
 	}
+	// The columns a record is made of count against MaxRecordBytes, as a
+	// line does in the line formats.
+	size := 0
+	for _, vs := range cols {
+		for _, v := range vs {
+			switch v.Kind() {
+			case parquet.ByteArray, parquet.FixedLenByteArray:
+				size += len(v.ByteArray())
+			case parquet.Boolean:
+				size++
+			case parquet.Int32, parquet.Float:
+				size += 4
+			case parquet.Int64, parquet.Double:
+				size += 8
+			case parquet.Int96:
+				size += 12
+			}
+		}
+	}
+	if size > opts.MaxRecordBytes {
+		return m.bad(rec, "", fmt.Sprintf("row exceeds %d bytes", opts.MaxRecordBytes))
+	}
 	var text []byte
 	for i, c := range pq.text {
 		f := opts.TextFields[i]

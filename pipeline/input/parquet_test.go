@@ -114,3 +114,43 @@ func TestParquetErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParquetMaxRecordBytes: a row whose id, text and metadata values
+// together pass Options.MaxRecordBytes is a bad record, as a long line is in
+// the line formats; the rows around it are read.
+func TestParquetMaxRecordBytes(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "big.parquet")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := parquet.NewGenericWriter[pqRow](f)
+	// Row 2 holds 100 bytes: 8 of id, 90 of text, 2 of lang.
+	texts := []string{"short", strings.Repeat("x", 2<<20), strings.Repeat("y", 90), "after"}
+	for i, s := range texts {
+		if _, err := w.Write([]pqRow{{ID: int64(i), Text: &s, Lang: "en"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	meta := `|{"lang":"en"}`
+	for _, tc := range []struct {
+		max  int
+		want []string
+	}{
+		{0, []string{"0|short" + meta, `ERR 1 big.parquet:1: row exceeds 1048576 bytes`, "2|" + texts[2] + meta, "3|after" + meta}},
+		{99, []string{"0|short" + meta, `ERR 1 big.parquet:1: row exceeds 99 bytes`, `ERR 2 big.parquet:2: row exceeds 99 bytes`, "3|after" + meta}},
+		{100, []string{"0|short" + meta, `ERR 1 big.parquet:1: row exceeds 100 bytes`, "2|" + texts[2] + meta, "3|after" + meta}},
+	} {
+		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
+			t.Parallel()
+			opts := Options{MaxRecordBytes: tc.max, MetaFields: []string{"lang"}}
+			got := brief(readAll(t, splitAll(t, []string{p}, opts, 10), opts), filepath.Dir(p))
+			equalStrings(t, got, tc.want)
+		})
+	}
+}

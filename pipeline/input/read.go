@@ -17,10 +17,10 @@ import (
 // file, or a file that changed since it was split). Bad records come back as
 // Records with Err.
 //
-// For a compressed input Read decompresses from the start of the file and
-// discards the bytes before r.Start: reading the ranges of a compressed file
-// one by one costs time quadratic in its size (about N²/2 decompressed bytes
-// for N bytes in ranges); choose a larger perChunk for big compressed inputs.
+// Split addresses the ranges of a compressed input to its decompressed copy
+// (see spool.go), so Read seeks there like in a plain file. A range whose
+// Compression is set (planned before spooling) decompresses the file from
+// its start and discards the bytes before r.Start.
 func Read(ctx context.Context, r Range, opts Options, fn func(Record) error) error {
 	opts = opts.WithDefaults()
 	if err := opts.Validate(); err != nil {

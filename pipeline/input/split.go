@@ -117,6 +117,9 @@ func expand(paths []string) ([]source, error) {
 			}
 		}
 		for _, m := range matches {
+			if len(matches) > 1 && isSpool(m) {
+				continue // a glob over a directory where inputs are spooled
+			}
 			abs, err := filepath.Abs(m)
 			if err != nil {
 				return nil, fmt.Errorf("input: %s: %w", m, err)
@@ -163,6 +166,19 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 	if c.inline {
 		// Data holds the decompressed bytes, so Read has nothing to undo.
 		c.base.Compression = ""
+	} else if s.compression != "" {
+		sp, err := openSpool(src.abs, src.name, opts)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if c.spool != nil {
+				c.spool.finish()
+			}
+		}()
+		s.r = sp.tee(s.r)
+		c.base.Path, c.base.Compression = sp.path, ""
+		c.spool = sp
 	}
 	sc := newUnitScanner(format, s.r, opts.MaxRecordBytes, c.inline, 0, 1)
 	if format == FormatCSV {
@@ -172,6 +188,9 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 		}
 		c.base.Header = header
 	}
+	// Where the next unit starts: after a break, the damage is reported
+	// there.
+	off, lineNo := int64(0), int64(1)
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -183,13 +202,32 @@ func splitOne(ctx context.Context, src source, opts Options, perChunk int, emit 
 			break
 		}
 		if err != nil {
-			return s.classify(err)
+			if c.spool != nil && c.spool.failed() {
+				return fmt.Errorf("input: %s: %w", src.name, err)
+			}
+			if !errors.Is(s.classify(err), ErrCorrupt) {
+				return s.classify(err)
+			}
+			// The records before the break are sound: plan them.
+			if ferr := c.flush(); ferr != nil {
+				return ferr
+			}
+			return &DamageError{File: src.name, Line: lineNo, Offset: off, Err: s.decoderErr(err)}
 		}
+		off, lineNo = u.end, u.line+int64(u.lines)
 		if err := c.add(u); err != nil {
 			return err
 		}
 	}
-	return c.flush()
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if c.spool != nil {
+		sp := c.spool
+		c.spool = nil
+		return sp.finish()
+	}
+	return nil
 }
 
 // csvHeader reads the header row (the first non-blank record) and checks
@@ -243,6 +281,7 @@ type chunker struct {
 	maxBytes int64
 	inline   bool // stdin: keep the bytes in Range.Data
 	emit     func(Range) error
+	spool    *spool // a compressed input's decompressed copy, which ranges address
 
 	cur       *Range
 	size      int64 // bytes the current range covers (inline: len(Data))
@@ -315,5 +354,10 @@ func (c *chunker) flush() error {
 		c.data.Reset()
 	}
 	c.cur, c.size, c.pendLines, c.pendBytes = nil, 0, 0, 0
+	if c.spool != nil {
+		if err := c.spool.flush(); err != nil {
+			return err
+		}
+	}
 	return c.emit(r)
 }

@@ -34,12 +34,12 @@ func TestSplitRangesReadBackExactly(t *testing.T) {
 		perChunk   int
 		chunkBytes int
 		wantRanges int
-		wantComp   string
+		spooled    bool // compressed: the ranges address the decompressed copy
 	}{
 		{name: "plain, by records", file: "a.jsonl", perChunk: 10, wantRanges: 10},
 		{name: "plain, by bytes", file: "a.jsonl", perChunk: 1000, chunkBytes: 300, wantRanges: 11},
-		{name: "gzip", file: "a.jsonl.gz", perChunk: 7, wantRanges: 15, wantComp: CompressionGzip},
-		{name: "zstd", file: "a.ndjson.zst", perChunk: 33, wantRanges: 4, wantComp: CompressionZstd},
+		{name: "gzip", file: "a.jsonl.gz", perChunk: 7, wantRanges: 15, spooled: true},
+		{name: "zstd", file: "a.ndjson.zst", perChunk: 33, wantRanges: 4, spooled: true},
 		{name: "one chunk", file: "a.json", perChunk: 100, wantRanges: 1},
 	}
 	for _, tc := range tests {
@@ -48,6 +48,13 @@ func TestSplitRangesReadBackExactly(t *testing.T) {
 			p := writeInput(t, t.TempDir(), tc.file, content)
 			opts := Options{MaxChunkBytes: tc.chunkBytes}
 			ranges := splitAll(t, []string{p}, opts, tc.perChunk)
+			path := p
+			if tc.spooled {
+				var err error
+				if path, err = SpoolPath(p, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if len(ranges) != tc.wantRanges {
 				t.Fatalf("got %d ranges, want %d", len(ranges), tc.wantRanges)
 			}
@@ -59,7 +66,7 @@ func TestSplitRangesReadBackExactly(t *testing.T) {
 				if tc.chunkBytes > 0 && r.End-r.Start > int64(tc.chunkBytes) {
 					t.Errorf("range %d covers %d bytes, limit %d", i, r.End-r.Start, tc.chunkBytes)
 				}
-				if r.Compression != tc.wantComp || r.Data != nil || r.Path != p || r.Format != FormatJSONL {
+				if r.Compression != "" || r.Data != nil || r.Path != path || r.Name != p || r.Format != FormatJSONL {
 					t.Errorf("range %d = %+v", i, r)
 				}
 				if i > 0 && r.Start < ranges[i-1].End {
@@ -164,8 +171,8 @@ func TestSplitErrorsNameTheFile(t *testing.T) {
 	}{
 		{name: "missing file", paths: []string{filepath.Join(dir, "nope.jsonl")}, want: "nope.jsonl: no such file"},
 		{name: "glob matching nothing", paths: []string{filepath.Join(dir, "*.parquet")}, want: "*.parquet: no file matches"},
-		{name: "truncated gzip", paths: []string{truncated}, want: "cut.jsonl.gz: corrupt input: gzip: unexpected EOF", corrupt: true},
-		{name: "gzip checksum", paths: []string{flipped}, want: "flip.jsonl.gz: corrupt input: gzip: gzip: invalid checksum", corrupt: true},
+		{name: "truncated gzip", paths: []string{truncated}, want: "cut.jsonl.gz: corrupt input at line 1149 (byte 32060 of the decompressed stream): gzip: unexpected EOF", corrupt: true},
+		{name: "gzip checksum", paths: []string{flipped}, want: "flip.jsonl.gz: corrupt input at line 2287 (byte 66066 of the decompressed stream): gzip: gzip: invalid checksum", corrupt: true},
 		{name: "bad gzip header", paths: []string{notGzip}, want: "x.jsonl: corrupt input: gzip:", corrupt: true},
 		{name: "unknown extension", paths: []string{noExt}, want: "data.bin: cannot tell the format"},
 		{name: "directory", paths: []string{dir}, want: "is a directory"},
@@ -190,12 +197,24 @@ func TestReadCorruptAndChangedInputs(t *testing.T) {
 	content, _ := corpus(2000)
 	p := writeInput(t, dir, "f.jsonl.gz", content)
 	ranges := splitAll(t, []string{p}, Options{}, 500)
+	// A range planned before compressed inputs were spooled decompresses
+	// the file itself.
+	old := ranges[len(ranges)-1]
+	old.Path, old.Compression = p, CompressionGzip
 	raw, _ := os.ReadFile(p)
 	os.WriteFile(p, raw[:len(raw)/3], 0o644)
-	last := ranges[len(ranges)-1]
-	err := Read(t.Context(), last, Options{}, func(Record) error { return nil })
+	err := Read(t.Context(), old, Options{}, func(Record) error { return nil })
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "f.jsonl.gz") {
 		t.Fatalf("Read past a truncation: %v, want ErrCorrupt naming the file", err)
+	}
+	// The spooled ranges read the decompressed copy; shortening it is a
+	// change since the split.
+	readRange(t, ranges[len(ranges)-1], Options{})
+	spooled, _ := os.ReadFile(ranges[0].Path)
+	os.WriteFile(ranges[0].Path, spooled[:len(spooled)-100], 0o644)
+	err = Read(t.Context(), ranges[len(ranges)-1], Options{}, func(Record) error { return nil })
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "f.jsonl.gz") || !strings.Contains(err.Error(), "file changed since it was split") {
+		t.Fatalf("Read of a shortened spool: %v", err)
 	}
 
 	plain := writeInput(t, dir, "g.jsonl", content)

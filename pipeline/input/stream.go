@@ -18,6 +18,9 @@ const (
 	CompressionZstd = "zstd"
 )
 
+// maxZstdWindow bounds the history a zstd frame may make the decoder keep.
+const maxZstdWindow = 64 << 20
+
 var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -57,7 +60,12 @@ func (s *stream) classify(err error) error {
 	if s.compression == "" || (s.src != nil && s.src.err != nil) {
 		return fmt.Errorf("input: %s: %w", s.name, err)
 	}
-	return fmt.Errorf("input: %s: %w: %s: %w", s.name, ErrCorrupt, s.compression, err)
+	return fmt.Errorf("input: %s: %w: %w", s.name, ErrCorrupt, s.decoderErr(err))
+}
+
+// decoderErr prefixes a decompressor's error with the compression.
+func (s *stream) decoderErr(err error) error {
+	return fmt.Errorf("%s: %w", s.compression, err)
 }
 
 func (s *stream) Close() error {
@@ -84,15 +92,17 @@ func newStream(name string, raw io.Reader) (*stream, error) {
 			return nil, s.withCompression(CompressionGzip).classify(err)
 		}
 		s.compression = CompressionGzip
-		s.r = bufio.NewReaderSize(zr, 64<<10)
+		s.r = bufio.NewReaderSize(countingReader{zr}, 64<<10)
 		s.closers = append(s.closers, zr.Close)
 	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		// A frame may ask for a window up to 2 GiB; one that asks for more
+		// than maxZstdWindow is refused rather than allocated.
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, s.withCompression(CompressionZstd).classify(err)
 		}
 		s.compression = CompressionZstd
-		s.r = bufio.NewReaderSize(zr, 64<<10)
+		s.r = bufio.NewReaderSize(countingReader{zr}, 64<<10)
 		s.closers = append(s.closers, func() error { zr.Close(); return nil })
 	}
 	return s, nil
