@@ -53,6 +53,11 @@ type Config struct {
 
 	// Logger receives one debug record per retry. Default: discard.
 	Logger *slog.Logger `json:"-"`
+
+	// JSONFloats makes Embed ask for float embeddings as JSON numbers. By
+	// default it asks for the same float32 bits as "base64", less than half
+	// the bytes and much cheaper to decode, and fills Embeddings.Float.
+	JSONFloats bool
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.

@@ -21,7 +21,8 @@ import (
 // the by-type shape (an object keyed by embedding type). Unknown keys are
 // skipped.
 func (e *Embeddings) UnmarshalJSON(data []byte) error {
-	*e = Embeddings{}
+	*e = Embeddings{base64Floats: e.base64Floats}
+	defer func() { e.base64Floats = false }()
 	s := &scanner{data: data}
 	s.ws()
 	switch {
@@ -73,6 +74,10 @@ func (e *Embeddings) parseObject(s *scanner) error {
 		case "ubinary":
 			e.Ubinary, err = parseMatrix(s, parseUint8)
 		case "base64":
+			if e.base64Floats {
+				e.Float, err = parseBase64Floats(s)
+				break
+			}
 			var raw []byte
 			if raw, err = s.skipValue(); err == nil {
 				err = json.Unmarshal(raw, &e.Base64)
