@@ -163,6 +163,12 @@ func (c *Client) decode(ctx, actx context.Context, body io.Reader, size int64, o
 	if _, err := buf.ReadFrom(body); err != nil {
 		return c.transportError(ctx, actx, fmt.Errorf("%w: read response: %w", errTransport, err))
 	}
+	if d, ok := out.(interface{ decodeJSON([]byte) error }); ok {
+		if err := d.decodeJSON(buf.Bytes()); err != nil {
+			return fmt.Errorf("decode response: %w", err)
+		}
+		return nil
+	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
 		return fmt.Errorf("decode response: %w", err)
 	}

@@ -1,8 +1,10 @@
 package cohere
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -127,19 +129,102 @@ func (s *scanner) rawString() ([]byte, error) {
 		return nil, s.errorf("expected a string")
 	}
 	start := s.pos
-	for s.pos < len(s.data) {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			s.pos++
-			return s.data[start : s.pos-1], nil
-		case c == '\\':
-			s.pos = start - 1
-			str, err := s.str()
-			return []byte(str), err
-		case c < 0x20:
-			return nil, s.errorf("control character in string")
-		}
-		s.pos++
+	end := bytes.IndexByte(s.data[start:], '"')
+	if end < 0 {
+		return nil, errUnexpectedEnd
 	}
-	return nil, errUnexpectedEnd
+	raw := s.data[start : start+end]
+	if bytes.IndexByte(raw, '\\') >= 0 || hasControl(raw) {
+		s.pos = start - 1
+		str, err := s.str()
+		return []byte(str), err
+	}
+	s.pos = start + end + 1
+	return raw, nil
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeJSON reads a /v2/embed response without encoding/json's pass over
+// the whole body (which would validate, and then skip, the large
+// embeddings value twice): the scanner finds each top-level field, and only
+// the small ones go through encoding/json.
+func (r *EmbedResponse) decodeJSON(data []byte) error {
+	keep := r.Embeddings.base64Floats
+	*r = EmbedResponse{}
+	r.Embeddings.base64Floats = keep
+	s := &scanner{data: data}
+	s.ws()
+	if !s.consume('{') {
+		return s.errorf("expected an object")
+	}
+	s.ws()
+	if s.consume('}') {
+		return s.end()
+	}
+	for {
+		s.ws()
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.consume(':') {
+			return s.errorf("expected ':'")
+		}
+		s.ws()
+		var field any
+		switch key {
+		case "embeddings":
+			if err := r.Embeddings.parse(s); err != nil {
+				return fmt.Errorf("embeddings: %w", err)
+			}
+		case "id":
+			field = &r.ID
+		case "response_type":
+			field = &r.ResponseType
+		case "texts":
+			field = &r.Texts
+		case "images":
+			field = &r.Images
+		case "meta":
+			field = &r.Meta
+		default:
+			if _, err := s.skipValue(); err != nil {
+				return err
+			}
+		}
+		if field != nil {
+			raw, err := s.skipValue()
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, field); err != nil {
+				return fmt.Errorf("%q: %w", key, err)
+			}
+		}
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return s.end()
+		}
+		return s.errorf("expected ',' or '}'")
+	}
+}
+
+func (s *scanner) end() error {
+	s.ws()
+	if s.pos != len(s.data) {
+		return s.errorf("unexpected data after the response")
+	}
+	return nil
 }

@@ -21,9 +21,21 @@ import (
 // the by-type shape (an object keyed by embedding type). Unknown keys are
 // skipped.
 func (e *Embeddings) UnmarshalJSON(data []byte) error {
+	s := &scanner{data: data}
+	if err := e.parse(s); err != nil {
+		return err
+	}
+	s.ws()
+	if s.pos != len(s.data) {
+		return s.errorf("unexpected data after embeddings")
+	}
+	return nil
+}
+
+// parse reads one embeddings value at s.
+func (e *Embeddings) parse(s *scanner) error {
 	*e = Embeddings{base64Floats: e.base64Floats}
 	defer func() { e.base64Floats = false }()
-	s := &scanner{data: data}
 	s.ws()
 	switch {
 	case s.literal("null"):
@@ -39,10 +51,6 @@ func (e *Embeddings) UnmarshalJSON(data []byte) error {
 		}
 	default:
 		return s.errorf("expected an array or an object")
-	}
-	s.ws()
-	if s.pos != len(s.data) {
-		return s.errorf("unexpected data after embeddings")
 	}
 	return nil
 }
