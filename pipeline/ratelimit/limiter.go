@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -50,12 +51,14 @@ type Limiter struct {
 	onGrant          func(at time.Time, n int)                        // tests: each grant's time on Redis's clock
 	sleep            func(ctx context.Context, d time.Duration) error // tests may advance a fake clock instead
 	now              func() time.Time                                 // and read it here
+	jitter           func(d time.Duration) time.Duration              // random in [0, d); tests use none
 }
 
 // Option changes a Limiter's configuration.
 type Option func(*config)
 
 type config struct {
+	cooldown   time.Duration // default 250ms
 	decrease   float64       // default 0.5
 	floor      float64       // default 0.1
 	stepFrac   float64       // default 0.02
@@ -64,6 +67,13 @@ type config struct {
 	memory     time.Duration // default 30 days
 	logger     *slog.Logger  // default: discards
 }
+
+// WithCooldown sets the shared pause after a 429 that teaches the limit
+// (default 250ms, plus a random jitter of up to the same again). It doubles
+// with each further such 429 before the API takes a call again, up to 64
+// times or the limit's period, whichever is shorter, so a key that is
+// refused whatever the load is probed, not hammered.
+func WithCooldown(d time.Duration) Option { return func(c *config) { c.cooldown = d } }
 
 // WithDecrease bounds what one 429 may teach: the learned limit is the units
 // the API saw in its window, but no less than factor × the limit in force
@@ -102,6 +112,7 @@ func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts
 		panic("ratelimit: New: " + err.Error())
 	}
 	cfg := config{
+		cooldown:   250 * time.Millisecond,
 		decrease:   0.5,
 		floor:      0.1,
 		stepFrac:   0.02,
@@ -112,6 +123,9 @@ func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.cooldown <= 0 {
+		cfg.cooldown = 250 * time.Millisecond
 	}
 	if cfg.decrease <= 0 || cfg.decrease >= 1 {
 		cfg.decrease = 0.5
@@ -147,6 +161,7 @@ func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts
 		floor:    max(1, int(float64(limit.Count)*cfg.floor)),
 		sleep:    sleep,
 		now:      time.Now,
+		jitter:   func(d time.Duration) time.Duration { return rand.N(d) },
 	}
 	l.current.Store(int64(limit.Count))
 	return l
@@ -276,7 +291,7 @@ func (l *Limiter) finish(ctx context.Context, member string, sent bool) {
 	if sent {
 		s = "1"
 	}
-	if err := doneScript.Run(cctx, l.rdb, l.keys[:2], l.winUS, member, s, l.keyTTL).Err(); err != nil {
+	if err := doneScript.Run(cctx, l.rdb, l.keys, l.winUS, member, s, l.keyTTL).Err(); err != nil {
 		l.cfg.logger.Debug("ratelimit: report grant", "key_fp", l.fp, "endpoint", l.endpoint, "err", err)
 	}
 }
@@ -307,9 +322,11 @@ func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error
 func (l *Limiter) throttled(ctx context.Context, member, lgen string, retryAfter time.Duration) error {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer stop()
+	cool := l.cfg.cooldown + l.jitter(l.cfg.cooldown)
 	res, err := throttleScript.Run(cctx, l.rdb, l.keys,
 		l.winUS, member, lgen, l.limit.Count, strconv.FormatFloat(l.cfg.decrease, 'f', -1, 64),
-		l.floor, retryAfter.Microseconds(), l.keyTTL, l.stateTTL).StringSlice()
+		l.floor, retryAfter.Microseconds(), l.keyTTL, l.stateTTL,
+		cool.Microseconds(), min(64*l.cfg.cooldown, l.limit.Per).Microseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("ratelimit: throttled: %w", err)
 	}

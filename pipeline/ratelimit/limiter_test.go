@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ func fakeClocked(t *testing.T, n int, limit Limit, opts ...Option) ([]*Limiter, 
 			return nil
 		}
 		out[i].now = func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+		out[i].jitter = func(time.Duration) time.Duration { return 0 }
 	}
 	return out, c, t0
 }
@@ -220,6 +222,44 @@ func TestLearnsFrom429(t *testing.T) {
 	}
 	if clk.mr.HGet(l.keys[2], "learned") != "" {
 		t.Fatal("the learned limit is still stored at the configured one")
+	}
+}
+
+// TestStormBacksOff: a key refused whatever the load is probed ever more
+// slowly, every process alike: each 429 that teaches the limit doubles the
+// shared pause, up to 64 cool-downs; a call the API takes resets it.
+func TestStormBacksOff(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	lims, clk, t0 := fakeClocked(t, 2, Limit{Count: 1000, Per: 10 * time.Second}, WithCooldown(100*time.Millisecond))
+	var pauses []time.Duration
+	for i := range 9 {
+		g := acquire(t, lims[i%2], 1)
+		if err := g.Throttled(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		at := clk.since(t0)
+		g = acquire(t, lims[(i+1)%2], 1)
+		pauses = append(pauses, clk.since(t0)-at)
+		if i < 8 {
+			g.Unused(ctx) // and is refused again
+		} else {
+			g.Sent(ctx)
+		}
+	}
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms, 6400 * ms, 6400 * ms}
+	if !slices.Equal(pauses, want) {
+		t.Fatalf("pauses after each 429: %v, want %v", pauses, want)
+	}
+	g := acquire(t, lims[0], 1)
+	if err := g.Throttled(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	at := clk.since(t0)
+	acquire(t, lims[1], 1)
+	if d := clk.since(t0) - at; d != 100*ms {
+		t.Fatalf("pause after a success and a 429: %s, want 100ms", d)
 	}
 }
 

@@ -14,7 +14,8 @@ import "github.com/redis/go-redis/v9"
 //	state   HASH: seq (member counter), learned (the limit learned from
 //	        429s, absent while the configured one holds), lgen (bumped by
 //	        every learn), probed (µs of the last learn or increase), cool (µs
-//	        until which nothing is granted, from a long Retry-After)
+//	        until which nothing is granted), strikes (learns since the last
+//	        call the API took)
 //
 // Times come from Redis TIME, the one clock every process shares. Numbers
 // cross the script boundary as strings: Redis truncates Lua numbers in
@@ -83,13 +84,15 @@ if wait < 1000 then wait = 1000 end
 return {'0', string.format('%.0f', wait), tostring(limit), lgen, ''}
 `)
 
-// doneScript ends a grant: sent, its units count until a window from now;
-// not sent, they are free at once. A grant whose lease lapsed is already in
-// the log and stays there. KEYS: log, flight. ARGV: window µs, member, sent
-// 0|1, key TTL ms. Reply: 1 if the grant was still in flight.
+// doneScript ends a grant: sent, its units count until a window from now
+// and the strikes are cleared; not sent, they are free at once. A grant
+// whose lease lapsed is already in the log and stays there. KEYS: log,
+// flight, state. ARGV: window µs, member, sent 0|1, key TTL ms. Reply: 1 if
+// the grant was still in flight.
 var doneScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[3] == '1' then redis.call('HDEL', KEYS[3], 'strikes') end
 if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then return 0 end
 if ARGV[3] == '1' then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
@@ -102,10 +105,12 @@ return 1
 // refused it). If the grant was made under the current limit (its lgen is
 // the current one, or none is given), the limit is learned: the units the
 // API saw in the window, but no less than factor × the current limit nor the
-// floor. A Retry-After longer than the window pauses every grant. KEYS: log,
-// flight, state. ARGV: window µs, member or ”, lgen or ”, configured count,
-// factor, floor count, Retry-After µs, key TTL ms, state TTL ms. Reply:
-// {limit, lgen}.
+// floor. A learn also pauses every grant for the cool-down, doubled for
+// each learn since the API last took a call (a storm of 429s is probed, not
+// hammered), up to the cap; a Retry-After longer than the window pauses
+// them too. KEYS: log, flight, state. ARGV: window µs, member (or empty),
+// lgen (or empty), configured count, factor, floor count, Retry-After µs,
+// key TTL ms, state TTL ms, cool-down µs, cap µs. Reply: {limit, lgen}.
 var throttleScript = redis.NewScript(windowLua + `
 local m = ARGV[2]
 if m ~= '' and redis.call('ZREM', KEYS[2], m) == 1 then sum = sum - units(m) flysum = flysum - units(m) end
@@ -114,6 +119,7 @@ local limit = tonumber(ARGV[4])
 local learned = tonumber(st[1])
 if learned and learned < limit then limit = learned end
 local lgen = st[2] or '0'
+local pause = 0
 if ARGV[3] == '' or ARGV[3] == lgen then
   local seen = sum - flysum
   local lo = math.floor(limit * tonumber(ARGV[5]))
@@ -122,10 +128,14 @@ if ARGV[3] == '' or ARGV[3] == lgen then
   if seen < limit then limit = seen end
   lgen = tostring(redis.call('HINCRBY', KEYS[3], 'lgen', 1))
   redis.call('HSET', KEYS[3], 'learned', limit, 'probed', string.format('%.0f', now))
+  local strikes = redis.call('HINCRBY', KEYS[3], 'strikes', 1)
+  pause = tonumber(ARGV[10]) * 2 ^ (strikes - 1)
+  if pause > tonumber(ARGV[11]) then pause = tonumber(ARGV[11]) end
 end
 local ra = tonumber(ARGV[7])
-if ra > win then
-  local cool = now + ra
+if ra > win and ra > pause then pause = ra end
+if pause > 0 then
+  local cool = now + pause
   if cool > (tonumber(st[3]) or 0) then redis.call('HSET', KEYS[3], 'cool', string.format('%.0f', cool)) end
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[9])
