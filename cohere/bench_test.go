@@ -1,7 +1,10 @@
 package cohere
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -39,8 +42,62 @@ func embedFixture96x1536(tb testing.TB) (*stdEmbedResponse, []byte) {
 	return r, b
 }
 
+// base64Body is the same response with the floats as the "base64" type.
+func base64Body(tb testing.TB, r *stdEmbedResponse) []byte {
+	tb.Helper()
+	var out struct {
+		ID         string   `json:"id"`
+		Texts      []string `json:"texts"`
+		Embeddings struct {
+			Base64 []string `json:"base64"`
+		} `json:"embeddings"`
+		Meta Meta `json:"meta"`
+	}
+	out.ID, out.Texts, out.Meta = r.ID, r.Texts, r.Meta
+	for _, row := range r.Embeddings.Float {
+		raw := make([]byte, 4*len(row))
+		for i, x := range row {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+		}
+		out.Embeddings.Base64 = append(out.Embeddings.Base64, base64.StdEncoding.EncodeToString(raw))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func BenchmarkEmbedDecode(b *testing.B) {
-	_, body := embedFixture96x1536(b)
+	std, body := embedFixture96x1536(b)
+	b64 := base64Body(b, std)
+	b.Run("client-float-json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var r EmbedResponse
+			if err := r.decodeJSON(body); err != nil {
+				b.Fatal(err)
+			}
+			if len(r.Embeddings.Float) != 96 || len(r.Embeddings.Float[95]) != 1536 {
+				b.Fatal("short decode")
+			}
+		}
+	})
+	b.Run("client-base64", func(b *testing.B) {
+		b.SetBytes(int64(len(b64)))
+		b.ReportAllocs()
+		for b.Loop() {
+			r := EmbedResponse{Embeddings: Embeddings{base64Floats: true}}
+			if err := r.decodeJSON(b64); err != nil {
+				b.Fatal(err)
+			}
+			if len(r.Embeddings.Float) != 96 || len(r.Embeddings.Float[95]) != 1536 ||
+				r.Embeddings.Float[95][1535] != std.Embeddings.Float[95][1535] {
+				b.Fatal("short decode")
+			}
+		}
+	})
 	b.Run("stdlib", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()

@@ -167,6 +167,12 @@ func (c *Client) decode(ctx, actx context.Context, body io.Reader, size int64, o
 	} else if n > limit {
 		return fmt.Errorf("response body exceeds %d bytes (MaxResponseBytes)", limit)
 	}
+	if d, ok := out.(interface{ decodeJSON([]byte) error }); ok {
+		if err := d.decodeJSON(buf.Bytes()); err != nil {
+			return fmt.Errorf("decode response: %w", err)
+		}
+		return nil
+	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
 		return fmt.Errorf("decode response: %w", err)
 	}

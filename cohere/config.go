@@ -60,6 +60,11 @@ type Config struct {
 	// MaxResponseBytes bounds the body of a success response; a longer one
 	// (or one announcing more) fails the call. Default 64 MiB.
 	MaxResponseBytes int64
+
+	// JSONFloats makes Embed ask for float embeddings as JSON numbers. By
+	// default it asks for the same float32 bits as "base64", less than half
+	// the bytes and much cheaper to decode, and fills Embeddings.Float.
+	JSONFloats bool
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.

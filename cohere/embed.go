@@ -119,6 +119,10 @@ type Embeddings struct {
 	Ubinary [][]byte
 	// Base64 is as returned: one string per input.
 	Base64 []string
+
+	// base64Floats, set before decoding, reads "base64" into Float (see
+	// floatsAsBase64).
+	base64Floats bool
 }
 
 // Len is the number of inputs the embeddings cover.
@@ -132,6 +136,10 @@ func (c *Client) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		return nil, fmt.Errorf("cohere: embed: %w", err)
 	}
 	resp := new(EmbedResponse)
+	if !c.cfg.JSONFloats && floatsAsBase64(req) {
+		req = withBase64Floats(req)
+		resp.Embeddings.base64Floats = true
+	}
 	if err := c.call(ctx, http.MethodPost, "/v2/embed", nil, req, resp); err != nil {
 		return nil, err
 	}

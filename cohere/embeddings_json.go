@@ -21,8 +21,21 @@ import (
 // the by-type shape (an object keyed by embedding type). Unknown keys are
 // skipped.
 func (e *Embeddings) UnmarshalJSON(data []byte) error {
-	*e = Embeddings{}
 	s := &scanner{data: data}
+	if err := e.parse(s); err != nil {
+		return err
+	}
+	s.ws()
+	if s.pos != len(s.data) {
+		return s.errorf("unexpected data after embeddings")
+	}
+	return nil
+}
+
+// parse reads one embeddings value at s.
+func (e *Embeddings) parse(s *scanner) error {
+	*e = Embeddings{base64Floats: e.base64Floats}
+	defer func() { e.base64Floats = false }()
 	s.ws()
 	switch {
 	case s.literal("null"):
@@ -38,10 +51,6 @@ func (e *Embeddings) UnmarshalJSON(data []byte) error {
 		}
 	default:
 		return s.errorf("expected an array or an object")
-	}
-	s.ws()
-	if s.pos != len(s.data) {
-		return s.errorf("unexpected data after embeddings")
 	}
 	return nil
 }
@@ -73,6 +82,10 @@ func (e *Embeddings) parseObject(s *scanner) error {
 		case "ubinary":
 			e.Ubinary, err = parseMatrix(s, parseUint8)
 		case "base64":
+			if e.base64Floats {
+				e.Float, err = parseBase64Floats(s)
+				break
+			}
 			var raw []byte
 			if raw, err = s.skipValue(); err == nil {
 				err = json.Unmarshal(raw, &e.Base64)

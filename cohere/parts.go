@@ -25,6 +25,33 @@ import (
 // since fn would see them twice. Config.Timeout is an inactivity timeout.
 // Errors never show the URL's query, which holds its signature.
 func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row map[string]any) error) error {
+	return c.readPart(ctx, rawURL, func(dec *ocf.Decoder) error { return eachGenericRow(dec, fn) })
+}
+
+// eachGenericRow decodes every row as a map, unions unwrapped.
+func eachGenericRow(dec *ocf.Decoder, fn func(row map[string]any) error) error {
+	schema := dec.Schema()
+	for dec.HasNext() {
+		var row map[string]any
+		if err := dec.Decode(&row); err != nil {
+			return fmt.Errorf("decode row: %w", err)
+		}
+		unwrapped, _ := unwrapUnions(schema, row).(map[string]any)
+		if err := fn(unwrapped); err != nil {
+			return errStop{err}
+		}
+	}
+	return nil
+}
+
+// errStop carries the row callback's error through readPart unchanged.
+type errStop struct{ err error }
+
+func (e errStop) Error() string { return e.err.Error() }
+
+// readPart opens the part at rawURL (see ReadDatasetPart) and hands its
+// decoder to read.
+func (c *Client) readPart(ctx context.Context, rawURL string, read func(dec *ocf.Decoder) error) error {
 	const op = "GET dataset part"
 	u, err := c.base.Parse(rawURL)
 	if err != nil {
@@ -75,16 +102,11 @@ func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row
 	if err != nil {
 		return fmt.Errorf("cohere: %s: %w", op, redactURL(c.transportError(ctx, actx, err)))
 	}
-	schema := dec.Schema()
-	for dec.HasNext() {
-		var row map[string]any
-		if err := dec.Decode(&row); err != nil {
-			return fmt.Errorf("cohere: %s: decode row: %w", op, err)
+	if err := read(dec); err != nil {
+		if stop, ok := err.(errStop); ok {
+			return stop.err
 		}
-		unwrapped, _ := unwrapUnions(schema, row).(map[string]any)
-		if err := fn(unwrapped); err != nil {
-			return err
-		}
+		return fmt.Errorf("cohere: %s: %w", op, err)
 	}
 	if err := dec.Error(); err != nil {
 		return fmt.Errorf("cohere: %s: %w", op, redactURL(c.transportError(ctx, actx, err)))
@@ -182,12 +204,17 @@ type Embedding struct {
 // ReadEmbedJobOutput reads one part of an embed job's output dataset (see
 // [Client.ReadDatasetPart]) as typed rows.
 func (c *Client) ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(EmbedJobRow) error) error {
-	return c.ReadDatasetPart(ctx, rawURL, func(row map[string]any) error {
-		out, err := embedJobRow(row)
-		if err != nil {
-			return fmt.Errorf("cohere: embed job output: %w", err)
+	return c.readPart(ctx, rawURL, func(dec *ocf.Decoder) error {
+		if r, ok := newTypedJobReader(dec.Schema()); ok {
+			return r.each(dec, fn)
 		}
-		return fn(out)
+		return eachGenericRow(dec, func(row map[string]any) error {
+			out, err := embedJobRow(row)
+			if err != nil {
+				return fmt.Errorf("cohere: embed job output: %w", err)
+			}
+			return fn(out)
+		})
 	})
 }
 

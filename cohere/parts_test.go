@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
 )
 
@@ -268,4 +269,41 @@ func TestReadDatasetPartStalls(t *testing.T) {
 			t.Errorf("err = %v (retryable %v), requests %d", err, IsRetryable(err), len(b.requests()))
 		}
 	})
+}
+
+// TestEmbedJobTypedMatchesGeneric: the typed reader and the generic one give
+// the same rows for the same part, and the typed one is used only for the
+// schema shape it knows.
+func TestEmbedJobTypedMatchesGeneric(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	srv, _ := partServer(t, writeEmbedJobOCF(t, n))
+	b := setup(t, serveJSON(200, `{}`))
+	var typed, generic []EmbedJobRow
+	if err := b.client.ReadEmbedJobOutput(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(r EmbedJobRow) error {
+		typed = append(typed, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := b.client.readPart(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(dec *ocf.Decoder) error {
+		if _, ok := newTypedJobReader(dec.Schema()); !ok {
+			t.Error("the typed reader refused the embed job schema")
+		}
+		return eachGenericRow(dec, func(row map[string]any) error {
+			r, err := embedJobRow(row)
+			generic = append(generic, r)
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(typed) != n || !reflect.DeepEqual(typed, generic) {
+		t.Fatalf("typed rows differ from generic ones:\n%+v\n%+v", typed[:min(2, len(typed))], generic[:min(2, len(generic))])
+	}
+	doubles := strings.Replace(embedJobSchema, `"items": "float"`, `"items": "double"`, 1)
+	if _, ok := newTypedJobReader(avro.MustParse(doubles)); ok {
+		t.Error("the typed reader took float vectors of doubles")
+	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
@@ -25,16 +26,22 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 		if err := w.mayCall(ctx, job); err != nil {
 			return err
 		}
-		waited, err := lim.Wait(ctx, cost)
+		grant, err := lim.Acquire(ctx, cost)
 		if err != nil {
 			return err
 		}
-		w.Metrics.limiterWait(job, endpoint, waited)
-		if waited > 0 && w.stopped(ctx, job) {
+		w.Metrics.limiterWait(job, endpoint, grant.Waited)
+		if grant.Waited > 0 && w.stopped(ctx, job) {
 			// Aborted or cancelled while this call waited its turn.
+			grant.Unused(ctx)
 			return errStopped
 		}
 		stats, err := do(ctx)
+		if uncounted(err) {
+			grant.Unused(ctx)
+		} else if !cohere.IsRateLimited(err) {
+			grant.Sent(ctx)
+		}
 		if stats == nil || err != nil {
 			stats = map[string]int64{}
 		}
@@ -49,7 +56,6 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 		}
 		switch {
 		case err == nil:
-			lim.Succeeded(ctx)
 			return nil
 		case cohere.IsFatal(err):
 			if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, err.Error()); aerr != nil {
@@ -62,21 +68,35 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			if errors.As(err, &apiErr) {
 				retryAfter = apiErr.RetryAfter
 			}
-			if err := lim.Throttled(ctx, retryAfter); err != nil {
+			if err := grant.Throttled(ctx, retryAfter); err != nil {
 				return err
 			}
 		case transient < handlerRetries && (cohere.IsRetryable(err) || garbled(ctx, err)):
-			// The client has already retried briefly. Waiting longer here
-			// keeps the chunk's earlier calls from being paid for again,
-			// which a task retry would do.
+			// The client has already retried briefly. Retrying here keeps
+			// the chunk's earlier calls from being paid for again, which a
+			// task retry would do. The grant is back with the limiter, so
+			// other calls use the budget meanwhile; the jitter keeps calls
+			// that failed together from coming back together.
 			transient++
-			if err := sleep(ctx, time.Duration(transient)*5*time.Second); err != nil {
+			if err := sleep(ctx, rand.N(time.Duration(transient)*time.Second)); err != nil {
 				return err
 			}
 		default:
 			return err
 		}
 	}
+}
+
+// uncounted reports a call the API did not count against the rate limit:
+// it failed in the server (5xx) or on the way (a reset, a stalled attempt).
+// Its grant goes back to the limiter. A garbled answer or a call the caller
+// gave up on may have been counted, so it keeps its grant.
+func uncounted(err error) bool {
+	var apiErr *cohere.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode >= 500
+	}
+	return cohere.IsRetryable(err)
 }
 
 // garbled reports an answer that could not be understood (a truncated or

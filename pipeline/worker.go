@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -20,11 +21,10 @@ type Embedder interface {
 }
 
 // Limiter paces calls to one endpoint across every worker sharing an API key
-// (ratelimit.Limiter satisfies it).
+// (ratelimit.Limiter satisfies it). Each grant is reported back: sent,
+// unused or throttled.
 type Limiter interface {
-	Wait(ctx context.Context, n int) (time.Duration, error)
-	Throttled(ctx context.Context, retryAfter time.Duration) error
-	Succeeded(ctx context.Context)
+	Acquire(ctx context.Context, n int) (*ratelimit.Grant, error)
 }
 
 // Sink stores a job's results (sinks/parquet and sinks/pgvector satisfy it).

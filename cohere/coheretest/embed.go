@@ -184,7 +184,8 @@ func planEmbed(req embedRequest, v2 bool) (*embedPlan, *apiError) {
 func (p *embedPlan) embeddings() embeddingsByType {
 	var out embeddingsByType
 	for _, t := range p.embedded {
-		v := Embedding(p.model, p.input, t, p.dims)
+		cv := vectors.get(p.model, p.input, t, p.dims)
+		v := cv.v
 		for _, typ := range p.types {
 			switch typ {
 			case "float":
@@ -198,7 +199,7 @@ func (p *embedPlan) embeddings() embeddingsByType {
 			case "ubinary":
 				out.Ubinary = append(out.Ubinary, toInts(Ubinary(v)))
 			case "base64":
-				out.Base64 = append(out.Base64, Base64(v))
+				out.Base64 = append(out.Base64, cv.base64())
 			}
 		}
 	}

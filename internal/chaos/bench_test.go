@@ -72,20 +72,25 @@ func writeReport(path string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
+// The rate-limit benchmarks use the issue's scaled limit: 2,000 embed inputs
+// per sliding 2 s window (Cohere's 2,000 a minute with the window scaled
+// down, so a 96-text call is the same 4.8 % of it), over 20,000 records: ten
+// windows.
+const (
+	rlLimit   = 2000
+	rlWindow  = 2 * time.Second
+	rlRecords = 20000
+)
+
 // BenchmarkRateLimit runs one job through 1, 2 and 4 worker processes that
 // share a limit, against the simulator enforcing the same limit, and reports
 // throughput as a fraction of that ceiling and 429s per 100 calls (targets
-// ≥ 0.95 and ≤ 1). It draws records/s over time to BENCHMARKS.ratelimit.png.
+// ≥ 0.97 and ≤ 1). It draws records/s over time to BENCHMARKS.ratelimit.png.
 func BenchmarkRateLimit(b *testing.B) {
-	const (
-		limit   = 1920
-		window  = 10 * time.Second
-		records = 5760
-	)
 	bn := binaries(b)
-	c := loadCorpus(b, records)
-	ceiling := float64(limit) / window.Seconds()
-	rate := fmt.Sprintf("embed=%d/%s", limit, window)
+	c := loadCorpus(b, rlRecords)
+	ceiling := float64(rlLimit) / rlWindow.Seconds()
+	rate := fmt.Sprintf("embed=%d/%s", rlLimit, rlWindow)
 	var rows []string
 	var lines []series
 	colors := []color.RGBA{{200, 40, 40, 255}, {40, 120, 200, 255}, {40, 160, 60, 255}}
@@ -93,27 +98,127 @@ func BenchmarkRateLimit(b *testing.B) {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			for range b.N {
 				res := runLoad(b, bn, c, &load{name: fmt.Sprintf("rl-%d", n), workers: n, concurrency: 4, dims: 256,
-					simArgs:   []string{"-embed-limit", fmt.Sprintf("%d/%s", limit, window), "-latency", "20ms", "-jitter", "10ms"},
+					simArgs:   []string{"-embed-limit", fmt.Sprintf("%d/%s", rlLimit, rlWindow), "-latency", "20ms", "-jitter", "10ms"},
 					rateLimit: rate, sample: true})
 				of := res.rate() / ceiling
 				per100 := 100 * float64(res.stats.RateLimited) / float64(max(res.calls(), 1))
 				b.ReportMetric(of, "of-ceiling")
 				b.ReportMetric(per100, "429s/100calls")
-				rows = append(rows, fmt.Sprintf("| %d | %.1f | %.3f | %.2f | %s |", n, res.rate(), of, per100, verdict(of >= 0.95 && per100 <= 1)))
+				rows = append(rows, fmt.Sprintf("| %d | %.1f | %.3f | %.3f | %.2f | %s |", n, res.rate(), of, steady(res.series)/ceiling, per100, verdict(of >= 0.97 && per100 <= 1)))
 				lines = append(lines, series{fmt.Sprintf("%d worker(s)", n), res.series, colors[i]})
 			}
 		})
 	}
-	if err := writeChart("../../BENCHMARKS.ratelimit.png", ceiling, window, lines); err != nil {
+	if err := writeChart("../../BENCHMARKS.ratelimit.png", ceiling, rlWindow, lines); err != nil {
 		b.Error(err)
 	}
-	addReport(fmt.Sprintf("### Rate-limit efficiency\n\n"+
-		"%d records, worker processes of concurrency 4 sharing `-rate-limit %s`; the simulator enforces the same %d inputs per sliding %s window (20 ± 10 ms latency). Baseline: the ceiling itself, %.0f inputs/s; `of ceiling` = records ÷ wall time (planning included) ÷ ceiling. Targets: ≥ 0.95 of the ceiling and ≤ 1 429 per 100 calls.\n\n"+
-		"| workers | records/s | of ceiling | 429s per 100 calls | target |\n|---|---|---|---|---|\n%s\n\n"+
+	addReport(fmt.Sprintf("### Rate-limit efficiency: limit known\n\n"+
+		"%d records, worker processes of concurrency 4 sharing `-rate-limit %s`; the simulator enforces the same %d inputs per sliding %s window (20 ± 10 ms latency). Baseline: the ceiling itself, %.0f inputs/s; `of ceiling` = records ÷ wall time (start of enqueue to its exit, planning included) ÷ ceiling; `first to last record` = records ÷ the time from the first written record to the last (sampled every 250 ms) ÷ ceiling, the limiter's own share. Targets: ≥ 0.97 of the ceiling and ≤ 1 429 per 100 calls.\n\n"+
+		"| workers | records/s | of ceiling | first to last record, of ceiling | 429s per 100 calls | target |\n|---|---|---|---|---|---|\n%s\n\n"+
 		"![records/s over time](BENCHMARKS.ratelimit.png)\n\n"+
-		"Records embedded per second over a sliding 10 s window (the limit's own) against time; grey line: the ceiling; red 1 worker process, blue 2, green 4.\n"+
-		"The limiter's sustained rate is (Count − Burst)/Per = (%d − 96)/%s = %.1f/s, %.3f of the ceiling, so that no window ever holds more than the limit; the job's first and last seconds (planning, the last partial batches) cost the rest.\n",
-		records, rate, limit, window, ceiling, strings.Join(rows, "\n"), limit, window, float64(limit-96)/window.Seconds(), float64(limit-96)/float64(limit)))
+		"Records embedded per second over a sliding window of the limit's own length against time; grey line: the ceiling; red 1 worker process, blue 2, green 4.\n"+
+		"The limiter is a sliding-window log of grants in Redis: a job starts with the window's whole budget, a call holds its units from its grant until a window after it comes back, so the API never sees more than the limit in any window, and the steady rate is the limit less one call's latency per window.\n",
+		rlRecords, rate, rlLimit, rlWindow, ceiling, strings.Join(rows, "\n")))
+}
+
+// BenchmarkRateLimitUnknown configures the workers with twice the limit the
+// simulator enforces, runs one job, then a second job on the same key and
+// Redis, which starts at the limit the first learned. Targets: ≥ 0.85 of the
+// real ceiling with ≤ 5 429s per 100 calls; the second job's first 10 s
+// (five windows) ≥ 0.9.
+func BenchmarkRateLimitUnknown(b *testing.B) {
+	bn := binaries(b)
+	c := loadCorpus(b, rlRecords)
+	ceiling := float64(rlLimit) / rlWindow.Seconds()
+	for range b.N {
+		l := &load{name: "rl-unknown", workers: 2, concurrency: 4, dims: 256,
+			simArgs:   []string{"-embed-limit", fmt.Sprintf("%d/%s", rlLimit, rlWindow), "-latency", "20ms", "-jitter", "10ms"},
+			rateLimit: fmt.Sprintf("embed=%d/%s", 2*rlLimit, rlWindow), sample: true}
+		first := runLoad(b, bn, c, l)
+		l.name = "rl-unknown-next"
+		next := runLoad(b, bn, c, l)
+		row := func(name string, r loadResult) (string, float64, float64) {
+			of := r.rate() / ceiling
+			per100 := 100 * float64(r.stats.RateLimited) / float64(max(r.calls(), 1))
+			early := ratePer(r.series, 5*rlWindow) / ceiling
+			return fmt.Sprintf("| %s | %.1f | %.3f | %.2f | %.3f |", name, r.rate(), of, per100, early), of, per100
+		}
+		r1, of1, p1 := row("first job (learns)", first)
+		r2, of2, p2 := row("next job, same key", next)
+		early := ratePer(next.series, 5*rlWindow) / ceiling
+		b.ReportMetric(of1, "of-ceiling")
+		b.ReportMetric(p1, "429s/100calls")
+		b.ReportMetric(early, "next-first-10s-of-ceiling")
+		addReport(fmt.Sprintf("### Rate-limit efficiency: limit unknown\n\n"+
+			"%d records, 2 worker processes of concurrency 4 configured with `-rate-limit embed=%d/%s`, twice what the simulator enforces (%d per sliding %s, 20 ± 10 ms latency). The second job runs on the same API key and Redis after the first. Baseline: the real ceiling, %.0f inputs/s. `first 10 s` = records written in the job's first five windows (from its first written record) ÷ 10 s ÷ ceiling. Targets: ≥ 0.85 of the ceiling with ≤ 5 429s per 100 calls; the next job's start ≥ 0.9.\n\n"+
+			"| job | records/s | of ceiling | 429s per 100 calls | first 10 s, of ceiling |\n|---|---|---|---|---|\n%s\n%s\n\n"+
+			"Targets: of ceiling ≥ 0.85 with ≤ 5 429s per 100 calls: %s; next job's first 10 s ≥ 0.9: %s. "+
+			"On a 429 the limiter takes what the window held (the units of calls that came back in it) as the limit, keeps it in Redis under the key's fingerprint, and raises it by 2 %% of the configured limit per window of successes, so it finds the ceiling again after a change.\n",
+			rlRecords, 2*rlLimit, rlWindow, rlLimit, rlWindow, ceiling, r1, r2,
+			verdict(of1 >= 0.85 && p1 <= 5 && of2 >= 0.85 && p2 <= 5), verdict(early >= 0.9)))
+	}
+}
+
+// BenchmarkRateLimitFaults runs the known-limit job with 2 worker processes
+// while the simulator answers 2 % of calls 500 and resets 1 %. Target: ≥ 0.90
+// of the ceiling.
+func BenchmarkRateLimitFaults(b *testing.B) {
+	bn := binaries(b)
+	c := loadCorpus(b, rlRecords)
+	ceiling := float64(rlLimit) / rlWindow.Seconds()
+	for range b.N {
+		res := runLoad(b, bn, c, &load{name: "rl-faults", workers: 2, concurrency: 4, dims: 256,
+			simArgs: []string{"-embed-limit", fmt.Sprintf("%d/%s", rlLimit, rlWindow), "-latency", "20ms", "-jitter", "10ms",
+				"-error-rate", "0.02", "-reset-rate", "0.01"},
+			rateLimit: fmt.Sprintf("embed=%d/%s", rlLimit, rlWindow)})
+		of := res.rate() / ceiling
+		per100 := 100 * float64(res.stats.RateLimited) / float64(max(res.calls(), 1))
+		b.ReportMetric(of, "of-ceiling")
+		addReport(fmt.Sprintf("### Rate-limit efficiency under faults\n\n"+
+			"As the known-limit case with 2 worker processes, while the simulator answers 2 %% of calls 500 and resets the connection of 1 %%. Baseline: the ceiling, %.0f inputs/s.\n\n"+
+			"| records/s | of ceiling | embed calls | 5xx | resets | 429s per 100 calls | target ≥ 0.90 |\n|---|---|---|---|---|---|---|\n| %.1f | %.3f | %d | %d | %d | %.2f | %s |\n\n"+
+			"A call that failed in the server or on the way gives its units back at once, and its retry goes out after a jittered pause of up to 1 s (2 s the second time) while the other handlers keep the window busy.\n",
+			ceiling, res.rate(), of, res.calls(), res.stats.Status[500], res.stats.Resets, per100, verdict(of >= 0.90)))
+	}
+}
+
+// ratePer is records/s over the first span of a sampled run, from its first
+// written record (process start and planning excluded).
+func ratePer(pts []point, span time.Duration) float64 {
+	var from time.Duration = -1
+	var at int64
+	for _, p := range pts {
+		if from < 0 {
+			if p.written == 0 {
+				continue
+			}
+			from = p.at
+		}
+		if p.at-from > span {
+			break
+		}
+		at = p.written
+	}
+	return float64(at) / span.Seconds()
+}
+
+// steady is records/s from the first written record to the last, as
+// sampled: the limiter's share of the wall time, without process start,
+// planning and finalizing.
+func steady(pts []point) float64 {
+	var from, to point
+	for _, p := range pts {
+		if p.written > 0 && from.written == 0 {
+			from = p
+		}
+		if p.written > to.written {
+			to = p
+		}
+	}
+	if to.at <= from.at {
+		return 0
+	}
+	return float64(to.written) / (to.at - from.at).Seconds()
 }
 
 func verdict(ok bool) string {

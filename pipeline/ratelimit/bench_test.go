@@ -94,7 +94,7 @@ func BenchmarkLimiterEfficiency(b *testing.B) {
 
 	b.Run("ratelimit", func(b *testing.B) {
 		measure(b, func(rdb *redis.Client) func(context.Context) error {
-			l := New(rdb, "bench", "embed", limit, WithBurst(batch))
+			l := New(rdb, "bench", "embed", limit)
 			return func(ctx context.Context) error {
 				_, err := l.Wait(ctx, batch)
 				return err

@@ -1,24 +1,29 @@
 // Package ratelimit paces calls to the Cohere API across every worker of
-// every process: one GCRA schedule in Redis per (API-key fingerprint,
-// endpoint), counted in the API's own unit (inputs for embed, requests for
-// the rest), with a shared cool-down and an AIMD rate on 429s. It runs on a
-// real Redis and on miniredis alike.
+// every process: one sliding-window log of grants in Redis per (API-key
+// fingerprint, endpoint), matching the API's own window and counted in the
+// API's unit (inputs for embed, requests for the rest). Calls in flight
+// hold their units until they come back; a call the API did not count gives
+// them back at once; a 429 teaches the limit the API really enforces, kept
+// in Redis for the key's next job. It runs on a real Redis and on miniredis
+// alike.
 //
 //	limits, err := ratelimit.ParseLimits("embed=2000/1m") // -rate-limit
 //	all := ratelimit.Defaults()
 //	maps.Copy(all, limits)
 //	lim := ratelimit.New(rdb, ratelimit.KeyFingerprint(apiKey), "embed", ratelimit.For(all, "embed"))
 //
-//	waited, err := lim.Wait(ctx, len(texts)) // before each call
+//	g, err := lim.Acquire(ctx, len(texts)) // before each call
 //	resp, err := client.Embed(ctx, req)
 //	switch {
 //	case isTooManyRequests(err):
-//		lim.Throttled(ctx, retryAfter) // every worker pauses; the rate drops
-//	case err == nil:
-//		lim.Succeeded(ctx) // the rate creeps back up
+//		g.Throttled(ctx, retryAfter) // the limit is learned; the units are free
+//	case failedBeforeTheAPICounted(err): // 5xx, connection reset
+//		g.Unused(ctx) // the units are free again
+//	default:
+//		g.Sent(ctx) // the units count until a window from now
 //	}
 //
-// Wait guarantees that, on Redis's clock, at most Limit.Count units are
-// granted in any window of Limit.Per, as long as no request exceeds the
-// burst (see Limiter); the API sees them a network hop later.
+// Acquire guarantees that, on Redis's clock, the units granted to calls in
+// flight or back less than Limit.Per ago never exceed the limit in force, so
+// no window of the API's holds more (see Limiter).
 package ratelimit

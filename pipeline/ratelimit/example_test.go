@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -39,19 +40,27 @@ func ExampleLimiter() {
 	defer rdb.Close()
 	ctx := context.Background()
 
-	lim := ratelimit.New(rdb, ratelimit.KeyFingerprint("the-api-key"), "embed", ratelimit.Defaults()["embed"])
-	if _, err := lim.Wait(ctx, 96); err != nil { // one embed call of 96 texts
+	lim := ratelimit.New(rdb, ratelimit.KeyFingerprint("the-api-key"), "embed", ratelimit.Limit{Count: 4000, Per: time.Minute})
+	for range 3 { // three embed calls of 96 texts that the API answered
+		g, err := lim.Acquire(ctx, 96)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		g.Sent(ctx)
+	}
+	g, err := lim.Acquire(ctx, 96)
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("burst %d, %.2f inputs/s\n", lim.Burst(), lim.Rate())
-
-	if err := lim.Throttled(ctx, 0); err != nil { // the call came back 429
+	fmt.Println("limit", lim.Current())
+	if err := g.Throttled(ctx, 0); err != nil { // the fourth came back 429
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("after a 429: %.2f inputs/s\n", lim.Rate())
+	fmt.Println("after a 429:", lim.Current())
 	// Output:
-	// burst 96, 31.73 inputs/s
-	// after a 429: 22.21 inputs/s
+	// limit 4000/1m0s
+	// after a 429: 2000/1m0s
 }

@@ -2,10 +2,8 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -14,84 +12,91 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// KeyPrefix starts every Redis key the limiter writes; the API key's
-// fingerprint and the endpoint follow it, never the key itself.
-const KeyPrefix = "cobatch:rl:"
-
-// embedMaxBatch is the most texts one embed call may carry, and so the
-// largest single request the embed limiter must be able to grant.
-const embedMaxBatch = 96
-
-// pollEvery bounds how long a waiter holding a reservation goes without
-// checking whether a 429 has voided it.
-const pollEvery = time.Second
+// KeyPrefix starts every Redis key the limiter writes. The keys of one
+// limiter are KeyPrefix + "{limiter:" + fingerprint + ":" + endpoint + "}:"
+// followed by "log", "flight" or "state": the braces are a Redis Cluster
+// hash tag, so all three live in one slot and a script may touch them
+// together. The API key itself never appears, only its fingerprint.
+const KeyPrefix = "cobatch:"
 
 // Limiter paces one endpoint for one API key across every goroutine of every
-// process that shares the Redis: a GCRA schedule in Redis, lowered on 429s
-// and probed back up on successes (AIMD). Safe for concurrent use.
+// process that shares the Redis, with a sliding-window log of grants that
+// matches the API's own window. Safe for concurrent use.
 //
-// Bound: on Redis's clock, the units granted in any window of length
-// Limit.Per never exceed Limit.Count, provided no single Wait asks for more
-// than Burst units (a larger request is granted, alone, once the bucket is
-// full; the bound then grows by the excess). The price of the hard bound is
-// the sustained rate: (Count − Burst)/Per at most, so that a full bucket
-// spent at once plus a window's worth of steady grants still fits in Count.
+// Bound: at any moment, the units of every grant that is in flight or came
+// back less than Limit.Per ago never exceed the limit in force. A call
+// reaches the API between its grant and its return, so no window of the
+// API's holds more than the limit either, whatever the calls' latency. A
+// fresh limiter starts with the whole window's budget, and a grant that
+// never reached the API (Grant.Unused, Grant.Throttled) gives its units back
+// at once.
+//
+// The limit in force is the configured one until the API answers 429: the
+// units the API saw in the window then become the learned limit, kept in
+// Redis per API key fingerprint (see WithMemory) so the next job starts at
+// it, and raised a step per interval while calls succeed (see WithIncrease).
 type Limiter struct {
 	rdb      redis.UniversalClient
-	key      string
+	keys     []string // log, flight, state
 	fp       string
 	endpoint string
 	limit    Limit
 	cfg      config
 
-	maxRate   float64 // units/s
-	floorRate float64
-	step      float64
-	ttlMS     int64
-
-	rate      atomic.Uint64 // float64 bits of the last rate Redis reported
-	lastProbe atomic.Int64  // unix ns of the last increase probe
-
-	// onGrant, when set (by tests), sees each grant's time on Redis's clock.
-	onGrant func(at time.Time, n int)
+	winUS, leaseUS   int64
+	keyTTL, stateTTL int64 // ms
+	step, floor      int
+	current          atomic.Int64                                     // the limit in force as last seen in Redis
+	lastProbe        atomic.Int64                                     // unix ns of this process's last increase probe
+	onGrant          func(at time.Time, n int)                        // tests: each grant's time on Redis's clock
+	sleep            func(ctx context.Context, d time.Duration) error // tests may advance a fake clock instead
+	now              func() time.Time                                 // and read it here
+	jitter           func(d time.Duration) time.Duration              // random in [0, d); tests use none
 }
 
 // Option changes a Limiter's configuration.
 type Option func(*config)
 
 type config struct {
-	burst      int           // default: see WithBurst
-	cooldown   time.Duration // default 1s
-	decrease   float64       // default 0.7
+	cooldown   time.Duration // default 250ms
+	decrease   float64       // default 0.5
 	floor      float64       // default 0.1
-	stepFrac   float64       // default 0.05
-	probeEvery time.Duration // default Per/6, within [250ms, 30s]
+	stepFrac   float64       // default 0.02
+	probeEvery time.Duration // default Per
+	lease      time.Duration // default 2m
+	memory     time.Duration // default 30 days
 	logger     *slog.Logger  // default: discards
 }
 
-// WithBurst sets how many units may be granted at once, which must be at
-// least the largest batch a caller asks for. Default: 96 for "embed" (its
-// largest batch), otherwise 1% of Count and at least 1. It is capped at half
-// of Count, since the sustained rate is (Count − Burst)/Per.
-func WithBurst(units int) Option { return func(c *config) { c.burst = units } }
-
-// WithCooldown sets the shared pause after a 429. Default 1s; each 429 adds
-// a random jitter of up to the same again, and a longer Retry-After wins.
+// WithCooldown sets the shared pause after a 429 that teaches the limit
+// (default 250ms, plus a random jitter of up to the same again). It doubles
+// with each further such 429 before the API takes a call again, up to 64
+// times or the limit's period, whichever is shorter, so a key that is
+// refused whatever the load is probed, not hammered.
 func WithCooldown(d time.Duration) Option { return func(c *config) { c.cooldown = d } }
 
-// WithDecrease sets the multiplicative decrease on a 429 (default 0.7) and
-// the floor the rate never goes below, as a fraction of the maximum
-// (default 0.1).
+// WithDecrease bounds what one 429 may teach: the learned limit is the units
+// the API saw in its window, but no less than factor × the limit in force
+// (default 0.5) nor floor × the configured count (default 0.1).
 func WithDecrease(factor, floor float64) Option {
 	return func(c *config) { c.decrease, c.floor = factor, floor }
 }
 
-// WithIncrease sets the additive increase while calls succeed: step is a
-// fraction of the maximum rate (default 0.05), added at most once per every
-// across all processes (default Per/6, kept within 250ms and 30s).
+// WithIncrease sets how a learned limit grows back while calls succeed: by
+// step × the configured count (default 0.02), at most once per every across
+// all processes (default: the limit's period).
 func WithIncrease(step float64, every time.Duration) Option {
 	return func(c *config) { c.stepFrac, c.probeEvery = step, every }
 }
+
+// WithLease sets how long a grant may stay in flight before it is counted
+// as sent at the lease's end (a process that died mid-call never reports
+// back). Default 2 minutes; it should exceed the client's call timeout.
+func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
+
+// WithMemory sets how long a learned limit is kept in Redis after the last
+// 429 that taught it. Default 30 days.
+func WithMemory(d time.Duration) Option { return func(c *config) { c.memory = d } }
 
 // WithLogger sets where 429 reports and background failures are logged.
 // Records carry the key fingerprint and endpoint only. Default: discarded.
@@ -99,7 +104,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // New returns the limiter for endpoint under the API key whose fingerprint
 // (see KeyFingerprint) is apiKeyFP. Limiters built with the same fingerprint
-// and endpoint on the same Redis share one schedule, whatever process they
+// and endpoint on the same Redis share one window, whatever process they
 // live in. New panics if limit's Count or Per is not positive: ParseLimits
 // rejects such limits before they get here.
 func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts ...Option) *Limiter {
@@ -107,239 +112,252 @@ func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts
 		panic("ratelimit: New: " + err.Error())
 	}
 	cfg := config{
-		burst:      defaultBurst(endpoint, limit),
-		cooldown:   time.Second,
-		decrease:   0.7,
+		cooldown:   250 * time.Millisecond,
+		decrease:   0.5,
 		floor:      0.1,
-		stepFrac:   0.05,
-		probeEvery: min(max(limit.Per/6, 250*time.Millisecond), 30*time.Second),
+		stepFrac:   0.02,
+		probeEvery: limit.Per,
+		lease:      2 * time.Minute,
+		memory:     30 * 24 * time.Hour,
 		logger:     slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.burst = max(1, min(cfg.burst, limit.Count/2))
 	if cfg.cooldown <= 0 {
-		cfg.cooldown = time.Second
+		cfg.cooldown = 250 * time.Millisecond
 	}
 	if cfg.decrease <= 0 || cfg.decrease >= 1 {
-		cfg.decrease = 0.7
+		cfg.decrease = 0.5
 	}
 	if cfg.floor <= 0 || cfg.floor > 1 {
 		cfg.floor = 0.1
 	}
 	if cfg.stepFrac <= 0 {
-		cfg.stepFrac = 0.05
+		cfg.stepFrac = 0.02
 	}
 	if cfg.probeEvery <= 0 {
-		cfg.probeEvery = time.Second
+		cfg.probeEvery = limit.Per
 	}
-
-	// With Count = 1 the burst is 1 too, and half a unit per period still
-	// keeps the bound: fewer than 1.5 units, so 1, in any window.
-	units := max(float64(limit.Count-cfg.burst), float64(limit.Count)/2)
+	if cfg.lease <= 0 {
+		cfg.lease = 2 * time.Minute
+	}
+	if cfg.memory <= 0 {
+		cfg.memory = 30 * 24 * time.Hour
+	}
+	tag := KeyPrefix + "{limiter:" + apiKeyFP + ":" + endpoint + "}:"
 	l := &Limiter{
 		rdb:      rdb,
-		key:      KeyPrefix + apiKeyFP + ":" + endpoint + ":state",
+		keys:     []string{tag + "log", tag + "flight", tag + "state"},
 		fp:       apiKeyFP,
 		endpoint: endpoint,
 		limit:    limit,
 		cfg:      cfg,
-		maxRate:  units / limit.Per.Seconds(),
-		ttlMS:    max(10*limit.Per, 10*time.Minute).Milliseconds(),
+		winUS:    limit.Per.Microseconds(),
+		leaseUS:  cfg.lease.Microseconds(),
+		keyTTL:   (limit.Per + cfg.lease + time.Minute).Milliseconds(),
+		stateTTL: cfg.memory.Milliseconds(),
+		step:     max(1, int(float64(limit.Count)*cfg.stepFrac)),
+		floor:    max(1, int(float64(limit.Count)*cfg.floor)),
+		sleep:    sleep,
+		now:      time.Now,
+		jitter:   func(d time.Duration) time.Duration { return rand.N(d) },
 	}
-	l.floorRate = l.maxRate * cfg.floor
-	l.step = l.maxRate * cfg.stepFrac
-	l.rate.Store(math.Float64bits(l.maxRate))
+	l.current.Store(int64(limit.Count))
 	return l
 }
 
-func defaultBurst(endpoint string, limit Limit) int {
-	if endpoint == "embed" {
-		return embedMaxBatch
-	}
-	return max(1, limit.Count/100)
-}
+// Keys returns the Redis keys of the limiter: log, flight and state.
+func (l *Limiter) Keys() []string { return append([]string(nil), l.keys...) }
 
 // Limit is the configured limit.
 func (l *Limiter) Limit() Limit { return l.limit }
 
-// Burst is the most units granted at once (after capping, see WithBurst).
-func (l *Limiter) Burst() int { return l.cfg.burst }
+// Current is the limit in force as this process last saw it in Redis: the
+// configured one, or lower once learned from 429s. It costs no round trip.
+func (l *Limiter) Current() Limit { return Limit{Count: int(l.current.Load()), Per: l.limit.Per} }
 
-// MaxRate is the highest sustained rate in units/s: (Count − Burst)/Per.
-func (l *Limiter) MaxRate() float64 { return l.maxRate }
+// MaxRate is the configured limit in units/s: a fresh window's whole budget
+// is granted at once, and a full window sustains Count/Per.
+func (l *Limiter) MaxRate() float64 { return l.limit.PerSecond() }
 
-// Rate is the current shared rate in units/s as last seen in Redis by this
-// process; it costs no round trip.
-func (l *Limiter) Rate() float64 { return math.Float64frombits(l.rate.Load()) }
+// Rate is the limit in force in units/s (see Current).
+func (l *Limiter) Rate() float64 { return l.Current().PerSecond() }
 
-func (l *Limiter) setRate(s string) {
-	if r, err := strconv.ParseFloat(s, 64); err == nil && r > 0 {
-		l.rate.Store(math.Float64bits(r))
+func (l *Limiter) setCurrent(s string) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		l.current.Store(n)
 	}
 }
 
-type reservation struct {
-	reserved bool
-	wait     time.Duration
-	gen      string
-	newTAT   string
-	prevTAT  string
-	at       int64 // grant time, µs on Redis's clock
+// Grant is n units granted to one call. Report how the call ended with
+// exactly one of Sent, Unused or Throttled; later reports do nothing. A
+// grant never reported is counted as sent when its lease ends.
+type Grant struct {
+	// Waited is how long Acquire waited for the units.
+	Waited time.Duration
+
+	l      *Limiter
+	member string
+	lgen   string
+	n      int
+	done   atomic.Bool
 }
 
-// Wait blocks until n units may be spent now, and reports how long it
-// waited. Requests queue in arrival order, so a large batch is not starved
-// by small ones. If ctx ends first it returns ctx.Err() and hands its place
-// back when nobody has queued behind it. n ≤ 0 returns at once.
-func (l *Limiter) Wait(ctx context.Context, n int) (time.Duration, error) {
+// Acquire blocks until n units may be spent now and returns their grant,
+// counted as in flight until it is reported. If ctx ends first it returns
+// ctx.Err() and holds nothing. n ≤ 0 returns a grant of nothing at once.
+func (l *Limiter) Acquire(ctx context.Context, n int) (*Grant, error) {
 	start := time.Now()
 	if n <= 0 {
-		return 0, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
+		g := &Grant{l: l}
+		g.done.Store(true)
+		return g, nil
 	}
 	for {
-		r, err := l.reserve(ctx, n)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res, err := acquireScript.Run(ctx, l.rdb, l.keys,
+			l.winUS, n, l.limit.Count, l.leaseUS, l.keyTTL, l.stateTTL).StringSlice()
 		if err != nil {
-			return time.Since(start), l.ctxErr(ctx, err)
+			return nil, l.ctxErr(ctx, fmt.Errorf("ratelimit: acquire: %w", err))
 		}
-		if !r.reserved { // cool-down: nothing reserved, ask again after it
-			if err := sleep(ctx, r.wait); err != nil {
-				return time.Since(start), err
-			}
-			continue
+		if len(res) != 5 {
+			return nil, fmt.Errorf("ratelimit: acquire: unexpected reply %v", res)
 		}
-		valid, err := l.await(ctx, r)
-		if err != nil {
-			return time.Since(start), err
-		}
-		if valid {
+		l.setCurrent(res[2])
+		if res[0] == "1" {
 			if l.onGrant != nil {
-				l.onGrant(time.UnixMicro(r.at), n)
+				at, _ := strconv.ParseInt(res[4], 10, 64)
+				l.onGrant(time.UnixMicro(at), n)
 			}
-			return time.Since(start), nil
+			return &Grant{Waited: time.Since(start), l: l, member: res[1], lgen: res[3], n: n}, nil
 		}
-		// A 429 voided the reservation: queue again behind the cool-down.
-	}
-}
-
-// await sleeps until the reservation's time, checking at least every
-// pollEvery that no 429 has voided it. It reports whether it still holds.
-func (l *Limiter) await(ctx context.Context, r reservation) (bool, error) {
-	remaining := r.wait
-	for remaining > 0 {
-		d := min(remaining, pollEvery)
-		if err := sleep(ctx, d); err != nil {
-			l.cancel(ctx, r)
-			return false, err
-		}
-		remaining -= d
-		gen, err := l.rdb.HGet(ctx, l.key, "gen").Result()
-		if errors.Is(err, redis.Nil) {
-			gen, err = "0", nil
-		}
+		waitUS, err := strconv.ParseInt(res[1], 10, 64)
 		if err != nil {
-			if ctx.Err() != nil {
-				l.cancel(ctx, r)
-			}
-			return false, l.ctxErr(ctx, err)
+			return nil, fmt.Errorf("ratelimit: acquire: wait %q: %w", res[1], err)
 		}
-		if gen != r.gen {
-			return false, nil
+		if err := l.sleep(ctx, time.Duration(waitUS)*time.Microsecond); err != nil {
+			return nil, err
 		}
 	}
-	return true, nil
 }
 
-func (l *Limiter) reserve(ctx context.Context, n int) (reservation, error) {
-	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key},
-		n, formatRate(l.maxRate), l.cfg.burst, l.ttlMS).Slice()
-	if err != nil {
-		return reservation{}, fmt.Errorf("ratelimit: reserve: %w", err)
+// Units is the number of units granted.
+func (g *Grant) Units() int { return g.n }
+
+// Sent reports a call the API took and answered (anything but a 429 or a
+// failure before the API counted it): its units stay in the window until a
+// window from now. While the limit in force is a learned one, it also asks
+// Redis, at most twice per increase interval per process, to raise it a
+// step.
+func (g *Grant) Sent(ctx context.Context) {
+	if !g.done.CompareAndSwap(false, true) {
+		return
 	}
-	if len(res) != 7 {
-		return reservation{}, fmt.Errorf("ratelimit: reserve: unexpected reply %v", res)
-	}
-	s := make([]string, len(res))
-	for i, v := range res {
-		s[i] = fmt.Sprint(v)
-	}
-	waitUS, err := strconv.ParseInt(s[1], 10, 64)
-	if err != nil {
-		return reservation{}, fmt.Errorf("ratelimit: reserve: wait %q: %w", s[1], err)
-	}
-	l.setRate(s[2])
-	r := reservation{
-		reserved: s[0] == "1",
-		wait:     time.Duration(waitUS) * time.Microsecond,
-		gen:      s[3],
-		newTAT:   s[4],
-		prevTAT:  s[5],
-	}
-	if r.reserved {
-		r.at, _ = strconv.ParseInt(s[6], 10, 64)
-	}
-	return r, nil
+	g.l.finish(ctx, g.member, true)
+	g.l.Succeeded(ctx)
 }
 
-// cancel returns an abandoned reservation. It runs on a context of its own
-// because the caller's has ended, and only best effort: a place that cannot
-// be returned is lost capacity, never extra.
-func (l *Limiter) cancel(ctx context.Context, r reservation) {
-	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+// Unused reports a call that never counted against the API's limit: it was
+// not sent, or failed before the API took it (a connection reset, a 5xx).
+// Its units are free again at once.
+func (g *Grant) Unused(ctx context.Context) {
+	if !g.done.CompareAndSwap(false, true) {
+		return
+	}
+	g.l.finish(ctx, g.member, false)
+}
+
+// Throttled reports that the API answered the call 429: its units are free
+// again (the API did not count it), and, unless the limit in force changed
+// since the grant, the limit is learned from what the window held (see
+// Limiter). A Retry-After longer than the window pauses every grant.
+func (g *Grant) Throttled(ctx context.Context, retryAfter time.Duration) error {
+	if !g.done.CompareAndSwap(false, true) {
+		return nil
+	}
+	return g.l.throttled(ctx, g.member, g.lgen, retryAfter)
+}
+
+// finish runs on a context of its own, since the caller's may have ended
+// with the call, and only best effort: a report that is lost leaves the
+// grant to its lease, which only ever costs capacity.
+func (l *Limiter) finish(ctx context.Context, member string, sent bool) {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer stop()
-	if err := cancelScript.Run(cctx, l.rdb, []string{l.key}, r.newTAT, r.prevTAT, r.gen).Err(); err != nil {
-		l.cfg.logger.Debug("ratelimit: cancel reservation", "key_fp", l.fp, "endpoint", l.endpoint, "err", err)
+	s := "0"
+	if sent {
+		s = "1"
+	}
+	if err := doneScript.Run(cctx, l.rdb, l.keys, l.winUS, member, s, l.keyTTL).Err(); err != nil {
+		l.cfg.logger.Debug("ratelimit: report grant", "key_fp", l.fp, "endpoint", l.endpoint, "err", err)
 	}
 }
 
-// Throttled reports a 429. Every limiter sharing the schedule pauses for
-// max(retryAfter, the cool-down plus jitter), reservations already handed
-// out are voided, and the shared rate drops by the decrease factor (once per
-// burst of 429s: further reports within the hold-off only extend the pause).
+// Wait blocks until n units may be spent now and reports how long it
+// waited; the units count as sent at the grant. Prefer Acquire, which keeps
+// them counted while the call is in flight and returns them if it fails.
+func (l *Limiter) Wait(ctx context.Context, n int) (time.Duration, error) {
+	start := time.Now()
+	g, err := l.Acquire(ctx, n)
+	if err != nil {
+		return time.Since(start), err
+	}
+	if g.n > 0 && g.done.CompareAndSwap(false, true) {
+		l.finish(ctx, g.member, true)
+	}
+	return g.Waited, nil
+}
+
+// Throttled reports a 429 for a call made after Wait: the limit is learned
+// from what the window held (see Limiter). Prefer Grant.Throttled, which
+// also frees the refused call's units and ignores the 429s of calls granted
+// before the limit was last lowered.
 func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error {
-	cool := l.cfg.cooldown + rand.N(l.cfg.cooldown)
-	cool = max(cool, retryAfter)
-	holdoff := 2 * cool
-	res, err := throttleScript.Run(ctx, l.rdb, []string{l.key},
-		cool.Microseconds(), formatRate(l.maxRate), formatRate(l.floorRate),
-		strconv.FormatFloat(l.cfg.decrease, 'f', -1, 64), holdoff.Microseconds(),
-		l.cfg.burst, l.ttlMS).StringSlice()
+	return l.throttled(ctx, "", "", retryAfter)
+}
+
+func (l *Limiter) throttled(ctx context.Context, member, lgen string, retryAfter time.Duration) error {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	cool := l.cfg.cooldown + l.jitter(l.cfg.cooldown)
+	res, err := throttleScript.Run(cctx, l.rdb, l.keys,
+		l.winUS, member, lgen, l.limit.Count, strconv.FormatFloat(l.cfg.decrease, 'f', -1, 64),
+		l.floor, retryAfter.Microseconds(), l.keyTTL, l.stateTTL,
+		cool.Microseconds(), min(64*l.cfg.cooldown, l.limit.Per).Microseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("ratelimit: throttled: %w", err)
 	}
 	if len(res) != 2 {
 		return fmt.Errorf("ratelimit: throttled: unexpected reply %v", res)
 	}
-	l.setRate(res[1])
-	remaining, _ := strconv.ParseInt(res[0], 10, 64)
-	l.cfg.logger.Info("rate limited: pausing", "key_fp", l.fp, "endpoint", l.endpoint,
-		"cooldown", time.Duration(remaining)*time.Microsecond, "rate", l.Rate())
+	l.setCurrent(res[0])
+	l.cfg.logger.Info("rate limited", "key_fp", l.fp, "endpoint", l.endpoint,
+		"limit", l.Current().String(), "retry_after", retryAfter)
 	return nil
 }
 
-// Succeeded reports a call the API accepted. While the shared rate is below
-// the maximum it asks Redis, at most twice per increase interval per
-// process, to add one step; at the maximum it costs nothing.
+// Succeeded reports a call the API accepted. While the limit in force is a
+// learned one it asks Redis, at most twice per increase interval per
+// process, to raise it a step; at the configured limit it costs nothing.
 func (l *Limiter) Succeeded(ctx context.Context) {
-	if l.Rate() >= l.maxRate {
+	if l.current.Load() >= int64(l.limit.Count) {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := l.now().UnixNano()
 	last := l.lastProbe.Load()
 	if now-last < int64(l.cfg.probeEvery/2) || !l.lastProbe.CompareAndSwap(last, now) {
 		return
 	}
-	res, err := probeScript.Run(ctx, l.rdb, []string{l.key},
-		formatRate(l.maxRate), formatRate(l.step), l.cfg.probeEvery.Microseconds(), l.ttlMS).Text()
+	res, err := probeScript.Run(ctx, l.rdb, l.keys[2:], l.limit.Count, l.step,
+		l.cfg.probeEvery.Microseconds(), l.stateTTL).Text()
 	if err != nil {
 		l.cfg.logger.Debug("ratelimit: increase probe", "key_fp", l.fp, "endpoint", l.endpoint, "err", err)
 		return
 	}
-	l.setRate(res)
+	l.setCurrent(res)
 }
 
 func (l *Limiter) ctxErr(ctx context.Context, err error) error {
@@ -348,8 +366,6 @@ func (l *Limiter) ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
-
-func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', 9, 64) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -2,123 +2,169 @@ package ratelimit
 
 import "github.com/redis/go-redis/v9"
 
-// The limiter's whole state is one hash, so every script touches a single
-// key (Redis Cluster safe) and runs atomically. Fields:
+// A limiter's state is three keys sharing one hash tag, so every script runs
+// atomically in one Redis Cluster slot:
 //
-//	tat   GCRA theoretical arrival time, integer µs on Redis's clock
-//	rate  current shared rate in units/s; absent means the configured maximum
-//	cool  end of the shared cool-down, integer µs
-//	dec   no further multiplicative decrease before this time, integer µs
-//	chg   time of the last rate change, integer µs (paces the additive increase)
-//	gen   bumped by every reported 429; voids reservations made before it
+//	log     ZSET of units the API has seen; member "seq:n", score = the time
+//	        (µs) the units leave the API's window: a window after the call
+//	        came back, so the API's arrival time is always inside it
+//	flight  ZSET of units granted to calls not yet back; member "seq:n",
+//	        score = lease deadline (µs), after which a call whose process
+//	        died is counted as sent at its deadline
+//	state   HASH: seq (member counter), learned (the limit learned from
+//	        429s, absent while the configured one holds), lgen (bumped by
+//	        every learn), probed (µs of the last learn or increase), cool (µs
+//	        until which nothing is granted), strikes (learns since the last
+//	        call the API took)
 //
-// Times come from Redis TIME, the one clock every process shares. Deadlines
-// are stored as values rather than left to key expiry because miniredis
-// expires keys only when told to. Numbers cross the script boundary as
-// strings: Redis truncates Lua numbers in replies to integers, and formats
-// them with too few digits for µs timestamps in arguments.
+// Times come from Redis TIME, the one clock every process shares. Numbers
+// cross the script boundary as strings: Redis truncates Lua numbers in
+// replies to integers.
 
-// reserveScript takes a place in the GCRA schedule for n units, or reports
-// the cool-down still to run. ARGV: n, maximum rate (units/s), burst, TTL
-// (ms). Reply: {reserved 0|1, wait µs, rate, gen, new tat, previous tat,
-// grant time µs}.
-var reserveScript = redis.NewScript(`
-local n = tonumber(ARGV[1])
-local maxrate = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
+// windowLua is shared by the scripts: it moves expired leases into the log,
+// drops units that have left the window, and sums what is left. It defines
+// now, units(member) and sum.
+const windowLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'cool', 'gen')
-local rate = tonumber(st[2]) or maxrate
-if rate > maxrate then rate = maxrate end
-local gen = st[4] or '0'
+local win = tonumber(ARGV[1])
+local function units(m) return tonumber(string.match(m, ':(%d+)$')) end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'WITHSCORES')
+for i = 1, #lapsed, 2 do
+  redis.call('ZADD', KEYS[1], tonumber(lapsed[i+1]) + win, lapsed[i])
+  redis.call('ZREM', KEYS[2], lapsed[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local logged = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local flying = redis.call('ZRANGE', KEYS[2], 0, -1)
+local sum = 0
+for i = 1, #logged, 2 do sum = sum + units(logged[i]) end
+local flysum = 0
+for _, m in ipairs(flying) do flysum = flysum + units(m) end
+sum = sum + flysum
+`
+
+// acquireScript grants n units when the window has room for them (or is
+// empty: a request larger than the limit goes alone), else reports how long
+// until enough units leave it, counting calls in flight as if they came back
+// now. KEYS: log, flight, state. ARGV: window µs, n, configured count, lease
+// µs, key TTL ms, state TTL ms. Reply: {granted 0|1, member or wait µs,
+// limit, lgen, now µs}.
+var acquireScript = redis.NewScript(windowLua + `
+local n = tonumber(ARGV[2])
+local st = redis.call('HMGET', KEYS[3], 'learned', 'lgen', 'cool')
+local limit = tonumber(ARGV[3])
+local learned = tonumber(st[1])
+if learned and learned < limit then limit = learned end
+local lgen = st[2] or '0'
 local cool = tonumber(st[3]) or 0
-local rates = string.format('%.6f', rate)
 if now < cool then
-  return {0, string.format('%.0f', cool - now), rates, gen, '', '', ''}
+  return {'0', string.format('%.0f', cool - now), tostring(limit), lgen, ''}
 end
-local interval = 1000000 / rate
-local tat = tonumber(st[1]) or now
-if tat < now then tat = now end
--- A request larger than the burst waits for a full bucket instead of
--- waiting for ever.
-if n > burst then burst = n end
-local newtat = tat + n * interval
-local at = newtat - burst * interval
-if at < now then at = now end
--- Rounding up keeps µs rounding from ever granting early.
-local newtats = string.format('%.0f', math.ceil(newtat))
-redis.call('HSET', KEYS[1], 'tat', newtats)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, string.format('%.0f', math.ceil(at - now)), rates, gen, newtats, string.format('%.0f', tat), string.format('%.0f', math.ceil(at))}
+if sum + n <= limit or sum == 0 then
+  local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
+  local m = seq .. ':' .. n
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), m)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+  return {'1', m, tostring(limit), lgen, string.format('%.0f', now)}
+end
+local ends = {}
+for i = 1, #logged, 2 do ends[#ends+1] = {tonumber(logged[i+1]), units(logged[i])} end
+for _, m in ipairs(flying) do ends[#ends+1] = {now + win, units(m)} end
+table.sort(ends, function(a, b) return a[1] < b[1] end)
+local free = limit - sum
+local wait = win
+for _, e in ipairs(ends) do
+  free = free + e[2]
+  if free >= n then wait = e[1] - now break end
+end
+if wait < 1000 then wait = 1000 end
+return {'0', string.format('%.0f', wait), tostring(limit), lgen, ''}
 `)
 
-// cancelScript hands a reservation back when nobody has reserved after it
-// and no 429 has voided it. ARGV: new tat, previous tat, gen of the
-// reservation. Reply: 1 if returned.
-var cancelScript = redis.NewScript(`
-local st = redis.call('HMGET', KEYS[1], 'tat', 'gen')
-if st[1] == ARGV[1] and (st[2] or '0') == ARGV[3] then
-  redis.call('HSET', KEYS[1], 'tat', ARGV[2])
-  return 1
-end
-return 0
-`)
-
-// throttleScript records a 429: it starts or extends the shared cool-down,
-// lowers the rate at most once per hold-off, voids outstanding reservations
-// and restarts the schedule with an empty bucket when the cool-down ends.
-// ARGV: cool-down µs, maximum rate, floor rate, decrease factor, hold-off µs,
-// burst, TTL (ms). Reply: {cool-down remaining µs, rate}.
-var throttleScript = redis.NewScript(`
-local maxrate = tonumber(ARGV[2])
-local floor = tonumber(ARGV[3])
+// doneScript ends a grant: sent, its units count until a window from now
+// and the strikes are cleared; not sent, they are free at once. A grant
+// whose lease lapsed is already in the log and stays there. KEYS: log,
+// flight, state. ARGV: window µs, member, sent 0|1, key TTL ms. Reply: 1 if
+// the grant was still in flight.
+var doneScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local st = redis.call('HMGET', KEYS[1], 'rate', 'cool', 'dec')
-local rate = tonumber(st[1]) or maxrate
-if rate > maxrate then rate = maxrate end
-local untilt = now + tonumber(ARGV[1])
-local cool = tonumber(st[2]) or 0
-if cool > untilt then untilt = cool end
-local dec = tonumber(st[3]) or 0
-if now >= dec then
-  rate = rate * tonumber(ARGV[4])
-  if rate < floor then rate = floor end
-  redis.call('HSET', KEYS[1], 'rate', string.format('%.6f', rate),
-    'dec', string.format('%.0f', now + tonumber(ARGV[5])), 'chg', string.format('%.0f', now))
+if ARGV[3] == '1' then redis.call('HDEL', KEYS[3], 'strikes') end
+if redis.call('ZREM', KEYS[2], ARGV[2]) == 0 then return 0 end
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
--- An empty bucket at the end of the cool-down: the API's window is known to
--- be full, and the units granted before the 429 still count in it.
-local tat = math.ceil(untilt + tonumber(ARGV[6]) * 1000000 / rate)
-redis.call('HSET', KEYS[1], 'cool', string.format('%.0f', untilt), 'tat', string.format('%.0f', tat))
-redis.call('HINCRBY', KEYS[1], 'gen', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {string.format('%.0f', untilt - now), string.format('%.6f', rate)}
+return 1
 `)
 
-// probeScript raises a lowered rate by one step once per interval, shared
-// by all processes, outside cool-downs and never above the maximum.
-// ARGV: maximum rate, step (units/s), interval µs, TTL (ms). Reply: rate.
+// throttleScript records a 429 for the grant member (not counted: the API
+// refused it). If the grant was made under the current limit (its lgen is
+// the current one, or none is given), the limit is learned: the units the
+// API saw in the window, but no less than factor × the current limit nor the
+// floor. A learn also pauses every grant for the cool-down, doubled for
+// each learn since the API last took a call (a storm of 429s is probed, not
+// hammered), up to the cap; a Retry-After longer than the window pauses
+// them too. KEYS: log, flight, state. ARGV: window µs, member (or empty),
+// lgen (or empty), configured count, factor, floor count, Retry-After µs,
+// key TTL ms, state TTL ms, cool-down µs, cap µs. Reply: {limit, lgen}.
+var throttleScript = redis.NewScript(windowLua + `
+local m = ARGV[2]
+if m ~= '' and redis.call('ZREM', KEYS[2], m) == 1 then sum = sum - units(m) flysum = flysum - units(m) end
+local st = redis.call('HMGET', KEYS[3], 'learned', 'lgen', 'cool')
+local limit = tonumber(ARGV[4])
+local learned = tonumber(st[1])
+if learned and learned < limit then limit = learned end
+local lgen = st[2] or '0'
+local pause = 0
+if ARGV[3] == '' or ARGV[3] == lgen then
+  local seen = sum - flysum
+  local lo = math.floor(limit * tonumber(ARGV[5]))
+  if seen < lo then seen = lo end
+  if seen < tonumber(ARGV[6]) then seen = tonumber(ARGV[6]) end
+  if seen < limit then limit = seen end
+  lgen = tostring(redis.call('HINCRBY', KEYS[3], 'lgen', 1))
+  redis.call('HSET', KEYS[3], 'learned', limit, 'probed', string.format('%.0f', now))
+  local strikes = redis.call('HINCRBY', KEYS[3], 'strikes', 1)
+  pause = tonumber(ARGV[10]) * 2 ^ (strikes - 1)
+  if pause > tonumber(ARGV[11]) then pause = tonumber(ARGV[11]) end
+end
+local ra = tonumber(ARGV[7])
+if ra > win and ra > pause then pause = ra end
+if pause > 0 then
+  local cool = now + pause
+  if cool > (tonumber(st[3]) or 0) then redis.call('HSET', KEYS[3], 'cool', string.format('%.0f', cool)) end
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[9])
+return {tostring(limit), lgen}
+`)
+
+// probeScript raises a learned limit by step once per interval, shared by
+// all processes, and forgets it once it is back at the configured count.
+// KEYS: state. ARGV: configured count, step, interval µs, state TTL ms.
+// Reply: the limit.
 var probeScript = redis.NewScript(`
-local maxrate = tonumber(ARGV[1])
-local st = redis.call('HMGET', KEYS[1], 'rate', 'cool', 'chg')
-local rate = tonumber(st[1])
-if rate == nil then return string.format('%.6f', maxrate) end
-if rate > maxrate then rate = maxrate end
+local cfg = tonumber(ARGV[1])
+local st = redis.call('HMGET', KEYS[1], 'learned', 'probed')
+local learned = tonumber(st[1])
+if learned == nil or learned >= cfg then
+  if learned then redis.call('HDEL', KEYS[1], 'learned') end
+  return tostring(cfg)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-if now < (tonumber(st[2]) or 0) or now - (tonumber(st[3]) or 0) < tonumber(ARGV[3]) then
-  return string.format('%.6f', rate)
-end
-rate = rate + tonumber(ARGV[2])
-if rate >= maxrate then
-  rate = maxrate
-  redis.call('HDEL', KEYS[1], 'rate')
+if now - (tonumber(st[2]) or 0) < tonumber(ARGV[3]) then return tostring(learned) end
+learned = learned + tonumber(ARGV[2])
+if learned >= cfg then
+  redis.call('HDEL', KEYS[1], 'learned')
+  learned = cfg
 else
-  redis.call('HSET', KEYS[1], 'rate', string.format('%.6f', rate))
+  redis.call('HSET', KEYS[1], 'learned', learned)
 end
-redis.call('HSET', KEYS[1], 'chg', string.format('%.0f', now))
+redis.call('HSET', KEYS[1], 'probed', string.format('%.0f', now))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return string.format('%.6f', rate)
+return tostring(learned)
 `)

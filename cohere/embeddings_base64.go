@@ -1,0 +1,230 @@
+package cohere
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+)
+
+// A "float" embedding sent as JSON numbers is ~12 bytes of text per value
+// that must be parsed back; the "base64" type carries the same float32 bits
+// (little-endian, then standard base64) in 5.3 bytes a value and decodes
+// with a copy. Client.Embed asks for "base64" whenever only floats are
+// wanted and decodes them straight into Embeddings.Float (see
+// Config.JSONFloats).
+
+// floatsAsBase64 reports whether the request's float embeddings can be asked
+// for as base64: floats are wanted (named, or by default), base64 itself is
+// not, and the model is not a v2.0 one (base64 needs Embed v3 or newer).
+func floatsAsBase64(req *EmbedRequest) bool {
+	if strings.HasSuffix(req.Model, "-v2.0") {
+		return false
+	}
+	if len(req.EmbeddingTypes) == 0 {
+		return true
+	}
+	float := false
+	for _, t := range req.EmbeddingTypes {
+		switch t {
+		case EmbeddingBase64:
+			return false
+		case EmbeddingFloat:
+			float = true
+		}
+	}
+	return float
+}
+
+// withBase64Floats returns a copy of req asking for base64 in place of
+// float.
+func withBase64Floats(req *EmbedRequest) *EmbedRequest {
+	r := *req
+	r.EmbeddingTypes = make([]EmbeddingType, 0, max(1, len(req.EmbeddingTypes)))
+	for _, t := range req.EmbeddingTypes {
+		if t == EmbeddingFloat {
+			t = EmbeddingBase64
+		}
+		r.EmbeddingTypes = append(r.EmbeddingTypes, t)
+	}
+	if len(r.EmbeddingTypes) == 0 {
+		r.EmbeddingTypes = append(r.EmbeddingTypes, EmbeddingBase64)
+	}
+	return &r
+}
+
+// nativeLittleEndian is true on the machines Go mostly runs on; there the
+// decoded bytes are the float32s already.
+var nativeLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// parseBase64Floats reads the "base64" array, one string per input, into
+// float32 rows sharing one backing array (each row capped, as parseMatrix
+// does). null stays nil.
+func parseBase64Floats(s *scanner) ([][]float32, error) {
+	if s.literal("null") {
+		return nil, nil
+	}
+	if !s.consume('[') {
+		return nil, s.errorf("expected an array")
+	}
+	var strs [][]byte
+	for {
+		s.ws()
+		if len(strs) == 0 && s.consume(']') {
+			break
+		}
+		str, err := s.rawString()
+		if err != nil {
+			return nil, err
+		}
+		strs = append(strs, str)
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume(']') {
+			break
+		}
+		return nil, s.errorf("expected ',' or ']'")
+	}
+	total := 0
+	for _, str := range strs {
+		total += base64.StdEncoding.DecodedLen(len(str))/4 + 1
+	}
+	backing := make([]float32, total)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(backing))), 4*len(backing))
+	rows := make([][]float32, len(strs))
+	off := 0
+	for i, str := range strs {
+		n, err := base64.StdEncoding.Decode(raw[4*off:], str)
+		if err != nil {
+			return nil, fmt.Errorf("base64 embedding %d: %w", i, err)
+		}
+		if n%4 != 0 {
+			return nil, fmt.Errorf("base64 embedding %d: %d bytes, not whole float32s", i, n)
+		}
+		row := backing[off : off+n/4 : off+n/4]
+		if !nativeLittleEndian {
+			for j := range row {
+				row[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(off+j):]))
+			}
+		}
+		rows[i] = row
+		off += n / 4
+	}
+	return rows, nil
+}
+
+// rawString returns a string's bytes in place, without a copy, when it has
+// no escapes (base64 never needs one); otherwise its unescaped copy.
+func (s *scanner) rawString() ([]byte, error) {
+	if !s.consume('"') {
+		return nil, s.errorf("expected a string")
+	}
+	start := s.pos
+	end := bytes.IndexByte(s.data[start:], '"')
+	if end < 0 {
+		return nil, errUnexpectedEnd
+	}
+	raw := s.data[start : start+end]
+	if bytes.IndexByte(raw, '\\') >= 0 || hasControl(raw) {
+		s.pos = start - 1
+		str, err := s.str()
+		return []byte(str), err
+	}
+	s.pos = start + end + 1
+	return raw, nil
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeJSON reads a /v2/embed response without encoding/json's pass over
+// the whole body (which would validate, and then skip, the large
+// embeddings value twice): the scanner finds each top-level field, and only
+// the small ones go through encoding/json.
+func (r *EmbedResponse) decodeJSON(data []byte) error {
+	keep := r.Embeddings.base64Floats
+	*r = EmbedResponse{}
+	r.Embeddings.base64Floats = keep
+	s := &scanner{data: data}
+	s.ws()
+	if !s.consume('{') {
+		return s.errorf("expected an object")
+	}
+	s.ws()
+	if s.consume('}') {
+		return s.end()
+	}
+	for {
+		s.ws()
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.consume(':') {
+			return s.errorf("expected ':'")
+		}
+		s.ws()
+		var field any
+		switch key {
+		case "embeddings":
+			if err := r.Embeddings.parse(s); err != nil {
+				return fmt.Errorf("embeddings: %w", err)
+			}
+		case "id":
+			field = &r.ID
+		case "response_type":
+			field = &r.ResponseType
+		case "texts":
+			field = &r.Texts
+		case "images":
+			field = &r.Images
+		case "meta":
+			field = &r.Meta
+		default:
+			if _, err := s.skipValue(); err != nil {
+				return err
+			}
+		}
+		if field != nil {
+			raw, err := s.skipValue()
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(raw, field); err != nil {
+				return fmt.Errorf("%q: %w", key, err)
+			}
+		}
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return s.end()
+		}
+		return s.errorf("expected ',' or '}'")
+	}
+}
+
+func (s *scanner) end() error {
+	s.ws()
+	if s.pos != len(s.data) {
+		return s.errorf("unexpected data after the response")
+	}
+	return nil
+}
