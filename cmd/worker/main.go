@@ -22,6 +22,7 @@ import (
 
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
+	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
@@ -198,7 +199,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 		go hs.Serve(ln)
 		log.Info("http listening", "addr", ln.Addr().String())
 	}
-	log.Info("worker started", "concurrency", o.concurrency, "queue", o.queue, "redis", conn.Addr)
+	log.Info("worker started", "version", version.String(), "concurrency", o.concurrency, "queue", o.queue, "redis", conn.Addr)
 	<-ctx.Done()
 	log.Info("shutting down: finishing or requeueing in-flight chunks", "timeout", o.shutdown)
 	<-schedDone
