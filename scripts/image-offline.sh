@@ -48,7 +48,8 @@ mkdir -p "$fs"
 cp -a "$(podman image mount "$img")/." "$fs/"
 podman image unmount "$img" >/dev/null
 in_image() { # ENTRYPOINT ARGS...
-	unshare --pid --fork chroot --userspec=65532:65532 "$fs" env -i PATH=/usr/local/bin HOME=/data "${run_env[@]}" "$@"
+	# env runs before chroot: the image has no env of its own.
+	unshare --pid --fork env -i PATH=/usr/local/bin HOME=/data "${run_env[@]}" chroot --userspec=65532:65532 "$fs" "$@"
 }
 if podman run --rm --entrypoint enqueue "$img" -h >/dev/null 2>&1; then
 	echo "podman run works here: checking the image in podman"
