@@ -23,6 +23,9 @@ RUN scripts/build-rootfs.sh /rootfs "${VERSION}"
 # keep it free of RUN steps (the base has no shell).
 FROM scratch AS image
 COPY --from=build /rootfs/ /
+# COPY makes files root's: the working directory (default Parquet output) is
+# the user's.
+COPY --from=build --chown=65532:65532 /rootfs/data/ /data/
 ENV PATH=/usr/local/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 WORKDIR /data

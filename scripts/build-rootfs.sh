@@ -12,7 +12,8 @@ version=${2:?usage: build-rootfs.sh DIR VERSION}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 
-# The uid the image runs as; 65532 is the usual "nonroot" id of minimal images.
+# The uid the image runs as (the Dockerfile's USER); 65532 is the usual
+# "nonroot" id of minimal images.
 uid=65532
 certs=/etc/ssl/certs/ca-certificates.crt
 [ -s "$certs" ] || { echo "build-rootfs: $certs is missing (apt-get install ca-certificates)" >&2; exit 1; }
@@ -25,5 +26,3 @@ cp "$certs" "$out/etc/ssl/certs/ca-certificates.crt"
 printf 'root:x:0:0:root:/root:/sbin/nologin\ncobatch:x:%d:%d:cobatch:/data:/sbin/nologin\n' "$uid" "$uid" >"$out/etc/passwd"
 printf 'root:x:0:\ncobatch:x:%d:\n' "$uid" >"$out/etc/group"
 chmod 1777 "$out/tmp"
-# The working directory (default Parquet output) belongs to the user.
-if [ "$(id -u)" = 0 ]; then chown "$uid:$uid" "$out/data"; fi

@@ -24,7 +24,7 @@ trap 'rm -rf "$ctx"' EXIT
 # The final stage, from its FROM line on, copying the local rootfs instead of
 # the build stage's.
 sed -n '/^FROM scratch AS image/,$p' "$root/Dockerfile" |
-	sed 's|^COPY --from=build /rootfs/ /$|COPY rootfs/ /|' >"$ctx/Containerfile"
+	sed 's|^COPY --from=build \(.*\)/rootfs/|COPY \1rootfs/|' >"$ctx/Containerfile"
 grep -q '^COPY rootfs/ /$' "$ctx/Containerfile" || { echo "image-offline: the Dockerfile's final stage changed shape" >&2; exit 1; }
 case $engine in
 *podman) podman build -q -t "cobatch:$version" -t cobatch:latest -f "$ctx/Containerfile" "$ctx" ;;
@@ -49,7 +49,7 @@ cp -a "$(podman image mount "$img")/." "$fs/"
 podman image unmount "$img" >/dev/null
 in_image() { # ENTRYPOINT ARGS...
 	# env runs before chroot: the image has no env of its own.
-	unshare --pid --fork env -i PATH=/usr/local/bin HOME=/data "${run_env[@]}" chroot --userspec=65532:65532 "$fs" "$@"
+	unshare --pid --fork env -i PATH=/usr/local/bin HOME=/data "${run_env[@]}" "$(command -v chroot)" --userspec=65532:65532 "$fs" "$@"
 }
 if podman run --rm --entrypoint enqueue "$img" -h >/dev/null 2>&1; then
 	echo "podman run works here: checking the image in podman"

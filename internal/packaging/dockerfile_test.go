@@ -115,8 +115,11 @@ func TestDockerfile(t *testing.T) {
 	} else if argv[0] != "/usr/local/bin/worker" {
 		t.Errorf("ENTRYPOINT %v, want the worker", argv)
 	}
-	if !slices.Contains(copies, "--from=build /rootfs/ /") {
-		t.Errorf("final stage copies %q, want --from=build /rootfs/ /", copies)
+	if !slices.Contains(copies, "--from=build /rootfs/ /") || !slices.Contains(copies, "--from=build --chown=65532:65532 /rootfs/data/ /data/") {
+		t.Errorf("final stage copies %q, want --from=build /rootfs/ / and the user's /data", copies)
+	}
+	if user != "65532:65532" {
+		t.Errorf("USER %q, want 65532:65532, the owner of /data", user)
 	}
 	if !slices.ContainsFunc(env, func(e string) bool { return strings.Contains(e, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt") }) {
 		t.Errorf("ENV %q does not point SSL_CERT_FILE at the CA bundle", env)
@@ -152,7 +155,6 @@ func TestBuildRootfs(t *testing.T) {
 		`-o "$out/usr/local/bin/"`,
 		`cp "$certs" "$out/etc/ssl/certs/ca-certificates.crt"`,
 		"uid=65532",
-		`chown "$uid:$uid" "$out/data"`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("scripts/build-rootfs.sh lacks %q", want)
