@@ -64,7 +64,7 @@ done
 # An end-to-end job inside the image: embedded mode against the simulator,
 # reading stdin, writing Parquet as the non-root user into its working
 # directory, over TLS-free loopback (CA certificates are checked below).
-gzip -dc "$root/examples/kjv/verses.jsonl.gz" | head -500 >"$ctx/in.jsonl"
+{ gzip -dc "$root/examples/kjv/verses.jsonl.gz" || true; } | head -500 >"$ctx/in.jsonl"
 (cd / && in_image /usr/local/bin/enqueue -sim -in - -format jsonl -dimensions 256 -log-format json -sink parquet:/data/out <"$ctx/in.jsonl") >"$ctx/job.log" 2>&1 ||
 	fail "embedded job: $(tail -5 "$ctx/job.log")"
 grep -q '500 written' "$ctx/job.log" || fail "embedded job summary: $(tail -5 "$ctx/job.log")"
