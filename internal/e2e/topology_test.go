@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
@@ -51,7 +53,7 @@ func topology(t *testing.T, mode string) map[string]string {
 // topologyJob runs workers and a job of n records against redisURL; midJob
 // runs once a few chunks are done. It checks that every record ends written
 // exactly once.
-func topologyJob(t *testing.T, redisURL, job string, n int, midJob func()) {
+func topologyJob(t *testing.T, redisURL, job string, n int, timeout time.Duration, midJob func()) {
 	t.Helper()
 	enqueue, worker := binaries(t)
 	fake := coheretest.NewServer(coheretest.WithLatency(20*time.Millisecond, 10*time.Millisecond))
@@ -74,7 +76,7 @@ func topologyJob(t *testing.T, redisURL, job string, n int, midJob func()) {
 	rdb := conn.NewClient()
 	defer rdb.Close()
 	store := pipeline.NewStore(rdb)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if midJob != nil {
 		for {
@@ -97,6 +99,12 @@ func topologyJob(t *testing.T, redisURL, job string, n int, midJob func()) {
 	}
 	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, job)
 	if err != nil {
+		// Say why the chunks did not finish: asynq keeps each retried
+		// task's last error.
+		retries, _ := asynq.NewInspectorFromRedisClient(rdb).ListRetryTasks(pipeline.DefaultQueue, asynq.PageSize(3))
+		for _, r := range retries {
+			t.Logf("task %s retried %d times, last error: %s", r.ID, r.Retried, r.LastErr)
+		}
 		t.Fatalf("follow: %v", err)
 	}
 	if st.State != pipeline.StateDone || st.Written != int64(n) || st.Total() != int64(n) {
@@ -115,7 +123,9 @@ func TestSentinelFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("MASTER_PID %q", vars["MASTER_PID"])
 	}
-	topologyJob(t, vars["REDIS_URL"], "sentinel", 6000, func() {
+	// After the kill, chunks in flight wait for asynq to recover their tasks
+	// (a lease of 30 s), hence the longer timeout.
+	topologyJob(t, vars["REDIS_URL"], "sentinel", 6000, 2*time.Minute, func() {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill the master: %v", err)
 		}
@@ -131,5 +141,5 @@ func TestSentinelFailover(t *testing.T) {
 func TestClusterJob(t *testing.T) {
 	t.Parallel()
 	vars := topology(t, "cluster")
-	topologyJob(t, vars["REDIS_URL"], "cluster", 3000, nil)
+	topologyJob(t, vars["REDIS_URL"], "cluster", 3000, time.Minute, nil)
 }
