@@ -22,10 +22,10 @@ RUN scripts/build-rootfs.sh /rootfs "${VERSION}"
 # scripts/image-offline.sh builds this stage from a rootfs built on the host:
 # keep it free of RUN steps (the base has no shell).
 FROM scratch AS image
-COPY --from=build /rootfs/ /
+COPY --from=build /rootfs/fs/ /
 # COPY makes files root's: the working directory (default Parquet output) is
-# the user's.
-COPY --from=build --chown=65532:65532 /rootfs/data/ /data/
+# copied as an item of its own so that --chown applies to it.
+COPY --from=build --chown=65532:65532 /rootfs/user/ /
 ENV PATH=/usr/local/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 WORKDIR /data

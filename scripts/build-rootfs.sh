@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the image's root filesystem into DIR: the three commands, static and
-# stamped with VERSION, the CA certificates, a non-root user and its writable
-# directories. The Dockerfile's build stage runs it; so does
+# Builds the image's files into DIR: DIR/fs, the root filesystem (the three
+# commands, static and stamped with VERSION, the CA certificates, a non-root
+# user, /tmp), and DIR/user, the user's working directory /data, which the
+# Dockerfile copies in as the user's own. The Dockerfile's build stage runs it; so does
 # scripts/image-offline.sh on a machine that cannot pull a Go image.
 #
 #   scripts/build-rootfs.sh DIR VERSION
 set -euo pipefail
 
-out=${1:?usage: build-rootfs.sh DIR VERSION}
+dir=${1:?usage: build-rootfs.sh DIR VERSION}
+out=$dir/fs
 version=${2:?usage: build-rootfs.sh DIR VERSION}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
@@ -18,7 +20,7 @@ uid=65532
 certs=/etc/ssl/certs/ca-certificates.crt
 [ -s "$certs" ] || { echo "build-rootfs: $certs is missing (apt-get install ca-certificates)" >&2; exit 1; }
 
-mkdir -p "$out/usr/local/bin" "$out/etc/ssl/certs" "$out/data" "$out/tmp"
+mkdir -p "$out/usr/local/bin" "$out/etc/ssl/certs" "$out/tmp" "$dir/user/data"
 CGO_ENABLED=0 go build -trimpath -buildvcs=false \
 	-ldflags "-s -w -X github.com/cobatch/cobatch/internal/version.Version=$version" \
 	-o "$out/usr/local/bin/" ./cmd/enqueue ./cmd/worker ./cmd/cohere-sim

@@ -25,7 +25,7 @@ trap 'rm -rf "$ctx"' EXIT
 # the build stage's.
 sed -n '/^FROM scratch AS image/,$p' "$root/Dockerfile" |
 	sed 's|^COPY --from=build \(.*\)/rootfs/|COPY \1rootfs/|' >"$ctx/Containerfile"
-grep -q '^COPY rootfs/ /$' "$ctx/Containerfile" || { echo "image-offline: the Dockerfile's final stage changed shape" >&2; exit 1; }
+grep -q '^COPY rootfs/fs/ /$' "$ctx/Containerfile" || { echo "image-offline: the Dockerfile's final stage changed shape" >&2; exit 1; }
 case $engine in
 *podman) podman build -q -t "cobatch:$version" -t cobatch:latest -f "$ctx/Containerfile" "$ctx" ;;
 *buildah) buildah bud -q -t "cobatch:$version" -t cobatch:latest -f "$ctx/Containerfile" "$ctx" ;;
@@ -39,10 +39,10 @@ img=cobatch:$version
 [ "$(podman image inspect --format '{{json .Config.Entrypoint}}' "$img")" = '["/usr/local/bin/worker"]' ] || fail "entrypoint"
 echo "image size: $(($(podman image inspect --format '{{.Size}}' "$img") / 1024 / 1024)) MiB"
 
-# Run the image's own files. `podman run` is tried first; where the sandbox
-# forbids a container runtime's setrlimit, the same filesystem runs in a new
-# PID namespace under chroot as uid 65532: the command is PID 1 as in a
-# container.
+# Run the image's own files, taken out of the image, in a new PID namespace
+# under chroot as uid 65532: the command is PID 1 as in a container. (Where
+# this was written, `podman run` could not start containers: the sandbox
+# forbids the runtime's setrlimit.)
 fs=$ctx/fs
 mkdir -p "$fs"
 cp -a "$(podman image mount "$img")/." "$fs/"
@@ -51,21 +51,15 @@ in_image() { # ENTRYPOINT ARGS...
 	# env runs before chroot: the image has no env of its own.
 	unshare --pid --fork env -i PATH=/usr/local/bin HOME=/data "${run_env[@]}" "$(command -v chroot)" --userspec=65532:65532 "$fs" "$@"
 }
-if podman run --rm --entrypoint enqueue "$img" -h >/dev/null 2>&1; then
-	echo "podman run works here: checking the image in podman"
-	in_image() { podman run --rm -i --network host "${run_env[@]/#/-e}" --entrypoint "$1" "$img" "${@:2}"; }
-else
-	echo "podman run fails here ($(podman run --rm "$img" -h 2>&1 | tail -1)); running the image's files under unshare+chroot"
-fi
+[ "$(stat -c %u "$fs/data")" = 65532 ] || fail "/data is not the user's"
 run_env=()
 for cmd in enqueue worker cohere-sim; do
 	in_image "/usr/local/bin/$cmd" -h >/dev/null 2>&1 || fail "$cmd -h"
 done
 # An end-to-end job inside the image: embedded mode against the simulator,
-# reading stdin, writing Parquet as the non-root user into its working
-# directory, over TLS-free loopback (CA certificates are checked below).
-{ gzip -dc "$root/examples/kjv/verses.jsonl.gz" || true; } | head -500 >"$ctx/in.jsonl"
-(cd / && in_image /usr/local/bin/enqueue -sim -in - -format jsonl -dimensions 256 -log-format json -sink parquet:/data/out <"$ctx/in.jsonl") >"$ctx/job.log" 2>&1 ||
+# writing Parquet as the non-root user into its working directory.
+{ gzip -dc "$root/examples/kjv/verses.jsonl.gz" || true; } | head -500 >"$fs/data/in.jsonl"
+in_image /usr/local/bin/enqueue -sim -in /data/in.jsonl -dimensions 256 -log-format json -sink parquet:/data/out >"$ctx/job.log" 2>&1 ||
 	fail "embedded job: $(tail -5 "$ctx/job.log")"
 grep -q '500 written' "$ctx/job.log" || fail "embedded job summary: $(tail -5 "$ctx/job.log")"
 echo "embedded job in the image: $(grep -o '[0-9]* written, [0-9]* skipped, [0-9]* failed' "$ctx/job.log" | head -1)"
@@ -75,9 +69,9 @@ echo "embedded job in the image: $(grep -o '[0-9]* written, [0-9]* skipped, [0-9
 run_env=(REDIS_URL="$redis_url" COHERE_API_KEY=unused)
 in_image /usr/local/bin/worker -http 127.0.0.1:0 -log-format json >"$ctx/worker.log" 2>&1 &
 outer=$!
-for _ in $(seq 100); do grep -q '"worker started"' "$ctx/worker.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q '"worker started"' "$ctx/worker.log" && break; sleep 0.1; done
 grep -q "\"version\":\"$version\"" "$ctx/worker.log" || fail "worker log has no version $version: $(tail -3 "$ctx/worker.log")"
-pid1=$(pgrep -P "$outer" | head -1)
+pid1=$(pgrep -x -f '/usr/local/bin/worker -http 127.0.0.1:0 -log-format json' | head -1)
 [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$pid1/status")" = 1 ] || fail "worker is not PID 1 in its namespace"
 [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid1/status")" = 65532 ] || fail "worker does not run as uid 65532"
 kill -TERM "$pid1"

@@ -115,8 +115,8 @@ func TestDockerfile(t *testing.T) {
 	} else if argv[0] != "/usr/local/bin/worker" {
 		t.Errorf("ENTRYPOINT %v, want the worker", argv)
 	}
-	if !slices.Contains(copies, "--from=build /rootfs/ /") || !slices.Contains(copies, "--from=build --chown=65532:65532 /rootfs/data/ /data/") {
-		t.Errorf("final stage copies %q, want --from=build /rootfs/ / and the user's /data", copies)
+	if !slices.Contains(copies, "--from=build /rootfs/fs/ /") || !slices.Contains(copies, "--from=build --chown=65532:65532 /rootfs/user/ /") {
+		t.Errorf("final stage copies %q, want --from=build /rootfs/fs/ / and the user's /rootfs/user/ (its /data)", copies)
 	}
 	if user != "65532:65532" {
 		t.Errorf("USER %q, want 65532:65532, the owner of /data", user)
@@ -153,6 +153,7 @@ func TestBuildRootfs(t *testing.T) {
 		"-X github.com/cobatch/cobatch/internal/version.Version=$version",
 		"./cmd/enqueue ./cmd/worker ./cmd/cohere-sim",
 		`-o "$out/usr/local/bin/"`,
+		`"$dir/user/data"`,
 		`cp "$certs" "$out/etc/ssl/certs/ca-certificates.crt"`,
 		"uid=65532",
 	} {
