@@ -26,11 +26,14 @@ dir=$(cd "$dir" && pwd)
 # taken PORT: something listens on it.
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Ports are drawn from 12000-21999 (a Cluster node's bus port, +10000, from
+# 22000-31999): below Linux's ephemeral range (32768 up), so that no outgoing
+# connection takes one between the check and the server's bind.
 used_ports=" "
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((12000 + RANDOM % 10000))
 		if [[ $used_ports != *" $p "* ]] && ! taken "$p" && ! taken $((p + 10000)); then
 			used_ports+="$p "
 			echo "$p"
@@ -49,6 +52,7 @@ wait_for() {
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
+	tail -n 5 "$dir"/*.log >&2 || true
 	die "timed out waiting for $what (logs in $dir)"
 }
 
