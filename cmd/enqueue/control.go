@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
 )
 
@@ -99,11 +100,11 @@ func control(ctx context.Context, o controlOptions, stdout io.Writer) (int, erro
 	if o.redisURL == "" {
 		return pipeline.ExitUsage, errors.New("the job's Redis is unknown: set REDIS_URL or -redis")
 	}
-	ropt, err := redis.ParseURL(o.redisURL)
+	conn, err := redisconn.Parse(o.redisURL)
 	if err != nil {
 		return pipeline.ExitUsage, fmt.Errorf("-redis: %w", err)
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := conn.NewClient()
 	defer rdb.Close()
 	store := pipeline.NewStore(rdb)
 	noJob := func(err error) int {
@@ -185,7 +186,7 @@ func list(ctx context.Context, store *pipeline.Store, asJSON bool, stdout io.Wri
 	return pipeline.ExitOK, nil
 }
 
-func retryFailed(ctx context.Context, rdb *redis.Client, store *pipeline.Store, o controlOptions, stdout io.Writer) (int, error) {
+func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline.Store, o controlOptions, stdout io.Writer) (int, error) {
 	p := &pipeline.Planner{Store: store, Client: asynq.NewClientFromRedisClient(rdb),
 		Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
 	before, err := store.Status(ctx, o.job)

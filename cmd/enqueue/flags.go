@@ -85,7 +85,7 @@ Flags:
 	o.job.Register(fs)
 	fs.StringVar(&o.file, "f", "", "job file, YAML or JSON: keys are flag names (lists for repeatable or comma flags); flags on the command line override it")
 	fs.Var(&o.wait, "wait", "follow the job to its end and exit with its outcome (default true when embedded, else false)")
-	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL; neither: embedded mode")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL: redis://[:password@]host:port/db, redis-sentinel://[:password@]h1:26379,h2:26379/master[/db] or redis-cluster://[:password@]h1:7000,h2:7001; default $REDIS_URL; neither: embedded mode")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "embedded mode: chunk tasks processed at once")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "embedded mode: override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (embed counts inputs, others requests); default Cohere's production limits")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue for the job's tasks")

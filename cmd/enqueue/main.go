@@ -15,10 +15,10 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
@@ -143,18 +143,15 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		defer mr.Close()
 		redisURL = "redis://" + mr.Addr()
 	}
-	ropt, err := redis.ParseURL(redisURL)
+	conn, err := redisconn.Parse(redisURL)
 	if err != nil {
 		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
 	}
-	aopt, err := asynq.ParseRedisURI(redisURL)
-	if err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
-	}
-	rdb := redis.NewClient(ropt)
+	aopt := conn.Asynq
+	rdb := conn.NewClient()
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("redis %s: %w", ropt.Addr, err)}
+		return pipeline.ExitUsage, usageError{fmt.Errorf("redis %s: %w", conn.Addr, err)}
 	}
 	enq := asynq.NewClientFromRedisClient(rdb)
 	store := pipeline.NewStore(rdb)

@@ -19,9 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/redisconn"
+	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
@@ -77,7 +78,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://[:password@]host:port/db); default $REDIS_URL")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL: redis://[:password@]host:port/db, redis-sentinel://[:password@]h1:26379,h2:26379/master[/db] or redis-cluster://[:password@]h1:7000,h2:7001; default $REDIS_URL")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:9090", "listen address for /healthz, /metrics and -ui; unauthenticated, so keep it on loopback or behind an authenticating proxy (empty: none)")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue to process")
@@ -136,20 +137,17 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 		}
 		schedules = append(schedules, sc)
 	}
-	ropt, err := redis.ParseURL(o.redisURL)
+	conn, err := redisconn.Parse(o.redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
 	}
-	aopt, err := asynq.ParseRedisURI(o.redisURL)
-	if err != nil {
-		return fmt.Errorf("-redis: %w", err)
-	}
-	rdb := redis.NewClient(ropt)
+	aopt := conn.Asynq
+	rdb := conn.NewClient()
 	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", ropt.Addr, err)
+		return fmt.Errorf("redis %s: %w", conn.Addr, err)
 	}
 	enq := asynq.NewClientFromRedisClient(rdb)
 
@@ -203,7 +201,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 		go hs.Serve(ln)
 		log.Info("http listening", "addr", ln.Addr().String())
 	}
-	log.Info("worker started", "concurrency", o.concurrency, "queue", o.queue, "redis", ropt.Addr)
+	log.Info("worker started", "version", version.String(), "concurrency", o.concurrency, "queue", o.queue, "redis", conn.Addr)
 	<-ctx.Done()
 	log.Info("shutting down: finishing or requeueing in-flight chunks", "timeout", o.shutdown)
 	<-schedDone

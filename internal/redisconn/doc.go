@@ -1,0 +1,18 @@
+// Package redisconn turns one Redis URL into the two clients cobatch needs:
+// asynq's connection option (the queue) and a go-redis UniversalClient (the
+// job store and the shared limiter). The same URL may name a single server,
+// a Sentinel group or a Cluster:
+//
+//	redis://[:PASSWORD@]HOST:PORT[/DB]                       one server (rediss:// for TLS, unix:///path.sock)
+//	redis-sentinel://[:PASSWORD@]H1:26379,H2:26379/MASTER[/DB][?sentinel_password=PW]
+//	redis-cluster://[:PASSWORD@]H1:7000,H2:7001              seed nodes of a Cluster
+//
+// In the Sentinel form the password is the data nodes'; sentinel_password is
+// the sentinels' own, when they have one. A Cluster has only database 0. TLS
+// is for one server (rediss://): the other forms name several hosts, and one
+// URL cannot say which name each certificate carries.
+//
+//	c, err := redisconn.Parse(os.Getenv("REDIS_URL"))
+//	rdb := c.NewClient()          // store, limiter
+//	srv := asynq.NewServer(c.Asynq, cfg)
+package redisconn

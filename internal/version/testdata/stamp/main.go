@@ -1,0 +1,9 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/cobatch/cobatch/internal/version"
+)
+
+func main() { fmt.Print(version.String()) }
