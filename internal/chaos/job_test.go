@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,14 +237,6 @@ func (r *privateRedis) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// restart stops the server hard (SIGKILL: nothing is saved at exit, only what
-// the AOF already holds survives), keeps it down for down, and starts it again.
-func (r *privateRedis) restart(ctx context.Context, down time.Duration) {
-	r.p.stop(syscall.SIGKILL, time.Second)
-	sleep(ctx, down)
-	r.start()
 }
 
 // writeFile writes b under dir and returns the path.

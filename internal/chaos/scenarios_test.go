@@ -99,6 +99,8 @@ func scenarios(c corpus) []scenario {
 					if !ok {
 						return
 					}
+					// SIGKILL: nothing is saved at exit, only what the AOF
+					// already holds survives the restart.
 					r.redis.p.stop(syscall.SIGKILL, time.Second)
 					r.kills++
 					r.faults++
