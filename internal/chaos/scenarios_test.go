@@ -218,7 +218,7 @@ func scenarios(c corpus) []scenario {
 				})}
 			},
 			wantExit: pipeline.ExitAborted,
-			fault:    "calls answered 401",
+			fault:    "401s",
 			fired:    func(st coheretest.Stats, _ *run) int { return st.Status[http.StatusUnauthorized] },
 			after: func(t *testing.T, j *job, r *run) {
 				st := r.fake.Stats()
@@ -262,8 +262,8 @@ func scenarios(c corpus) []scenario {
 				if paid := r.fake.Stats().EmbeddedTexts - before; before+paid > j.paid+handlers*chunkSize {
 					t.Errorf("%d + %d texts embedded over both runs, %d needed", before, paid, j.paid)
 				}
-				r.note = fmt.Sprintf("exit 3 with %d written; %d calls answered 401 and %d calls after the abort (each at most one per handler, %d); resumed: %d written, %d skipped",
-					written, unauthorized, late, handlers, js.Written, js.Skipped)
+				r.note = fmt.Sprintf("exit 3 with %s written; calls answered 401: %d, calls after the abort: %d (each at most one per handler, %d); the same command resumed it: %s written, %s skipped in all",
+					thousands(int(written)), unauthorized, late, handlers, thousands(int(js.Written)), thousands(int(js.Skipped)))
 			},
 		},
 		{name: "bad-inputs", inputs: badInputs, wantExit: pipeline.ExitFailed},

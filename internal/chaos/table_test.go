@@ -105,7 +105,8 @@ func faultSection(m mode, rows []faultRow) string {
 	}
 	b.WriteString("\n")
 	for _, r := range rows {
-		if r.note != "" {
+		// A note that only repeats the fault column is left out.
+		if r.note != "" && r.note != fmt.Sprintf("%d %s", r.fired, r.fault) {
 			fmt.Fprintf(&b, "- %s: %s.\n", r.name, r.note)
 		}
 	}
