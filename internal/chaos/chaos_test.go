@@ -63,11 +63,26 @@ type scenario struct {
 	crashy bool
 	// after adds checks of its own.
 	after func(t *testing.T, j *job, r *run)
+
+	// parquet: the job writes Parquet parts instead of the table.
+	parquet bool
+	// trips, when set, gives the embed call numbers at which during's faults
+	// are due (calls is the fewest the job can make); the scenario then runs
+	// against the in-process fake, which holds later calls back until the
+	// fault has fired (see trips).
+	trips func(m mode, calls int64) []int64
+	// fault names what breaks, and fired counts how often it did; a scenario
+	// whose fault never fired (or fired fewer than want times) fails.
+	fault string
+	fired func(st coheretest.Stats, r *run) int
+	want  func(m mode) int
 }
 
 // run is what a scenario observed.
 type run struct {
 	kills, drops int // workers killed, database connections terminated
+	faults       int // faults during fired (kills, restarts, rounds of drops)
+	trips        *trips
 	fake         *coheretest.Server
 	redis        *privateRedis
 	note         string
@@ -78,11 +93,14 @@ func TestChaos(t *testing.T) {
 	m := chaosMode()
 	b := binaries(t)
 	c := loadCorpus(t, m.records)
-	for _, sc := range scenarios(c) {
+	all := scenarios(c)
+	var rows []faultRow
+	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
-			runScenario(t, b, c, m, sc)
+			rows = append(rows, runScenario(t, b, c, m, sc))
 		})
 	}
+	writeFaultTable(t, m, all, rows)
 }
 
 func freePort(t *testing.T) int {
@@ -95,7 +113,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
+func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 	r := &run{}
 	j := &job{t: t, name: "chaos-" + sc.name, b: b, app: "chaos-" + sc.name}
 	// The simulator.
@@ -106,9 +124,18 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
 		poisonID = c.uniqueText(chunkSize)
 		simArgs = append(simArgs, "-poison", c.texts[poisonID])
 	}
-	if sc.fake != nil {
-		opts := append([]coheretest.Option{coheretest.WithRateLimit("embed", limitCount, limitPer),
-			coheretest.WithLatency(20*time.Millisecond, 10*time.Millisecond)}, sc.fake()...)
+	if sc.trips != nil {
+		r.trips = newTrips(sc.trips(m, c.minCalls(chunkSize)))
+	}
+	if sc.fake != nil || r.trips != nil {
+		opts := []coheretest.Option{coheretest.WithRateLimit("embed", limitCount, limitPer),
+			coheretest.WithLatency(20*time.Millisecond, 10*time.Millisecond)}
+		if sc.fake != nil {
+			opts = append(opts, sc.fake()...)
+		}
+		if r.trips != nil {
+			opts = append(opts, coheretest.WithFault(r.trips.hook))
+		}
 		r.fake = coheretest.NewServer(opts...)
 		t.Cleanup(r.fake.Close)
 		j.sim = fakeSim{r.fake}
@@ -178,9 +205,13 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
 		j.startWorker(i)
 	}
 	began := time.Now()
-	j.enqueueArgs = []string{"-in", strings.Join(inputs, ","),
-		"-sink", "postgres", "-table", table, "-job", j.name, "-dimensions", fmt.Sprint(dims),
-		"-chunk-size", fmt.Sprint(chunkSize), "-wait", "-log-format", "json"}
+	sink := []string{"-sink", "postgres", "-table", table}
+	if sc.parquet {
+		j.partsDir = t.TempDir()
+		sink = []string{"-sink", "parquet:" + j.partsDir}
+	}
+	j.enqueueArgs = append(sink, "-in", strings.Join(inputs, ","), "-job", j.name, "-dimensions", fmt.Sprint(dims),
+		"-chunk-size", fmt.Sprint(chunkSize), "-wait", "-log-format", "json")
 	j.texts, j.want, j.paid = texts, want, c.paidOnce(chunkSize, exclude)
 	j.enqueue = start(t, "enqueue", j.env(), b.enqueue, j.enqueueArgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -214,7 +245,27 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, lastLines(j.enqueue.output(), 20))
 	}
-	tc := checkTable(t, j.dbURL, texts, want)
+	// What each chunk counted is read before the sink: a chunk records its
+	// count only after its rows are written, so every row counted is there
+	// when the sink is read; chunks still finishing after an abort can only
+	// add rows nobody counted yet.
+	counted, err := chunkCounts(ctx, j)
+	if err != nil {
+		t.Fatalf("chunk results: %v", err)
+	}
+	var tc tableCheck
+	if sc.parquet {
+		tc = checkParts(t, j.partsDir, j.name, texts, want)
+	} else {
+		tc = checkTable(t, j.dbURL, texts, want)
+	}
+	// Every record a chunk counted must be a row of its own: an id counted
+	// by two chunks, or counted and never written, is over-counted.
+	over, under := countCheck(c.chunks(chunkSize), counted, tc.perID)
+	tc.duplicates += over
+	if under > 0 && sc.wantExit != pipeline.ExitAborted {
+		fail("%d rows in the sink counted by no chunk", under)
+	}
 	if len(optional) > 0 {
 		got := 0
 		for id := range optional {
@@ -309,6 +360,16 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
 	if sc.after != nil {
 		sc.after(t, j, r)
 	}
+	fired := 0
+	if sc.fired != nil {
+		fired = sc.fired(stats, r)
+		if fired == 0 {
+			fail("no %s: the fault never fired, the scenario proved nothing", sc.fault)
+		}
+		if sc.want != nil && fired != sc.want(m) {
+			fail("%d %s, want %d: the job ended before its faults", fired, sc.fault, sc.want(m))
+		}
+	}
 	verdict := "PASS"
 	if len(problems) > 0 {
 		verdict = "FAIL"
@@ -322,4 +383,7 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) {
 	for _, p := range problems {
 		t.Error(p)
 	}
+	return faultRow{name: sc.name, fault: sc.fault, fired: fired, st: st, tc: tc, calls: stats.Calls["POST /v2/embed"],
+		repaid: repaid, allowed: allowed, paidChecked: paid >= 0 && sc.wantExit != pipeline.ExitAborted,
+		rateLimited: stats.RateLimited, note: strings.TrimPrefix(r.note, ", "), exit: exit, failed: len(problems) > 0 || t.Failed()}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +43,7 @@ type job struct {
 	redisURL string
 	dbURL    string
 	app      string // application_name of the job's database connections
+	partsDir string // Parquet output root, for a Parquet job
 	rdb      *redis.Client
 	store    *pipeline.Store
 	workers  []*proc
@@ -118,10 +118,42 @@ func sleep(ctx context.Context, d time.Duration) bool {
 type tableCheck struct {
 	rows, duplicates, lost, wrong, unknown int
 	ids                                    map[string]bool
+	perID                                  map[string]int // rows of each id
+}
+
+func newTableCheck() tableCheck {
+	return tableCheck{ids: map[string]bool{}, perID: map[string]int{}}
+}
+
+// add checks one row's vector against the simulator's for its text.
+func (c *tableCheck) add(texts map[string]string, id string, v []float32) {
+	c.rows++
+	c.perID[id]++
+	c.ids[id] = true
+	text, ok := texts[id]
+	if !ok {
+		c.unknown++
+		return
+	}
+	if !equal(v, coheretest.Embedding(model, inputType, text, dims)) {
+		c.wrong++
+	}
+}
+
+// finish counts the ids of want the sink does not hold, and the rows beyond
+// the first of each id.
+func (c *tableCheck) finish(want []string) {
+	c.duplicates = repeated(c.perID)
+	for _, id := range want {
+		if !c.ids[id] {
+			c.lost++
+		}
+	}
 }
 
 // checkTable reads the whole table and compares every vector with the
-// simulator's for its text. want lists the ids that must be there.
+// simulator's for its text. want lists the ids that must be there. Its
+// duplicates are always 0 (id is the key): see countCheck.
 func checkTable(t *testing.T, dbURL string, texts map[string]string, want []string) tableCheck {
 	t.Helper()
 	ctx := context.Background()
@@ -134,35 +166,31 @@ func checkTable(t *testing.T, dbURL string, texts map[string]string, want []stri
 	if err != nil {
 		t.Fatalf("read table: %v", err)
 	}
-	c := tableCheck{ids: map[string]bool{}}
+	c := newTableCheck()
 	for rows.Next() {
 		var id string
 		var v pgvector.Vector
 		if err := rows.Scan(&id, &v); err != nil {
 			t.Fatal(err)
 		}
-		c.rows++
-		if c.ids[id] {
-			c.duplicates++
-		}
-		c.ids[id] = true
-		text, ok := texts[id]
-		if !ok {
-			c.unknown++
-			continue
-		}
-		if !equal(v.Slice(), coheretest.Embedding(model, inputType, text, dims)) {
-			c.wrong++
-		}
+		c.add(texts, id, v.Slice())
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("read table: %v", err)
 	}
-	for _, id := range want {
-		if !c.ids[id] {
-			c.lost++
-		}
+	c.finish(want)
+	return c
+}
+
+// checkParts is checkTable for a Parquet job: every row of every part file,
+// an id in two parts counted as a duplicate.
+func checkParts(t *testing.T, dir, jobID string, texts map[string]string, want []string) tableCheck {
+	t.Helper()
+	c := newTableCheck()
+	for _, e := range readParts(t, dir, jobID) {
+		c.add(texts, e.ID, e.Float)
 	}
+	c.finish(want)
 	return c
 }
 
@@ -209,14 +237,6 @@ func (r *privateRedis) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// restart stops the server hard (SIGKILL: nothing is saved at exit, only what
-// the AOF already holds survives), keeps it down for down, and starts it again.
-func (r *privateRedis) restart(ctx context.Context, down time.Duration) {
-	r.p.stop(syscall.SIGKILL, time.Second)
-	sleep(ctx, down)
-	r.start()
 }
 
 // writeFile writes b under dir and returns the path.
