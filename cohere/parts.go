@@ -61,7 +61,7 @@ func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			defer closeBody(resp.Body)
-			return newAPIError(resp, c.cfg.APIKey, c.now())
+			return newAPIError(resp, c.cfg.APIKey, c.now(), c.cfg.Retry.MaxRetryAfter)
 		}
 		body, actx, dog = resp.Body, attemptCtx, attemptDog
 		return nil
