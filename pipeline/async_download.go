@@ -42,7 +42,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 	}
 	spec, sink, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	started := time.Now()
 	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
@@ -50,7 +50,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	fp := spec.Fingerprint()
 	now := time.Now().UTC()
@@ -86,7 +86,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 			if errors.Is(err, errStopped) {
 				return nil
 			}
-			return w.giveUp(ctx, p.Job, err)
+			return w.settle(ctx, p.Job, err)
 		}
 	}
 	if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDone); err != nil {

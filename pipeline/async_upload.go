@@ -124,7 +124,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	}
 	spec, sink, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	name := remoteName(p.Job, p.Group)
 	typ := cohere.DatasetEmbedInput
@@ -209,10 +209,7 @@ func keepFields(route string) []string {
 // uploadFailed handles a failure to build the dataset (input unreadable, a
 // -strict abort, the sink unreachable).
 func (w *Worker) uploadFailed(ctx context.Context, job string, err error) error {
-	if errors.Is(err, errStopped) {
-		return nil
-	}
-	return w.giveUp(ctx, job, err)
+	return w.settle(ctx, job, err)
 }
 
 // afterUpload moves a group whose dataset is recorded on to validation.
@@ -279,11 +276,11 @@ func (w *Worker) findDataset(ctx context.Context, name, typ string) (string, err
 func (w *Worker) asyncAPIError(ctx context.Context, spec Spec, err error) error {
 	var apiErr *cohere.APIError
 	rejected := errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && !cohere.IsRetryable(err)
-	if cohere.IsFatal(err) || rejected {
-		if aerr := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, err.Error()); aerr != nil {
+	if fatal(err) || rejected {
+		if aerr := w.abort(ctx, spec.ID, err.Error()); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	return w.giveUp(ctx, spec.ID, err)
+	return w.settle(ctx, spec.ID, err)
 }

@@ -45,7 +45,7 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	}
 	spec, sink, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	started := time.Now()
 	process := w.embedChunk
@@ -56,13 +56,11 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		process = w.rerankChunk
 	}
 	res, err := process(ctx, spec, sink, p)
-	if errors.Is(err, errStopped) {
-		log.Info("chunk stopped: job is no longer running")
-		return nil
-	}
 	if err != nil {
-		log.Warn("chunk failed", "err", err)
-		return w.giveUp(ctx, p.Job, err)
+		if !errors.Is(err, errStopped) {
+			log.Warn("chunk failed", "err", err)
+		}
+		return w.settle(ctx, p.Job, err)
 	}
 	rewritten, err := w.notePending(ctx, res)
 	if err != nil {
@@ -71,7 +69,7 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	sinkStart := time.Now()
 	if err := sink.WriteChunk(ctx, res); err != nil {
 		log.Warn("sink write failed", "err", err)
-		return w.giveUp(ctx, p.Job, fmt.Errorf("sink: %w", err))
+		return w.settle(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
 	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
@@ -171,13 +169,6 @@ func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, it
 	return todo, nil
 }
 
-func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error {
-	if err := w.Store.Abort(ctx, job, "-strict: "+cause.Error()); err != nil {
-		return err
-	}
-	return errStopped
-}
-
 func failure(r input.Record, reason string) sinks.Failure {
 	return sinks.Failure{File: r.File, Line: r.Line, ID: r.ID, Reason: reason}
 }
@@ -220,31 +211,20 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 	return rows, failed, nil
 }
 
-// embedBatch embeds one batch into vecs. A batch the API rejects as invalid
-// (400/422) is split in halves until the offending texts are isolated; only
-// those fail, with the API's message in reasons.
+// embedBatch embeds one batch into vecs; the texts the API rejects get the
+// API's verdict in reasons (splitRejected, outcome.go).
 func (w *Worker) embedBatch(ctx context.Context, spec Spec, batch []item, vecs []*sinks.Embedding, reasons []string) error {
-	texts := make([]string, len(batch))
-	for i, it := range batch {
-		texts[i] = it.rec.Text
-	}
-	resp, err := w.call(ctx, spec, texts)
-	var apiErr *cohere.APIError
-	if errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
-		if len(batch) == 1 {
-			reasons[0] = fmt.Sprintf("rejected by the API (%d): %s", apiErr.StatusCode, apiErr.Message)
-			return nil
+	return w.splitRejected(ctx, spec.ID, len(batch), func(lo, hi int) error {
+		texts := make([]string, hi-lo)
+		for i, it := range batch[lo:hi] {
+			texts[i] = it.rec.Text
 		}
-		mid := len(batch) / 2
-		if err := w.embedBatch(ctx, spec, batch[:mid], vecs[:mid], reasons[:mid]); err != nil {
+		resp, err := w.call(ctx, spec, texts)
+		if err != nil {
 			return err
 		}
-		return w.embedBatch(ctx, spec, batch[mid:], vecs[mid:], reasons[mid:])
-	}
-	if err != nil {
-		return err
-	}
-	return unpack(spec, resp, vecs)
+		return unpack(spec, resp, vecs[lo:hi])
+	}, func(i int, v *cohere.APIError) { reasons[i] = rejectedReason(v) })
 }
 
 // unpack copies each requested embedding type of resp into vecs, checking

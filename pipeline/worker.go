@@ -116,31 +116,10 @@ func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, error) {
 	return spec, sink, nil
 }
 
-// errStopped means the job was aborted or cancelled while a chunk ran: the
-// chunk stops without recording anything, so that a resumed job redoes it.
-var errStopped = errors.New("job stopped")
-
 // stopped reports whether the job has been aborted or cancelled.
 func (w *Worker) stopped(ctx context.Context, job string) bool {
 	st, err := w.Store.rdb.HGet(ctx, jobKey(job), "state").Result()
 	return err == nil && (st == StateAborted || st == StateCancelled)
-}
-
-// giveUp is called when a task fails: on its last retries, the job is aborted
-// with the error (the sink or the API stayed unreachable past the retry
-// budget), rather than letting asynq archive the task silently.
-func (w *Worker) giveUp(ctx context.Context, job string, err error) error {
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, inTask := asynq.GetMaxRetry(ctx)
-	if inTask && retried >= maxRetry-1 {
-		reason := fmt.Sprintf("gave up after %d attempts: %v", retried+1, err)
-		w.Store.RecordError(ctx, job, reason)
-		if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, reason); aerr != nil {
-			return errors.Join(err, aerr)
-		}
-		return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
-	}
-	return err
 }
 
 // HandleFinalize closes a job whose chunks are all done.
@@ -161,11 +140,11 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	}
 	_, sink, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	st.FinishedAt = time.Now().UTC()
 	if err := sink.Finish(ctx, st.Summary()); err != nil {
-		return w.giveUp(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
+		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
 	}
 	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
 	return w.Store.SetState(ctx, p.Job, StateDone, "", false)
