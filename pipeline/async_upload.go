@@ -190,7 +190,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		_ = w.Async.DeleteDataset(ctx, id)
 		return w.afterUpload(ctx, p.Job, p.Group)
 	}
-	if err := w.Store.rdb.HSet(ctx, groupKey(p.Job, p.Group), "sent", n).Err(); err != nil {
+	if err := w.Store.recordSent(ctx, p.Job, p.Group, int64(n)); err != nil {
 		return err
 	}
 	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n, "took", time.Since(started))

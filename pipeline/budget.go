@@ -73,38 +73,50 @@ func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
 // and, with a budget, what it spent plus one more call (at its average so
 // far) must stay within it. A job that would cross its budget is aborted.
 func (w *Worker) mayCall(ctx context.Context, job string) error {
-	pipe := w.Store.rdb.Pipeline()
-	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
-	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
-	if _, err := pipe.Exec(ctx); err != nil {
+	s, err := w.Store.spending(ctx, job)
+	if err != nil {
 		return nil // Redis trouble is met, and retried, elsewhere
 	}
-	str := func(v any) string { s, _ := v.(string); return s }
-	jv, xv := j.Val(), x.Val()
-	if st := str(jv[0]); st == StateAborted || st == StateCancelled {
+	if s.state == StateAborted || s.state == StateCancelled {
 		return errStopped
 	}
-	maxCost, _ := strconv.ParseFloat(str(jv[1]), 64)
+	maxCost := s.maxCost
 	if maxCost <= 0 {
 		return nil
 	}
-	price, _ := strconv.ParseFloat(str(jv[2]), 64)
-	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
-	spent := Cost(price, n(xv[0]), n(xv[1]))
+	spent := Cost(s.price, s.tokens, s.units)
 	next := 0.0
-	if calls := n(xv[2]); calls > 0 {
-		next = spent / float64(calls)
+	if s.calls > 0 {
+		next = spent / float64(s.calls)
 	}
 	if spent+next <= maxCost {
 		return nil
 	}
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
 		usd(spent), usd(maxCost))
-	if err := w.Store.Abort(context.WithoutCancel(ctx), job, reason); err != nil {
-		return err
+	return w.abort(ctx, job, reason)
+}
+
+// spent is what mayCall reads of a job: its state, budget and spending.
+type spent struct {
+	state                string
+	maxCost, price       float64
+	tokens, units, calls int64
+}
+
+// spending reads a job's state, budget and spending in one round trip.
+func (st *Store) spending(ctx context.Context, job string) (spent, error) {
+	pipe := st.rdb.Pipeline()
+	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
+	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return spent{}, err
 	}
-	w.Store.RecordError(ctx, job, reason)
-	return errStopped
+	str := func(v any) string { s, _ := v.(string); return s }
+	f := func(v any) float64 { x, _ := strconv.ParseFloat(str(v), 64); return x }
+	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
+	jv, xv := j.Val(), x.Val()
+	return spent{state: str(jv[0]), maxCost: f(jv[1]), price: f(jv[2]), tokens: n(xv[0]), units: n(xv[1]), calls: n(xv[2])}, nil
 }
 
 func usd(v float64) string { return fmt.Sprintf("$%.4f", v) }

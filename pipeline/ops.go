@@ -190,7 +190,6 @@ func ValidateExamples(ex []cohere.ClassifyExample) error {
 	return nil
 }
 
-func examplesKey(id string) string { return "cobatch:job:" + id + ":examples" }
 
 // SaveExamples stores a classify job's examples once, next to its spec.
 func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {

@@ -118,8 +118,7 @@ func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, error) {
 
 // stopped reports whether the job has been aborted or cancelled.
 func (w *Worker) stopped(ctx context.Context, job string) bool {
-	st, err := w.Store.rdb.HGet(ctx, jobKey(job), "state").Result()
-	return err == nil && (st == StateAborted || st == StateCancelled)
+	return w.Store.Stopped(ctx, job)
 }
 
 // HandleFinalize closes a job whose chunks are all done.
