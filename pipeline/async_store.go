@@ -47,7 +47,6 @@ type GroupState struct {
 	Token     string // the live poll chain
 }
 
-
 // saveGroups records a job's route and groups once; a re-planned job keeps
 // the groups it was first given.
 func (st *Store) saveGroups(ctx context.Context, job, route string, groups []AsyncGroup) error {

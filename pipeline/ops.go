@@ -190,7 +190,6 @@ func ValidateExamples(ex []cohere.ClassifyExample) error {
 	return nil
 }
 
-
 // SaveExamples stores a classify job's examples once, next to its spec.
 func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {
 	if len(spec.Examples) == 0 {
