@@ -40,10 +40,11 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 	if st.Phase != PhaseDownload {
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
 		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	started := time.Now()
 	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
 	if errors.Is(err, errStopped) {

@@ -67,7 +67,7 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 	for i, it := range out.items {
 		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
 	}
-	have, err := sink.Existing(ctx, spec.ID, chunk, keys)
+	have, err := sink.Lookup(ctx, spec.ID, chunk, keys)
 	if err != nil {
 		return out, fmt.Errorf("sink lookup: %w", err)
 	}
@@ -122,10 +122,11 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	default:
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
 		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	name := remoteName(p.Job, p.Group)
 	typ := cohere.DatasetEmbedInput
 	if st.Route == AsyncBatches {

@@ -40,13 +40,17 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	log := w.log().With("job", p.Job, "chunk", p.Chunk)
 	if done, err := w.Store.ChunkDone(ctx, p.Job, p.Chunk); err != nil {
 		return err
-	} else if done || w.stopped(ctx, p.Job) {
+	} else if done {
+		return nil
+	} else if w.stopped(ctx, p.Job) {
+		w.jobEnded(p.Job)
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
 		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	started := time.Now()
 	process := w.embedChunk
 	switch spec.Op {
@@ -154,7 +158,7 @@ func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, it
 	for i, it := range items {
 		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
 	}
-	have, err := sink.Existing(ctx, p.Job, p.Chunk, keys)
+	have, err := sink.Lookup(ctx, p.Job, p.Chunk, keys)
 	if err != nil {
 		return nil, fmt.Errorf("sink lookup: %w", err)
 	}

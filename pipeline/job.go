@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/sinks"
 )
 
 // Operations a job can run.
@@ -31,7 +32,7 @@ type Spec struct {
 	Inputs         []string      `json:"inputs"`
 	Input          input.Options `json:"input"`
 	ChunkSize      int           `json:"chunk_size"`
-	Sink           string        `json:"sink"` // "parquet:DIR" or "postgres" (the worker's DATABASE_URL)
+	Sink           string        `json:"sink"` // SCHEME[:LOCATION], a sink registered with sinks.Register
 	Table          string        `json:"table,omitempty"`
 	PGType         string        `json:"pg_type,omitempty"`
 	Index          *Index        `json:"index,omitempty"`  // build an ANN index after the load (postgres)
@@ -44,16 +45,8 @@ type Spec struct {
 	Budget       // -price-per-mtok, -max-cost
 }
 
-// Index asks for an approximate-nearest-neighbour index, built once when the
-// job's chunks are all written: building it before the bulk load makes the
-// load many times slower.
-type Index struct {
-	Method         string `json:"method"`             // "hnsw"
-	Distance       string `json:"distance,omitempty"` // cosine, l2, ip (float); hamming, jaccard (bit)
-	M              int    `json:"m,omitempty"`
-	EfConstruction int    `json:"ef_construction,omitempty"`
-	Concurrently   bool   `json:"concurrently,omitempty"` // for a table already serving queries
-}
+// Index asks for an approximate-nearest-neighbour index after the load.
+type Index = sinks.Index
 
 // Defaults applied by WithDefaults.
 const (
@@ -120,8 +113,8 @@ func (s Spec) Validate() error {
 	if s.Index != nil && s.Index.Method != "hnsw" {
 		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
 	}
-	if s.Index != nil && s.Sink != "postgres" {
-		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
+	if k, err := sinks.Lookup(s.Sink); s.Index != nil && err == nil && !k.Indexes {
+		errs = append(errs, fmt.Errorf("-index: a %s sink has no indexes", k.Scheme))
 	}
 	errs = append(errs, s.validateAsync()...)
 	return errors.Join(errs...)
@@ -140,11 +133,10 @@ func (s Spec) validateCommon() []error {
 	if err := s.Input.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
-		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
-	}
-	if s.Sink == "postgres" && s.Table == "" {
-		errs = append(errs, errors.New("-table: required with a postgres sink"))
+	if k, err := sinks.Lookup(s.Sink); err != nil {
+		errs = append(errs, err)
+	} else if k.NeedsTable && s.Table == "" {
+		errs = append(errs, fmt.Errorf("-table: required with a %s sink", k.Scheme))
 	}
 	return errs
 }
@@ -170,6 +162,15 @@ func DefaultJobID(s Spec) string {
 	key.Budget = Budget{}
 	_ = json.NewEncoder(h).Encode(key)
 	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Target is what the job's sink is told of it; databaseURL is the worker's
+// own connection string, never stored with the job.
+func (s Spec) Target(databaseURL string) sinks.Target {
+	return sinks.Target{
+		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
+		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
+	}
 }
 
 // Dims is the length of the job's vectors: -dimensions when given, else the

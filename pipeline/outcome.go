@@ -80,11 +80,13 @@ func (w *Worker) settle(ctx context.Context, job string, err error) error {
 		return nil
 	case errors.Is(err, errStopped):
 		w.log().Info("task stopped: job is no longer running", "job", job)
+		w.jobEnded(job)
 		return nil
 	case fatal(err):
 		if aerr := w.abort(ctx, job, err.Error()); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}
+		w.jobEnded(job)
 		return nil
 	}
 	retried, _ := asynq.GetRetryCount(ctx)

@@ -27,14 +27,12 @@ type Limiter interface {
 	Succeeded(ctx context.Context)
 }
 
-// Sink stores a job's results (sinks/parquet and sinks/pgvector satisfy it).
-type Sink interface {
-	Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error)
-	WriteChunk(ctx context.Context, c *sinks.Chunk) error
-	Finish(ctx context.Context, s sinks.Summary) error
-}
+// Sink stores a job's results: the sink of a job's -sink scheme
+// (sinks.Register).
+type Sink = sinks.Sink
 
-// SinkOpener returns the sink a job writes to; workers cache what it returns.
+// SinkOpener returns the sink a job writes to; a worker holds what it returns
+// while the job runs, and closes it when the job ends.
 type SinkOpener func(ctx context.Context, spec Spec) (Sink, error)
 
 // Worker holds what the task handlers share. Its handlers are the same in
@@ -61,9 +59,13 @@ type Worker struct {
 
 	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
 
+	// SinkIdle closes a job's sink unused for this long (default
+	// DefaultSinkIdle).
+	SinkIdle time.Duration
+
 	mu    sync.Mutex
 	specs map[string]Spec
-	sinks map[string]Sink
+	sinks jobSinks
 }
 
 // Register adds the worker's handlers to mux.
@@ -89,33 +91,6 @@ func (w *Worker) log() *slog.Logger {
 	return w.Log
 }
 
-// job returns the spec and sink of a job, loading each once per process.
-func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, error) {
-	w.mu.Lock()
-	spec, ok := w.specs[id]
-	sink := w.sinks[id]
-	w.mu.Unlock()
-	if !ok {
-		var err error
-		if spec, err = w.Store.Spec(ctx, id); err != nil {
-			return Spec{}, nil, err
-		}
-	}
-	if sink == nil {
-		var err error
-		if sink, err = w.OpenSink(ctx, spec); err != nil {
-			return spec, nil, fmt.Errorf("open sink %s: %w", spec.Sink, err)
-		}
-	}
-	w.mu.Lock()
-	if w.specs == nil {
-		w.specs, w.sinks = map[string]Spec{}, map[string]Sink{}
-	}
-	w.specs[id], w.sinks[id] = spec, sink
-	w.mu.Unlock()
-	return spec, sink, nil
-}
-
 // stopped reports whether the job has been aborted or cancelled.
 func (w *Worker) stopped(ctx context.Context, job string) bool {
 	return w.Store.Stopped(ctx, job)
@@ -137,16 +112,21 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	if !st.Planned || st.ChunksDone < st.Chunks {
 		return fmt.Errorf("finalize %s: %d of %d chunks done", p.Job, st.ChunksDone, st.Chunks)
 	}
-	_, sink, err := w.job(ctx, p.Job)
+	_, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
 		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	st.FinishedAt = time.Now().UTC()
 	if err := sink.Finish(ctx, st.Summary()); err != nil {
 		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
 	}
 	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
-	return w.Store.SetState(ctx, p.Job, StateDone, "", false)
+	if err := w.Store.SetState(ctx, p.Job, StateDone, "", false); err != nil {
+		return err
+	}
+	w.jobEnded(p.Job)
+	return nil
 }
 
 // maybeFinalize enqueues the finalize task once every chunk is done.
