@@ -250,7 +250,7 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 	}
 	if !fallback || len(c.rows) > 0 {
 		sinkStart := time.Now()
-		if err := sink.WriteChunk(ctx, out); err != nil {
+		if err := w.writeChunk(ctx, spec, sink, out); err != nil {
 			return fmt.Errorf("sink: %w", err)
 		}
 		w.Metrics.sinkWrite(spec.ID, time.Since(sinkStart))

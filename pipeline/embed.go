@@ -71,7 +71,7 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	sinkStart := time.Now()
-	if err := sink.WriteChunk(ctx, res); err != nil {
+	if err := w.writeChunk(ctx, spec, sink, res); err != nil {
 		log.Warn("sink write failed", "err", err)
 		return w.settle(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}

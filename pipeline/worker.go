@@ -62,6 +62,9 @@ type Worker struct {
 	// SinkIdle closes a job's sink unused for this long (default
 	// DefaultSinkIdle).
 	SinkIdle time.Duration
+	// SinkRetryBudget bounds how long a transient sink error is retried
+	// inside a handler (default DefaultSinkRetryBudget).
+	SinkRetryBudget time.Duration
 
 	mu    sync.Mutex
 	specs map[string]Spec

@@ -62,6 +62,9 @@ type Kind struct {
 	NeedsTable bool
 	// Indexes: the sink can build an ANN index (-index).
 	Indexes bool
+	// Transient reports a write error worth retrying as is (the write is
+	// idempotent); nil: none is.
+	Transient func(error) bool
 }
 
 var (

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	sinks.Register(sinks.Kind{Scheme: "postgres", NeedsTable: true, Indexes: true, Open: open})
+	sinks.Register(sinks.Kind{Scheme: "postgres", NeedsTable: true, Indexes: true, Open: open, Transient: IsTransient})
 }
 
 // open opens the writer of a job on the worker's DATABASE_URL.
