@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/cobatch/cobatch/pipeline/input"
 )
@@ -22,21 +21,16 @@ type Budget struct {
 	MaxCost float64 `json:"max_cost,omitempty"`
 }
 
-// DefaultPrice is the list price in USD per million tokens for embed models
-// (embed-v4: 0.12; v3 and older: 0.10) and per 1,000 searches for rerank
-// (2.0). Classify has no list price here (its models are fine-tuned): zero,
-// so a budget on a classify job needs -price-per-mtok.
+// DefaultPrice is the operation's list price in USD for model (Op.Price):
+// per million tokens, or per 1,000 searches for an operation billed in
+// searches. Zero for an operation without one (classify's fine-tuned
+// models), so that a budget needs -price-per-mtok.
 func DefaultPrice(op, model string) float64 {
-	switch {
-	case op == OpRerank:
-		return 2.0
-	case op == OpClassify:
+	o, err := LookupOp(op)
+	if err != nil {
 		return 0
-	case strings.HasPrefix(model, "embed-v4"):
-		return 0.12
-	default:
-		return 0.10
 	}
+	return o.Price(model)
 }
 
 // Price is the job's unit price: -price-per-mtok or the model's default.
@@ -143,17 +137,17 @@ const estimateSample = 1000
 func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	e := Estimate{Price: spec.Price()}
 	var sampled, bytes int64
-	per := int64(MaxBatch)
-	err := input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
+	op, err := LookupOp(spec.Op)
+	if err != nil {
+		return e, err
+	}
+	per := int64(op.RecordsPerCall)
+	err = input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
 		if r.Path == "-" || r.Data != nil {
 			return errors.New("stdin cannot be estimated ahead")
 		}
 		e.Records += int64(r.Records)
-		if spec.Op == OpRerank {
-			e.Calls += int64(r.Records)
-		} else {
-			e.Calls += (int64(r.Records) + per - 1) / per
-		}
+		e.Calls += (int64(r.Records) + per - 1) / per
 		if sampled >= estimateSample {
 			return nil
 		}
@@ -171,7 +165,7 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	if sampled > 0 {
 		e.Tokens = (bytes*e.Records/sampled + 3) / 4
 	}
-	if spec.Op == OpRerank {
+	if op.SearchUnits {
 		e.SearchUnitPriced = true
 		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
 	} else {

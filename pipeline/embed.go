@@ -52,14 +52,11 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	}
 	defer release()
 	started := time.Now()
-	process := w.embedChunk
-	switch spec.Op {
-	case OpClassify:
-		process = w.classifyChunk
-	case OpRerank:
-		process = w.rerankChunk
+	op, err := LookupOp(spec.Op)
+	if err != nil {
+		return w.settle(ctx, p.Job, w.abort(ctx, p.Job, err.Error()))
 	}
-	res, err := process(ctx, spec, sink, p)
+	res, err := op.Process(ctx, w, spec, sink, p)
 	if err != nil {
 		if !errors.Is(err, errStopped) {
 			log.Warn("chunk failed", "err", err)

@@ -6,17 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/sinks"
-)
-
-// Operations a job can run.
-const (
-	OpEmbed = "embed"
 )
 
 // Spec is everything that defines a job. It is stored in Redis (never with a
@@ -56,68 +50,29 @@ const (
 	MaxBatch         = 96  // texts per embed call, the API's limit
 )
 
-// WithDefaults fills unset fields with their defaults.
+// WithDefaults fills unset fields with their defaults: the operation's own
+// (Op.Defaults), then those every job shares.
 func (s Spec) WithDefaults() Spec {
 	if s.Op == "" {
 		s.Op = OpEmbed
 	}
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.withOpDefaults()
-	}
-	if s.Model == "" {
-		s.Model = DefaultModel
-	}
-	if s.InputType == "" {
-		s.InputType = DefaultInputType
-	}
-	if len(s.EmbeddingTypes) == 0 {
-		s.EmbeddingTypes = []string{"float"}
+	if op, err := LookupOp(s.Op); err == nil {
+		s = op.Defaults(s)
 	}
 	if s.ChunkSize <= 0 {
 		s.ChunkSize = DefaultChunkSize
 	}
-	if s.PGType == "" {
-		s.PGType = "vector"
-	}
 	s.Input = s.Input.WithDefaults()
-	s.AsyncOptions = s.AsyncOptions.withDefaults()
 	return s
 }
 
-var validTypes = []string{"float", "int8", "uint8", "binary", "ubinary"}
-
-// Validate reports the first problem with a spec, naming the flag to fix.
+// Validate reports the problems of a spec, each naming the flag to fix.
 func (s Spec) Validate() error {
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.validateOp()
+	op, err := LookupOp(s.Op)
+	if err != nil {
+		return err
 	}
-	errs := s.validateCommon()
-	if s.Op != OpEmbed {
-		errs = append(errs, fmt.Errorf("-op %q: want embed, classify or rerank", s.Op))
-	}
-	for _, t := range s.EmbeddingTypes {
-		if !slices.Contains(validTypes, t) {
-			errs = append(errs, fmt.Errorf("-embedding-types: %q is not one of %s", t, strings.Join(validTypes, ", ")))
-		}
-	}
-	switch s.Dimensions {
-	case 0, 256, 512, 1024, 1536:
-	default:
-		errs = append(errs, fmt.Errorf("-dimensions %d: want 256, 512, 1024 or 1536", s.Dimensions))
-	}
-	switch s.InputType {
-	case "search_document", "search_query", "classification", "clustering":
-	default:
-		errs = append(errs, fmt.Errorf("-input-type %q: want search_document, search_query, classification or clustering", s.InputType))
-	}
-	if s.Index != nil && s.Index.Method != "hnsw" {
-		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
-	}
-	if k, err := sinks.Lookup(s.Sink); s.Index != nil && err == nil && !k.Indexes {
-		errs = append(errs, fmt.Errorf("-index: a %s sink has no indexes", k.Scheme))
-	}
-	errs = append(errs, s.validateAsync()...)
-	return errors.Join(errs...)
+	return errors.Join(append(s.validateCommon(), op.Validate(s)...)...)
 }
 
 // validateCommon checks what every operation's spec needs: inputs, chunking,
@@ -141,15 +96,15 @@ func (s Spec) validateCommon() []error {
 	return errs
 }
 
-// Fingerprint identifies everything besides the text that shapes a vector. A
-// stored row with the same content hash and fingerprint is not embedded again.
+// Fingerprint identifies what besides the text decides a record's result
+// (Op.Fingerprint); empty for an operation that is not registered, which
+// Validate refuses.
 func (s Spec) Fingerprint() string {
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.opFingerprint()
+	op, err := LookupOp(s.Op)
+	if err != nil {
+		return ""
 	}
-	types := slices.Clone(s.EmbeddingTypes)
-	slices.Sort(types)
-	return fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
+	return op.Fingerprint(s)
 }
 
 // DefaultJobID derives a job id from what determines the job's output, so
