@@ -70,14 +70,7 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	if err != nil {
 		return nil, err
 	}
-	var uniq []item
-	first := map[[32]byte]int{}
-	for _, it := range todo {
-		if _, ok := first[it.sha]; !ok {
-			first[it.sha] = len(uniq)
-			uniq = append(uniq, it)
-		}
-	}
+	uniq, first := distinct(todo)
 	verdicts := make([]*cohere.Classification, len(uniq))
 	reasons := make([]string, len(uniq))
 	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}

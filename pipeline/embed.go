@@ -174,9 +174,9 @@ func failure(r input.Record, reason string) sinks.Failure {
 	return sinks.Failure{File: r.File, Line: r.Line, ID: r.ID, Reason: reason}
 }
 
-// embedItems embeds items in calls of at most MaxBatch texts. A text that
-// occurs several times in the chunk is paid for once.
-func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+// distinct returns the items with distinct texts, in order, and for each
+// text's hash its index among them: a text repeated in a chunk is paid once.
+func distinct(items []item) ([]item, map[[32]byte]int) {
 	var uniq []item
 	first := map[[32]byte]int{}
 	for _, it := range items {
@@ -185,6 +185,13 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 			uniq = append(uniq, it)
 		}
 	}
+	return uniq, first
+}
+
+// embedItems embeds items in calls of at most MaxBatch texts. A text that
+// occurs several times in the chunk is paid for once.
+func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+	uniq, first := distinct(items)
 	vecs := make([]*sinks.Embedding, len(uniq))
 	reasons := make([]string, len(uniq))
 	for lo := 0; lo < len(uniq); lo += MaxBatch {
