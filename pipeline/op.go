@@ -11,9 +11,10 @@ import (
 )
 
 // Op is one operation a job can run: everything the pipeline needs to know
-// of it, registered once (RegisterOp) from the operation's own file. No code
-// outside an operation's file switches on its name: a new operation is its
-// file, a cohere call and a row type.
+// of it, registered once (RegisterOp) from the operation's own files. No
+// other code in this package switches on its name; the sinks still tell its
+// row kind apart (sinks.Chunk), so a new operation is its files, a cohere
+// call, a row type and each sink's writer for it.
 type Op struct {
 	Name string
 	// Defaults fills the spec's unset fields the operation cares about.
