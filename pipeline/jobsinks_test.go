@@ -13,9 +13,9 @@ import (
 
 // TestWorkerHoldsNoPoolOfFinishedJobs runs 50 Postgres jobs one after the
 // other on one long-running worker: once each has ended, the worker holds no
-// connection of it (counted by the server, in pg_stat_activity).
+// connection of it (counted by the server, in pg_stat_activity). It runs
+// before the parallel tests: its 50 jobs are slow beside them.
 func TestWorkerHoldsNoPoolOfFinishedJobs(t *testing.T) {
-	t.Parallel()
 	h := newHarness(t)
 	u, err := url.Parse(testenv.DatabaseURL(t))
 	if err != nil {
