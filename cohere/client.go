@@ -145,7 +145,7 @@ func (c *Client) attempt(ctx context.Context, r *request) error {
 	}
 	defer closeBody(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newAPIError(resp, c.cfg.APIKey, c.now())
+		return newAPIError(resp, c.cfg.APIKey, c.now(), c.cfg.Retry.MaxRetryAfter)
 	}
 	return c.decode(ctx, actx, resp.Body, resp.ContentLength, r.out)
 }

@@ -23,8 +23,9 @@ type APIError struct {
 	// ID is the request id the API assigned, for support tickets.
 	ID      string
 	Message string
-	// RetryAfter is the server's Retry-After, uncapped; zero when absent
-	// (Cohere's 429s carry none in practice).
+	// RetryAfter is the server's Retry-After, capped at the client's
+	// Retry.MaxRetryAfter (callers that wait on their own read it too); zero
+	// when absent (Cohere's 429s carry none in practice).
 	RetryAfter time.Duration
 }
 
@@ -57,7 +58,7 @@ func (e *APIError) MonthlyLimit() bool {
 // limits that pass within minutes.
 func (e *APIError) retryable() bool {
 	switch e.StatusCode {
-	case http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
 	case http.StatusTooManyRequests:
 		return !e.MonthlyLimit()
@@ -66,7 +67,7 @@ func (e *APIError) retryable() bool {
 }
 
 // IsRetryable reports whether err is worth retrying later: network errors,
-// attempt timeouts, 500/503/504 and 429s other than the monthly cap. A
+// attempt timeouts, 500/502/503/504 and 429s other than the monthly cap. A
 // cancelled or expired caller context is not retryable.
 func IsRetryable(err error) bool {
 	if err == nil {
@@ -137,10 +138,10 @@ const maxErrorBody = 64 << 10
 
 // newAPIError builds an APIError from a non-2xx response, reading at most
 // maxErrorBody bytes of its body. key is scrubbed from the message in case
-// a proxy echoes the request back.
-func newAPIError(resp *http.Response, key string, now time.Time) *APIError {
+// a proxy echoes the request back; Retry-After is capped at maxWait.
+func newAPIError(resp *http.Response, key string, now time.Time, maxWait time.Duration) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &APIError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
+	e := &APIError{StatusCode: resp.StatusCode, RetryAfter: min(parseRetryAfter(resp.Header.Get("Retry-After"), now), maxWait)}
 	var parsed struct {
 		ID      string `json:"id"`
 		Message string `json:"message"`

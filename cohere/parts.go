@@ -88,7 +88,7 @@ func (c *Client) readPart(ctx context.Context, rawURL string, read func(dec *ocf
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			defer closeBody(resp.Body)
-			return newAPIError(resp, c.cfg.APIKey, c.now())
+			return newAPIError(resp, c.cfg.APIKey, c.now(), c.cfg.Retry.MaxRetryAfter)
 		}
 		body, actx, dog = resp.Body, attemptCtx, attemptDog
 		return nil

@@ -3,6 +3,7 @@ package cohere
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -32,7 +33,7 @@ func TestErrorClasses(t *testing.T) {
 		{"499 cancelled", 499, "request cancelled", 1, false, false, false},
 		{"500 server error", 500, "internal error", 4, true, false, false},
 		{"501 not implemented", 501, "not implemented", 1, false, false, false},
-		{"502 bad gateway", 502, "bad gateway", 1, false, false, false},
+		{"502 bad gateway", 502, "bad gateway", 4, true, false, false},
 		{"503 unavailable", 503, "unavailable", 4, true, false, false},
 		{"504 gateway timeout", 504, "timeout", 4, true, false, false},
 		{"429 per minute", 429, "You are past the per minute request limit, please wait and try again later.", 4, true, true, false},
@@ -69,6 +70,28 @@ func TestErrorClasses(t *testing.T) {
 				t.Errorf("error contains the API key: %v", err)
 			}
 		})
+	}
+}
+
+// TestRetryAfterCappedOnAPIError: a caller that makes its own waits (the
+// workers' shared limiter) reads APIError.RetryAfter; it is capped like the
+// client's own waits, so no server can pause every worker for hours.
+func TestRetryAfterCappedOnAPIError(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"3600", "999999999", "1e9"} {
+		b := setup(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", v)
+			w.WriteHeader(429)
+			_, _ = io.WriteString(w, `{"message":"You are past the per minute request limit, please wait and try again later."}`)
+		}, func(c *Config) { c.Retry.NoRetryRateLimited = true })
+		_, err := b.client.Tokenize(context.Background(), &TokenizeRequest{Text: "x", Model: "command"})
+		apiErr, ok := errors.AsType[*APIError](err)
+		if !ok {
+			t.Fatalf("Retry-After %s: no *APIError in %v", v, err)
+		}
+		if apiErr.RetryAfter != 60*time.Second {
+			t.Errorf("Retry-After %s: APIError.RetryAfter = %s, want 60s", v, apiErr.RetryAfter)
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func (c *Client) uploadAttempt(ctx context.Context, endpoint string, up *upload,
 	}
 	defer closeBody(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newAPIError(resp, c.cfg.APIKey, c.now())
+		return newAPIError(resp, c.cfg.APIKey, c.now(), c.cfg.Retry.MaxRetryAfter)
 	}
 	dog.kick()
 	return c.decode(ctx, actx, &kickReader{r: resp.Body, dog: dog}, resp.ContentLength, out)

@@ -99,10 +99,10 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 				// A fresh sink and fresh chunk records: every record is
 				// written, none found in the sink.
 				out := filepath.Join(dir, fmt.Sprintf("%s-%d", kind, i))
-				if err := rdb.Del(ctx, "cobatch:job:"+spec.ID+":done", "cobatch:job:"+spec.ID+":totals").Err(); err != nil {
+				if err := rdb.Del(ctx, pipeline.DoneKey(spec.ID), pipeline.TotalsKey(spec.ID)).Err(); err != nil {
 					b.Fatal(err)
 				}
-				if err := rdb.HSet(ctx, "cobatch:job:"+spec.ID+":async:0", "phase", pipeline.PhaseDownload).Err(); err != nil {
+				if err := rdb.HSet(ctx, pipeline.GroupKey(spec.ID, 0), "phase", pipeline.PhaseDownload).Err(); err != nil {
 					b.Fatal(err)
 				}
 				s := spec
@@ -111,7 +111,7 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 					s.Sink, s.Table = "postgres", fmt.Sprintf("async_%d", i)
 				}
 				sb, _ := json.Marshal(s)
-				rdb.HSet(ctx, "cobatch:job:"+spec.ID, "spec", sb)
+				rdb.HSet(ctx, pipeline.JobKey(spec.ID), "spec", sb)
 				w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, DatabaseURL: dbURL})
 				syncSpec := s
 				if kind == "parquet" {

@@ -40,17 +40,18 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 	if st.Phase != PhaseDownload {
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	started := time.Now()
 	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
 	if errors.Is(err, errStopped) {
 		return nil
 	}
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
 	fp := spec.Fingerprint()
 	now := time.Now().UTC()
@@ -86,7 +87,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 			if errors.Is(err, errStopped) {
 				return nil
 			}
-			return w.giveUp(ctx, p.Job, err)
+			return w.settle(ctx, p.Job, err)
 		}
 	}
 	if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDone); err != nil {
@@ -249,7 +250,7 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 	}
 	if !fallback || len(c.rows) > 0 {
 		sinkStart := time.Now()
-		if err := sink.WriteChunk(ctx, out); err != nil {
+		if err := w.writeChunk(ctx, spec, sink, out); err != nil {
 			return fmt.Errorf("sink: %w", err)
 		}
 		w.Metrics.sinkWrite(spec.ID, time.Since(sinkStart))

@@ -18,7 +18,7 @@ func (w *Worker) startPoll(ctx context.Context, job string, g int) error {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	token := hex.EncodeToString(b)
-	if err := w.Store.rdb.HSet(ctx, groupKey(job, g), "token", token).Err(); err != nil {
+	if err := w.Store.recordPollToken(ctx, job, g, token); err != nil {
 		return err
 	}
 	return w.enqueue(ctx, NewAsyncPollTask(AsyncPayload{Job: job, Group: g, Token: token}, w.queue(), 0))
@@ -175,7 +175,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 			status = cohere.EmbedJobCancelled
 		}
 		if b.NumFailedRecords > 0 {
-			_ = w.Store.rdb.HSet(ctx, groupKey(spec.ID, st.Group), "remote_failed", int64(b.NumFailedRecords)).Err()
+			_ = w.Store.recordRemoteFailed(ctx, spec.ID, st.Group, int64(b.NumFailedRecords))
 		}
 	} else {
 		j, err := w.Async.GetEmbedJob(ctx, st.RemoteID)

@@ -47,11 +47,6 @@ type GroupState struct {
 	Token     string // the live poll chain
 }
 
-func asyncKey(id string) string { return "cobatch:job:" + id + ":async" }
-func groupKey(id string, g int) string {
-	return "cobatch:job:" + id + ":async:" + strconv.Itoa(g)
-}
-
 // saveGroups records a job's route and groups once; a re-planned job keeps
 // the groups it was first given.
 func (st *Store) saveGroups(ctx context.Context, job, route string, groups []AsyncGroup) error {
@@ -132,6 +127,21 @@ func (st *Store) GroupStates(ctx context.Context, job string) ([]GroupState, err
 func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, kv ...any) error {
 	fields := append([]any{"phase", phase, "phase_at", time.Now().UTC().Format(time.RFC3339Nano)}, kv...)
 	return st.rdb.HSet(ctx, groupKey(job, g), fields...).Err()
+}
+
+// recordSent records how many records a group's dataset holds.
+func (st *Store) recordSent(ctx context.Context, job string, g int, n int64) error {
+	return st.rdb.HSet(ctx, groupKey(job, g), "sent", n).Err()
+}
+
+// recordPollToken makes token the group's live poll chain.
+func (st *Store) recordPollToken(ctx context.Context, job string, g int, token string) error {
+	return st.rdb.HSet(ctx, groupKey(job, g), "token", token).Err()
+}
+
+// recordRemoteFailed records how many records the remote batch failed.
+func (st *Store) recordRemoteFailed(ctx context.Context, job string, g int, n int64) error {
+	return st.rdb.HSet(ctx, groupKey(job, g), "remote_failed", n).Err()
 }
 
 // setOnce records field (a remote id) unless it is set already, and returns

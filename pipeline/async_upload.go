@@ -67,7 +67,7 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 	for i, it := range out.items {
 		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
 	}
-	have, err := sink.Existing(ctx, spec.ID, chunk, keys)
+	have, err := sink.Lookup(ctx, spec.ID, chunk, keys)
 	if err != nil {
 		return out, fmt.Errorf("sink lookup: %w", err)
 	}
@@ -122,10 +122,11 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	default:
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	name := remoteName(p.Job, p.Group)
 	typ := cohere.DatasetEmbedInput
 	if st.Route == AsyncBatches {
@@ -190,7 +191,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		_ = w.Async.DeleteDataset(ctx, id)
 		return w.afterUpload(ctx, p.Job, p.Group)
 	}
-	if err := w.Store.rdb.HSet(ctx, groupKey(p.Job, p.Group), "sent", n).Err(); err != nil {
+	if err := w.Store.recordSent(ctx, p.Job, p.Group, int64(n)); err != nil {
 		return err
 	}
 	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n, "took", time.Since(started))
@@ -209,10 +210,7 @@ func keepFields(route string) []string {
 // uploadFailed handles a failure to build the dataset (input unreadable, a
 // -strict abort, the sink unreachable).
 func (w *Worker) uploadFailed(ctx context.Context, job string, err error) error {
-	if errors.Is(err, errStopped) {
-		return nil
-	}
-	return w.giveUp(ctx, job, err)
+	return w.settle(ctx, job, err)
 }
 
 // afterUpload moves a group whose dataset is recorded on to validation.
@@ -279,11 +277,11 @@ func (w *Worker) findDataset(ctx context.Context, name, typ string) (string, err
 func (w *Worker) asyncAPIError(ctx context.Context, spec Spec, err error) error {
 	var apiErr *cohere.APIError
 	rejected := errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 && !cohere.IsRetryable(err)
-	if cohere.IsFatal(err) || rejected {
-		if aerr := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, err.Error()); aerr != nil {
+	if fatal(err) || rejected {
+		if aerr := w.abort(ctx, spec.ID, err.Error()); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	return w.giveUp(ctx, spec.ID, err)
+	return w.settle(ctx, spec.ID, err)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/cobatch/cobatch/pipeline/input"
 )
@@ -22,21 +21,16 @@ type Budget struct {
 	MaxCost float64 `json:"max_cost,omitempty"`
 }
 
-// DefaultPrice is the list price in USD per million tokens for embed models
-// (embed-v4: 0.12; v3 and older: 0.10) and per 1,000 searches for rerank
-// (2.0). Classify has no list price here (its models are fine-tuned): zero,
-// so a budget on a classify job needs -price-per-mtok.
+// DefaultPrice is the operation's list price in USD for model (Op.Price):
+// per million tokens, or per 1,000 searches for an operation billed in
+// searches. Zero for an operation without one (classify's fine-tuned
+// models), so that a budget needs -price-per-mtok.
 func DefaultPrice(op, model string) float64 {
-	switch {
-	case op == OpRerank:
-		return 2.0
-	case op == OpClassify:
+	o, err := LookupOp(op)
+	if err != nil {
 		return 0
-	case strings.HasPrefix(model, "embed-v4"):
-		return 0.12
-	default:
-		return 0.10
 	}
+	return o.Price(model)
 }
 
 // Price is the job's unit price: -price-per-mtok or the model's default.
@@ -73,38 +67,50 @@ func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
 // and, with a budget, what it spent plus one more call (at its average so
 // far) must stay within it. A job that would cross its budget is aborted.
 func (w *Worker) mayCall(ctx context.Context, job string) error {
-	pipe := w.Store.rdb.Pipeline()
-	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
-	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
-	if _, err := pipe.Exec(ctx); err != nil {
+	s, err := w.Store.spending(ctx, job)
+	if err != nil {
 		return nil // Redis trouble is met, and retried, elsewhere
 	}
-	str := func(v any) string { s, _ := v.(string); return s }
-	jv, xv := j.Val(), x.Val()
-	if st := str(jv[0]); st == StateAborted || st == StateCancelled {
+	if s.state == StateAborted || s.state == StateCancelled {
 		return errStopped
 	}
-	maxCost, _ := strconv.ParseFloat(str(jv[1]), 64)
+	maxCost := s.maxCost
 	if maxCost <= 0 {
 		return nil
 	}
-	price, _ := strconv.ParseFloat(str(jv[2]), 64)
-	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
-	spent := Cost(price, n(xv[0]), n(xv[1]))
+	spent := Cost(s.price, s.tokens, s.units)
 	next := 0.0
-	if calls := n(xv[2]); calls > 0 {
-		next = spent / float64(calls)
+	if s.calls > 0 {
+		next = spent / float64(s.calls)
 	}
 	if spent+next <= maxCost {
 		return nil
 	}
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
 		usd(spent), usd(maxCost))
-	if err := w.Store.Abort(context.WithoutCancel(ctx), job, reason); err != nil {
-		return err
+	return w.abort(ctx, job, reason)
+}
+
+// spent is what mayCall reads of a job: its state, budget and spending.
+type spent struct {
+	state                string
+	maxCost, price       float64
+	tokens, units, calls int64
+}
+
+// spending reads a job's state, budget and spending in one round trip.
+func (st *Store) spending(ctx context.Context, job string) (spent, error) {
+	pipe := st.rdb.Pipeline()
+	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
+	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return spent{}, err
 	}
-	w.Store.RecordError(ctx, job, reason)
-	return errStopped
+	str := func(v any) string { s, _ := v.(string); return s }
+	f := func(v any) float64 { x, _ := strconv.ParseFloat(str(v), 64); return x }
+	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
+	jv, xv := j.Val(), x.Val()
+	return spent{state: str(jv[0]), maxCost: f(jv[1]), price: f(jv[2]), tokens: n(xv[0]), units: n(xv[1]), calls: n(xv[2])}, nil
 }
 
 func usd(v float64) string { return fmt.Sprintf("$%.4f", v) }
@@ -131,17 +137,17 @@ const estimateSample = 1000
 func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	e := Estimate{Price: spec.Price()}
 	var sampled, bytes int64
-	per := int64(MaxBatch)
-	err := input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
+	op, err := LookupOp(spec.Op)
+	if err != nil {
+		return e, err
+	}
+	per := int64(op.RecordsPerCall)
+	err = input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
 		if r.Path == "-" || r.Data != nil {
 			return errors.New("stdin cannot be estimated ahead")
 		}
 		e.Records += int64(r.Records)
-		if spec.Op == OpRerank {
-			e.Calls += int64(r.Records)
-		} else {
-			e.Calls += (int64(r.Records) + per - 1) / per
-		}
+		e.Calls += (int64(r.Records) + per - 1) / per
 		if sampled >= estimateSample {
 			return nil
 		}
@@ -159,7 +165,7 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	if sampled > 0 {
 		e.Tokens = (bytes*e.Records/sampled + 3) / 4
 	}
-	if spec.Op == OpRerank {
+	if op.SearchUnits {
 		e.SearchUnitPriced = true
 		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
 	} else {

@@ -15,8 +15,7 @@ import (
 //
 // A 429 is never a failure: it lowers the shared rate, and the call waits
 // and tries again, inside the handler, for as long as the task's context
-// allows. A fatal error (bad key, billing, monthly cap) aborts the job at
-// once (errStopped). A transient error is waited out a few times before it
+// allows. A fatal error (outcome.go) aborts the job at once (errStopped). A transient error is waited out a few times before it
 // is returned for asynq to retry the chunk. Anything else is returned as is,
 // a 400/422 included, for the caller to isolate the offending record.
 func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
@@ -46,22 +45,19 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			stats = map[string]int64{}
 		}
 		stats[StatCalls] = 1
-		if cohere.IsRateLimited(err) && !cohere.IsFatal(err) {
+		if cohere.IsRateLimited(err) && !fatal(err) {
 			stats[StatThrottled] = 1
 		}
 		_ = w.Store.AddStats(ctx, job, stats)
 		w.Metrics.call(job, endpoint, err, stats[StatTokens])
-		if err != nil && ctx.Err() == nil && (cohere.IsFatal(err) || !cohere.IsRateLimited(err)) {
+		if err != nil && ctx.Err() == nil && (fatal(err) || !cohere.IsRateLimited(err)) {
 			w.Store.RecordError(ctx, job, endpoint+": "+err.Error())
 		}
 		switch {
 		case err == nil:
 			return nil
-		case cohere.IsFatal(err):
-			if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, err.Error()); aerr != nil {
-				return errors.Join(err, aerr)
-			}
-			return errStopped
+		case fatal(err):
+			return w.abort(ctx, job, err.Error())
 		case cohere.IsRateLimited(err):
 			var apiErr *cohere.APIError
 			var retryAfter time.Duration
@@ -106,14 +102,4 @@ func uncounted(err error) bool {
 func garbled(ctx context.Context, err error) bool {
 	var apiErr *cohere.APIError
 	return err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) && !errors.Is(err, errStopped)
-}
-
-// rejected returns the API's verdict when err says the request itself is
-// invalid (400, 422): retrying cannot help, the input is at fault.
-func rejected(err error) (*cohere.APIError, bool) {
-	var apiErr *cohere.APIError
-	if errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
-		return apiErr, true
-	}
-	return nil, false
 }

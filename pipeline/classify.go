@@ -40,11 +40,7 @@ func (w *Worker) jobExamples(ctx context.Context, spec Spec) ([]cohere.ClassifyE
 	}
 	if len(ex) == 0 || examplesHash(ex) != spec.ExamplesSHA256 {
 		// No retry can bring them back: stop the job with a reason.
-		reason := "the job's classify examples are missing from Redis or changed; run enqueue again to store them"
-		if err := w.Store.Abort(context.WithoutCancel(ctx), spec.ID, reason); err != nil {
-			return nil, err
-		}
-		return nil, errStopped
+		return nil, w.abort(ctx, spec.ID, "the job's classify examples are missing from Redis or changed; run enqueue again to store them")
 	}
 	w.examples.Store(spec.ID, ex)
 	return ex, nil
@@ -74,14 +70,7 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	if err != nil {
 		return nil, err
 	}
-	var uniq []item
-	first := map[[32]byte]int{}
-	for _, it := range todo {
-		if _, ok := first[it.sha]; !ok {
-			first[it.sha] = len(uniq)
-			uniq = append(uniq, it)
-		}
-	}
+	uniq, first := distinct(todo)
 	verdicts := make([]*cohere.Classification, len(uniq))
 	reasons := make([]string, len(uniq))
 	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
@@ -119,8 +108,16 @@ type classifyBatcher struct {
 	examples []cohere.ClassifyExample
 }
 
-// batch classifies one batch into verdicts; rejected inputs get a reason.
+// batch classifies one batch into verdicts; rejected inputs get a reason
+// (splitRejected, outcome.go).
 func (b classifyBatcher) batch(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
+	return b.w.splitRejected(ctx, b.spec.ID, len(batch), func(lo, hi int) error {
+		return b.send(ctx, batch[lo:hi], verdicts[lo:hi])
+	}, func(i int, v *cohere.APIError) { reasons[i] = rejectedReason(v) })
+}
+
+// send makes one classify call for batch.
+func (b classifyBatcher) send(ctx context.Context, batch []item, verdicts []*cohere.Classification) error {
 	req := &cohere.ClassifyRequest{Model: b.spec.Model, Examples: b.examples, Truncate: b.spec.Truncate, Inputs: make([]string, len(batch))}
 	for i, it := range batch {
 		req.Inputs[i] = it.rec.Text
@@ -134,17 +131,6 @@ func (b classifyBatcher) batch(ctx context.Context, batch []item, verdicts []*co
 		resp = r
 		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(batch))}, nil
 	})
-	if apiErr, ok := rejected(err); ok {
-		if len(batch) == 1 {
-			reasons[0] = fmt.Sprintf("rejected by the API (%d): %s", apiErr.StatusCode, apiErr.Message)
-			return nil
-		}
-		mid := len(batch) / 2
-		if err := b.batch(ctx, batch[:mid], verdicts[:mid], reasons[:mid]); err != nil {
-			return err
-		}
-		return b.batch(ctx, batch[mid:], verdicts[mid:], reasons[mid:])
-	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,11 @@
 // idempotent sink write, and a Store keeps each job's spec, state and counters
 // in Redis so that every record ends written, skipped or failed exactly once.
 //
+// An operation is an Op registered once from its own file (embed_op.go,
+// classify_op.go, rerank_op.go); every Redis key of the job store is spelled
+// in keys.go; what a handler's error means for the job and the task is
+// decided in outcome.go.
+//
 //	store := pipeline.NewStore(rdb)
 //	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Enqueuer: enq}
 //	w.Register(mux) // then asynq's server runs the handlers

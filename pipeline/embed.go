@@ -40,38 +40,37 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	log := w.log().With("job", p.Job, "chunk", p.Chunk)
 	if done, err := w.Store.ChunkDone(ctx, p.Job, p.Chunk); err != nil {
 		return err
-	} else if done || w.stopped(ctx, p.Job) {
+	} else if done {
+		return nil
+	} else if w.stopped(ctx, p.Job) {
+		w.jobEnded(p.Job)
 		return nil
 	}
-	spec, sink, err := w.job(ctx, p.Job)
+	spec, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	started := time.Now()
-	process := w.embedChunk
-	switch spec.Op {
-	case OpClassify:
-		process = w.classifyChunk
-	case OpRerank:
-		process = w.rerankChunk
-	}
-	res, err := process(ctx, spec, sink, p)
-	if errors.Is(err, errStopped) {
-		log.Info("chunk stopped: job is no longer running")
-		return nil
-	}
+	op, err := LookupOp(spec.Op)
 	if err != nil {
-		log.Warn("chunk failed", "err", err)
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, w.abort(ctx, p.Job, err.Error()))
+	}
+	res, err := op.Process(ctx, w, spec, sink, p)
+	if err != nil {
+		if !errors.Is(err, errStopped) {
+			log.Warn("chunk failed", "err", err)
+		}
+		return w.settle(ctx, p.Job, err)
 	}
 	rewritten, err := w.notePending(ctx, res)
 	if err != nil {
 		return err
 	}
 	sinkStart := time.Now()
-	if err := sink.WriteChunk(ctx, res); err != nil {
+	if err := w.writeChunk(ctx, spec, sink, res); err != nil {
 		log.Warn("sink write failed", "err", err)
-		return w.giveUp(ctx, p.Job, fmt.Errorf("sink: %w", err))
+		return w.settle(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
 	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
@@ -156,7 +155,7 @@ func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, it
 	for i, it := range items {
 		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
 	}
-	have, err := sink.Existing(ctx, p.Job, p.Chunk, keys)
+	have, err := sink.Lookup(ctx, p.Job, p.Chunk, keys)
 	if err != nil {
 		return nil, fmt.Errorf("sink lookup: %w", err)
 	}
@@ -171,20 +170,13 @@ func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, it
 	return todo, nil
 }
 
-func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error {
-	if err := w.Store.Abort(ctx, job, "-strict: "+cause.Error()); err != nil {
-		return err
-	}
-	return errStopped
-}
-
 func failure(r input.Record, reason string) sinks.Failure {
 	return sinks.Failure{File: r.File, Line: r.Line, ID: r.ID, Reason: reason}
 }
 
-// embedItems embeds items in calls of at most MaxBatch texts. A text that
-// occurs several times in the chunk is paid for once.
-func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+// distinct returns the items with distinct texts, in order, and for each
+// text's hash its index among them: a text repeated in a chunk is paid once.
+func distinct(items []item) ([]item, map[[32]byte]int) {
 	var uniq []item
 	first := map[[32]byte]int{}
 	for _, it := range items {
@@ -193,6 +185,13 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 			uniq = append(uniq, it)
 		}
 	}
+	return uniq, first
+}
+
+// embedItems embeds items in calls of at most MaxBatch texts. A text that
+// occurs several times in the chunk is paid for once.
+func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+	uniq, first := distinct(items)
 	vecs := make([]*sinks.Embedding, len(uniq))
 	reasons := make([]string, len(uniq))
 	for lo := 0; lo < len(uniq); lo += MaxBatch {
@@ -220,31 +219,20 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 	return rows, failed, nil
 }
 
-// embedBatch embeds one batch into vecs. A batch the API rejects as invalid
-// (400/422) is split in halves until the offending texts are isolated; only
-// those fail, with the API's message in reasons.
+// embedBatch embeds one batch into vecs; the texts the API rejects get the
+// API's verdict in reasons (splitRejected, outcome.go).
 func (w *Worker) embedBatch(ctx context.Context, spec Spec, batch []item, vecs []*sinks.Embedding, reasons []string) error {
-	texts := make([]string, len(batch))
-	for i, it := range batch {
-		texts[i] = it.rec.Text
-	}
-	resp, err := w.call(ctx, spec, texts)
-	var apiErr *cohere.APIError
-	if errors.As(err, &apiErr) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
-		if len(batch) == 1 {
-			reasons[0] = fmt.Sprintf("rejected by the API (%d): %s", apiErr.StatusCode, apiErr.Message)
-			return nil
+	return w.splitRejected(ctx, spec.ID, len(batch), func(lo, hi int) error {
+		texts := make([]string, hi-lo)
+		for i, it := range batch[lo:hi] {
+			texts[i] = it.rec.Text
 		}
-		mid := len(batch) / 2
-		if err := w.embedBatch(ctx, spec, batch[:mid], vecs[:mid], reasons[:mid]); err != nil {
+		resp, err := w.call(ctx, spec, texts)
+		if err != nil {
 			return err
 		}
-		return w.embedBatch(ctx, spec, batch[mid:], vecs[mid:], reasons[mid:])
-	}
-	if err != nil {
-		return err
-	}
-	return unpack(spec, resp, vecs)
+		return unpack(spec, resp, vecs[lo:hi])
+	}, func(i int, v *cohere.APIError) { reasons[i] = rejectedReason(v) })
 }
 
 // unpack copies each requested embedding type of resp into vecs, checking

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Exit codes of `enqueue -wait` (DESIGN.md §5).
+// Exit codes of `enqueue -wait` (the table in README.md).
 const (
 	ExitOK      = 0 // every record written or skipped
 	ExitUsage   = 1 // usage or configuration error before anything ran

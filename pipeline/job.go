@@ -6,16 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline/input"
-)
-
-// Operations a job can run.
-const (
-	OpEmbed = "embed"
+	"github.com/cobatch/cobatch/sinks"
 )
 
 // Spec is everything that defines a job. It is stored in Redis (never with a
@@ -31,7 +26,7 @@ type Spec struct {
 	Inputs         []string      `json:"inputs"`
 	Input          input.Options `json:"input"`
 	ChunkSize      int           `json:"chunk_size"`
-	Sink           string        `json:"sink"` // "parquet:DIR" or "postgres" (the worker's DATABASE_URL)
+	Sink           string        `json:"sink"` // SCHEME[:LOCATION], a sink registered with sinks.Register
 	Table          string        `json:"table,omitempty"`
 	PGType         string        `json:"pg_type,omitempty"`
 	Index          *Index        `json:"index,omitempty"`  // build an ANN index after the load (postgres)
@@ -44,16 +39,8 @@ type Spec struct {
 	Budget       // -price-per-mtok, -max-cost
 }
 
-// Index asks for an approximate-nearest-neighbour index, built once when the
-// job's chunks are all written: building it before the bulk load makes the
-// load many times slower.
-type Index struct {
-	Method         string `json:"method"`             // "hnsw"
-	Distance       string `json:"distance,omitempty"` // cosine, l2, ip (float); hamming, jaccard (bit)
-	M              int    `json:"m,omitempty"`
-	EfConstruction int    `json:"ef_construction,omitempty"`
-	Concurrently   bool   `json:"concurrently,omitempty"` // for a table already serving queries
-}
+// Index asks for an approximate-nearest-neighbour index after the load.
+type Index = sinks.Index
 
 // Defaults applied by WithDefaults.
 const (
@@ -63,68 +50,29 @@ const (
 	MaxBatch         = 96  // texts per embed call, the API's limit
 )
 
-// WithDefaults fills unset fields with their defaults.
+// WithDefaults fills unset fields with their defaults: the operation's own
+// (Op.Defaults), then those every job shares.
 func (s Spec) WithDefaults() Spec {
 	if s.Op == "" {
 		s.Op = OpEmbed
 	}
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.withOpDefaults()
-	}
-	if s.Model == "" {
-		s.Model = DefaultModel
-	}
-	if s.InputType == "" {
-		s.InputType = DefaultInputType
-	}
-	if len(s.EmbeddingTypes) == 0 {
-		s.EmbeddingTypes = []string{"float"}
+	if op, err := LookupOp(s.Op); err == nil {
+		s = op.Defaults(s)
 	}
 	if s.ChunkSize <= 0 {
 		s.ChunkSize = DefaultChunkSize
 	}
-	if s.PGType == "" {
-		s.PGType = "vector"
-	}
 	s.Input = s.Input.WithDefaults()
-	s.AsyncOptions = s.AsyncOptions.withDefaults()
 	return s
 }
 
-var validTypes = []string{"float", "int8", "uint8", "binary", "ubinary"}
-
-// Validate reports the first problem with a spec, naming the flag to fix.
+// Validate reports the problems of a spec, each naming the flag to fix.
 func (s Spec) Validate() error {
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.validateOp()
+	op, err := LookupOp(s.Op)
+	if err != nil {
+		return err
 	}
-	errs := s.validateCommon()
-	if s.Op != OpEmbed {
-		errs = append(errs, fmt.Errorf("-op %q: want embed, classify or rerank", s.Op))
-	}
-	for _, t := range s.EmbeddingTypes {
-		if !slices.Contains(validTypes, t) {
-			errs = append(errs, fmt.Errorf("-embedding-types: %q is not one of %s", t, strings.Join(validTypes, ", ")))
-		}
-	}
-	switch s.Dimensions {
-	case 0, 256, 512, 1024, 1536:
-	default:
-		errs = append(errs, fmt.Errorf("-dimensions %d: want 256, 512, 1024 or 1536", s.Dimensions))
-	}
-	switch s.InputType {
-	case "search_document", "search_query", "classification", "clustering":
-	default:
-		errs = append(errs, fmt.Errorf("-input-type %q: want search_document, search_query, classification or clustering", s.InputType))
-	}
-	if s.Index != nil && s.Index.Method != "hnsw" {
-		errs = append(errs, fmt.Errorf("-index %q: want hnsw", s.Index.Method))
-	}
-	if s.Index != nil && s.Sink != "postgres" {
-		errs = append(errs, errors.New("-index: only a postgres sink has indexes"))
-	}
-	errs = append(errs, s.validateAsync()...)
-	return errors.Join(errs...)
+	return errors.Join(append(s.validateCommon(), op.Validate(s)...)...)
 }
 
 // validateCommon checks what every operation's spec needs: inputs, chunking,
@@ -140,24 +88,23 @@ func (s Spec) validateCommon() []error {
 	if err := s.Input.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if !strings.HasPrefix(s.Sink, "parquet:") && s.Sink != "postgres" {
-		errs = append(errs, fmt.Errorf("-sink %q: want parquet:DIR, postgres or a postgres:// URL", s.Sink))
-	}
-	if s.Sink == "postgres" && s.Table == "" {
-		errs = append(errs, errors.New("-table: required with a postgres sink"))
+	if k, err := sinks.Lookup(s.Sink); err != nil {
+		errs = append(errs, err)
+	} else if k.NeedsTable && s.Table == "" {
+		errs = append(errs, fmt.Errorf("-table: required with a %s sink", k.Scheme))
 	}
 	return errs
 }
 
-// Fingerprint identifies everything besides the text that shapes a vector. A
-// stored row with the same content hash and fingerprint is not embedded again.
+// Fingerprint identifies what besides the text decides a record's result
+// (Op.Fingerprint); empty for an operation that is not registered, which
+// Validate refuses.
 func (s Spec) Fingerprint() string {
-	if s.Op == OpClassify || s.Op == OpRerank {
-		return s.opFingerprint()
+	op, err := LookupOp(s.Op)
+	if err != nil {
+		return ""
 	}
-	types := slices.Clone(s.EmbeddingTypes)
-	slices.Sort(types)
-	return fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
+	return op.Fingerprint(s)
 }
 
 // DefaultJobID derives a job id from what determines the job's output, so
@@ -170,6 +117,15 @@ func DefaultJobID(s Spec) string {
 	key.Budget = Budget{}
 	_ = json.NewEncoder(h).Encode(key)
 	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Target is what the job's sink is told of it; databaseURL is the worker's
+// own connection string, never stored with the job.
+func (s Spec) Target(databaseURL string) sinks.Target {
+	return sinks.Target{
+		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
+		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
+	}
 }
 
 // Dims is the length of the job's vectors: -dimensions when given, else the

@@ -14,12 +14,6 @@ import (
 	"github.com/cobatch/cobatch/cohere"
 )
 
-// Operations besides embed.
-const (
-	OpClassify = "classify"
-	OpRerank   = "rerank"
-)
-
 // Defaults of the classify and rerank operations.
 const (
 	DefaultRerankModel = "rerank-v3.5"
@@ -53,108 +47,10 @@ type OpOptions struct {
 	MaxTokensPerDoc int `json:"max_tokens_per_doc,omitempty"`
 }
 
-// withOpDefaults is WithDefaults for classify and rerank: the embedding
-// parameters do not apply.
-func (s Spec) withOpDefaults() Spec {
-	if s.ChunkSize <= 0 {
-		s.ChunkSize = DefaultChunkSize
-		if s.Op == OpRerank {
-			s.ChunkSize = DefaultRerankChunkSize
-		}
-	}
-	if s.Op == OpRerank {
-		if s.Model == "" {
-			s.Model = DefaultRerankModel
-		}
-		if s.Input.IDField == "" {
-			s.Input.IDField = "query_id"
-		}
-		if len(s.Input.TextFields) == 0 {
-			s.Input.TextFields = []string{"query"}
-		}
-		if s.Input.MaxRecordBytes == 0 && s.Candidates == "" {
-			s.Input.MaxRecordBytes = DefaultRerankRecordBytes
-		}
-		// The documents travel with the query as its metadata; rerank rows
-		// have no other metadata.
-		s.Input.MetaFields = nil
-		if s.Candidates == "" {
-			s.Input.MetaFields = []string{"documents"}
-		}
-	}
-	// The async routes (embed jobs, batches) serve embeddings only.
-	if s.Async == "" || s.Async == AsyncAuto {
-		s.Async = AsyncOff
-	}
-	if s.Op == OpClassify && len(s.Examples) > 0 {
-		s.ExamplesSHA256 = examplesHash(s.Examples)
-	}
-	s.Input = s.Input.WithDefaults()
-	return s
-}
-
 func examplesHash(ex []cohere.ClassifyExample) string {
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(ex)
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// validateOp is Validate for classify and rerank.
-func (s Spec) validateOp() error {
-	errs := s.validateCommon()
-	switch s.Op {
-	case OpClassify:
-		if s.Model == "" && len(s.Examples) == 0 && s.ExamplesSHA256 == "" {
-			errs = append(errs, errors.New("-op classify: give -model (a fine-tuned classify model) or -examples FILE"))
-		}
-		if len(s.Examples) > 0 {
-			if err := ValidateExamples(s.Examples); err != nil {
-				errs = append(errs, fmt.Errorf("-examples: %w", err))
-			}
-		}
-		if s.Candidates != "" || s.TopN != 0 || s.MaxTokensPerDoc != 0 {
-			errs = append(errs, errors.New("-candidates, -top-n and -max-tokens-per-doc are rerank flags"))
-		}
-	case OpRerank:
-		if len(s.Examples) > 0 || s.ExamplesSHA256 != "" {
-			errs = append(errs, errors.New("-examples is a classify flag"))
-		}
-		if s.TopN < 0 {
-			errs = append(errs, fmt.Errorf("-top-n %d: want 0 (all) or more", s.TopN))
-		}
-		if s.MaxTokensPerDoc < 0 {
-			errs = append(errs, fmt.Errorf("-max-tokens-per-doc %d: want 0 (the API's default) or more", s.MaxTokensPerDoc))
-		}
-		if s.Truncate != "" {
-			errs = append(errs, errors.New("-truncate: rerank takes -max-tokens-per-doc instead"))
-		}
-		if s.Candidates == "" && s.Input.Format != "" && s.Input.Format != "auto" && s.Input.Format != "jsonl" {
-			errs = append(errs, fmt.Errorf("-format %s: queries with their documents are JSONL (or give -candidates)", s.Input.Format))
-		}
-	}
-	if s.Async != AsyncOff {
-		errs = append(errs, fmt.Errorf("-async %s: only embed jobs have an async route", s.Async))
-	}
-	switch s.Truncate {
-	case "", "NONE", "START", "END":
-	default:
-		errs = append(errs, fmt.Errorf("-truncate %q: want NONE, START or END", s.Truncate))
-	}
-	if s.Index != nil {
-		errs = append(errs, fmt.Errorf("-index: %s results have no vectors to index", s.Op))
-	}
-	return errors.Join(errs...)
-}
-
-// opFingerprint is Fingerprint for classify and rerank: what besides the
-// input decides the result.
-func (s Spec) opFingerprint() string {
-	switch s.Op {
-	case OpClassify:
-		return fmt.Sprintf("classify|%s|%s|%s", s.Model, s.ExamplesSHA256, s.Truncate)
-	default:
-		return fmt.Sprintf("rerank|%s|%d|%d", s.Model, s.TopN, s.MaxTokensPerDoc)
-	}
 }
 
 // ValidateExamples applies the API's rules to classify examples: at least
@@ -189,8 +85,6 @@ func ValidateExamples(ex []cohere.ClassifyExample) error {
 	}
 	return nil
 }
-
-func examplesKey(id string) string { return "cobatch:job:" + id + ":examples" }
 
 // SaveExamples stores a classify job's examples once, next to its spec.
 func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {

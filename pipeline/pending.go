@@ -18,8 +18,6 @@ import (
 // write ("pending"); a later delivery counts those ids, found unchanged in
 // the sink, as written. Recording the chunk done removes the note.
 
-func pendingKey(id string) string { return "cobatch:job:" + id + ":pending" }
-
 // PendingWritten returns the ids earlier deliveries of a chunk noted they
 // were writing, if any.
 func (st *Store) PendingWritten(ctx context.Context, id string, chunk int) (map[string]bool, error) {

@@ -133,7 +133,7 @@ func (w *Worker) rankQuery(ctx context.Context, spec Spec, client Reranker, quer
 			return st, nil
 		})
 		if apiErr, ok := rejected(err); ok {
-			return nil, fmt.Sprintf("rejected by the API (%d): %s", apiErr.StatusCode, apiErr.Message), nil
+			return nil, rejectedReason(apiErr), nil
 		}
 		if err != nil {
 			return nil, "", err

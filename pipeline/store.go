@@ -32,23 +32,6 @@ type Store struct {
 // NewStore returns a Store on rdb.
 func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
 
-func jobKey(id string) string    { return "cobatch:job:" + id }
-func doneKey(id string) string   { return "cobatch:job:" + id + ":done" }
-func totalsKey(id string) string { return "cobatch:job:" + id + ":totals" }
-func statsKey(id string) string  { return "cobatch:job:" + id + ":stats" }
-func deadKey(id string) string   { return "cobatch:job:" + id + ":dead" }
-
-// deadChunksKey maps a chunk to its dead letters (a JSON array of the
-// entries it pushed to deadKey), so that a retried chunk can take back
-// exactly its own.
-func deadChunksKey(id string) string { return "cobatch:job:" + id + ":deadchunks" }
-func errorsKey(id string) string     { return "cobatch:job:" + id + ":errors" }
-func planFailKey(id string) string {
-	return "cobatch:job:" + id + ":planfail"
-}
-
-const jobsKey = "cobatch:jobs"
-
 // ErrNoJob is returned for a job id that Redis does not know.
 var ErrNoJob = errors.New("no such job")
 
@@ -112,6 +95,13 @@ func (st *Store) SetState(ctx context.Context, id, state, reason string, force b
 		fields = append(fields, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
 	}
 	return st.rdb.HSet(ctx, jobKey(id), fields...).Err()
+}
+
+// Stopped reports whether the job has been aborted or cancelled; a Redis
+// error reads as not stopped (it is met, and retried, elsewhere).
+func (st *Store) Stopped(ctx context.Context, id string) bool {
+	s, err := st.rdb.HGet(ctx, jobKey(id), "state").Result()
+	return err == nil && (s == StateAborted || s == StateCancelled)
 }
 
 // Abort marks the job aborted (fatal API error, unreachable sink): every

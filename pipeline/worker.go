@@ -27,14 +27,12 @@ type Limiter interface {
 	Acquire(ctx context.Context, n int) (*ratelimit.Grant, error)
 }
 
-// Sink stores a job's results (sinks/parquet and sinks/pgvector satisfy it).
-type Sink interface {
-	Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error)
-	WriteChunk(ctx context.Context, c *sinks.Chunk) error
-	Finish(ctx context.Context, s sinks.Summary) error
-}
+// Sink stores a job's results: the sink of a job's -sink scheme
+// (sinks.Register).
+type Sink = sinks.Sink
 
-// SinkOpener returns the sink a job writes to; workers cache what it returns.
+// SinkOpener returns the sink a job writes to; a worker holds what it returns
+// while the job runs, and closes it when the job ends.
 type SinkOpener func(ctx context.Context, spec Spec) (Sink, error)
 
 // Worker holds what the task handlers share. Its handlers are the same in
@@ -61,9 +59,16 @@ type Worker struct {
 
 	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
 
+	// SinkIdle closes a job's sink unused for this long (default
+	// DefaultSinkIdle).
+	SinkIdle time.Duration
+	// SinkRetryBudget bounds how long a transient sink error is retried
+	// inside a handler (default DefaultSinkRetryBudget).
+	SinkRetryBudget time.Duration
+
 	mu    sync.Mutex
 	specs map[string]Spec
-	sinks map[string]Sink
+	sinks jobSinks
 }
 
 // Register adds the worker's handlers to mux.
@@ -89,58 +94,9 @@ func (w *Worker) log() *slog.Logger {
 	return w.Log
 }
 
-// job returns the spec and sink of a job, loading each once per process.
-func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, error) {
-	w.mu.Lock()
-	spec, ok := w.specs[id]
-	sink := w.sinks[id]
-	w.mu.Unlock()
-	if !ok {
-		var err error
-		if spec, err = w.Store.Spec(ctx, id); err != nil {
-			return Spec{}, nil, err
-		}
-	}
-	if sink == nil {
-		var err error
-		if sink, err = w.OpenSink(ctx, spec); err != nil {
-			return spec, nil, fmt.Errorf("open sink %s: %w", spec.Sink, err)
-		}
-	}
-	w.mu.Lock()
-	if w.specs == nil {
-		w.specs, w.sinks = map[string]Spec{}, map[string]Sink{}
-	}
-	w.specs[id], w.sinks[id] = spec, sink
-	w.mu.Unlock()
-	return spec, sink, nil
-}
-
-// errStopped means the job was aborted or cancelled while a chunk ran: the
-// chunk stops without recording anything, so that a resumed job redoes it.
-var errStopped = errors.New("job stopped")
-
 // stopped reports whether the job has been aborted or cancelled.
 func (w *Worker) stopped(ctx context.Context, job string) bool {
-	st, err := w.Store.rdb.HGet(ctx, jobKey(job), "state").Result()
-	return err == nil && (st == StateAborted || st == StateCancelled)
-}
-
-// giveUp is called when a task fails: on its last retries, the job is aborted
-// with the error (the sink or the API stayed unreachable past the retry
-// budget), rather than letting asynq archive the task silently.
-func (w *Worker) giveUp(ctx context.Context, job string, err error) error {
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, inTask := asynq.GetMaxRetry(ctx)
-	if inTask && retried >= maxRetry-1 {
-		reason := fmt.Sprintf("gave up after %d attempts: %v", retried+1, err)
-		w.Store.RecordError(ctx, job, reason)
-		if aerr := w.Store.Abort(context.WithoutCancel(ctx), job, reason); aerr != nil {
-			return errors.Join(err, aerr)
-		}
-		return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
-	}
-	return err
+	return w.Store.Stopped(ctx, job)
 }
 
 // HandleFinalize closes a job whose chunks are all done.
@@ -159,16 +115,21 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	if !st.Planned || st.ChunksDone < st.Chunks {
 		return fmt.Errorf("finalize %s: %d of %d chunks done", p.Job, st.ChunksDone, st.Chunks)
 	}
-	_, sink, err := w.job(ctx, p.Job)
+	_, sink, release, err := w.job(ctx, p.Job)
 	if err != nil {
-		return w.giveUp(ctx, p.Job, err)
+		return w.settle(ctx, p.Job, err)
 	}
+	defer release()
 	st.FinishedAt = time.Now().UTC()
 	if err := sink.Finish(ctx, st.Summary()); err != nil {
-		return w.giveUp(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
+		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
 	}
 	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
-	return w.Store.SetState(ctx, p.Job, StateDone, "", false)
+	if err := w.Store.SetState(ctx, p.Job, StateDone, "", false); err != nil {
+		return err
+	}
+	w.jobEnded(p.Job)
+	return nil
 }
 
 // maybeFinalize enqueues the finalize task once every chunk is done.

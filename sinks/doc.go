@@ -1,5 +1,7 @@
-// Package sinks defines what a job hands to a result writer, and holds the
-// writers themselves in sub-packages: sinks/parquet and sinks/pgvector.
+// Package sinks defines what a job hands to a result writer and the registry
+// of writers: each sub-package (sinks/parquet, sinks/pgvector) registers the
+// -sink scheme it answers to (Register), and a worker opens the sink a job
+// names with Open, one per job, closing it when the job ends.
 //
 // A writer receives one Chunk at a time and stores it atomically and
 // idempotently: asynq delivers a chunk at least once, so writing the same

@@ -131,9 +131,11 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	}
 	// Opening the sink checks it (a table whose dimension disagrees, an
 	// unwritable directory) before any task exists or any call is paid for.
-	if _, err := cli.OpenSink(ctx, spec, dbURL); err != nil {
+	sink, err := cli.OpenSink(ctx, spec, dbURL)
+	if err != nil {
 		return pipeline.ExitUsage, usageError{err}
 	}
+	_ = sink.Close()
 	redisURL := o.redisURL
 	if embedded {
 		mr, err := miniredis.Run()
@@ -174,7 +176,10 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		if err := srv.Start(mux); err != nil {
 			return pipeline.ExitAborted, fmt.Errorf("start embedded workers: %w", err)
 		}
-		defer srv.Shutdown()
+		defer func() {
+			srv.Shutdown()
+			_ = w.Close()
+		}()
 	}
 
 	if est, err := pipeline.EstimateCost(ctx, spec); err == nil {

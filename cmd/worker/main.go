@@ -206,6 +206,9 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	log.Info("shutting down: finishing or requeueing in-flight chunks", "timeout", o.shutdown)
 	<-schedDone
 	srv.Shutdown()
+	if err := w.Close(); err != nil {
+		log.Warn("closing sinks", "err", err)
+	}
 	if hs != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -17,8 +17,9 @@ import (
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
-	"github.com/cobatch/cobatch/sinks/parquet"
-	"github.com/cobatch/cobatch/sinks/pgvector"
+	// The sinks a job can name register themselves.
+	_ "github.com/cobatch/cobatch/sinks/parquet"
+	_ "github.com/cobatch/cobatch/sinks/pgvector"
 )
 
 // Env is the configuration read from the environment.
@@ -137,44 +138,11 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 	}
 }
 
-// OpenSink opens the sink a job writes to. A postgres sink uses databaseURL:
-// the job spec in Redis never holds a connection string.
+// OpenSink opens the sink a job writes to, by its -sink scheme. A database
+// sink uses databaseURL: the job spec in Redis never holds a connection
+// string.
 func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipeline.Sink, error) {
-	switch {
-	case strings.HasPrefix(spec.Sink, "parquet:"):
-		return parquet.New(parquet.Config{Dir: strings.TrimPrefix(spec.Sink, "parquet:")})
-	case spec.Sink == "postgres":
-		if databaseURL == "" {
-			return nil, errors.New("the job writes to postgres but DATABASE_URL is not set")
-		}
-		w, err := pgvector.Open(ctx, pgvector.Config{
-			URL: databaseURL, Table: spec.Table, Dims: spec.Dims(),
-			PGType: spec.PGType, EmbeddingTypes: spec.EmbeddingTypes,
-			Kind: spec.Op, // pgvector's table kinds are named after the operations
-		})
-		if err != nil || spec.Index == nil {
-			return w, err
-		}
-		return indexingSink{w, pgvector.IndexOptions{
-			Method: spec.Index.Method, Distance: spec.Index.Distance, M: spec.Index.M,
-			EfConstruction: spec.Index.EfConstruction, Concurrently: spec.Index.Concurrently,
-		}}, nil
-	}
-	return nil, fmt.Errorf("unknown sink %q", spec.Sink)
-}
-
-// indexingSink builds the job's index once, when the job finishes: after the
-// bulk load, never per chunk.
-type indexingSink struct {
-	*pgvector.Writer
-	opts pgvector.IndexOptions
-}
-
-func (s indexingSink) Finish(ctx context.Context, sum sinks.Summary) error {
-	if err := s.Writer.Finish(ctx, sum); err != nil {
-		return err
-	}
-	return s.Writer.BuildIndex(ctx, s.opts)
+	return sinks.Open(ctx, spec.Sink, spec.Target(databaseURL))
 }
 
 // NewServer returns an asynq server processing queue with concurrency

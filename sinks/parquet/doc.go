@@ -12,7 +12,7 @@
 // Only the vector columns a chunk's rows carry are written: embedding
 // (LIST<FLOAT>, FLOAT[] in DuckDB), embedding_int8 (LIST<INT(8)>),
 // embedding_uint8 (LIST<UINT(8)>) and embedding_binary (BYTE_ARRAY, bit-packed).
-// Existing tells a re-run which records a part already holds unchanged.
+// Lookup tells a re-run which records a part already holds unchanged.
 //
 // Classify and rerank chunks (Chunk.Classifications, Chunk.Reranks) get
 // parts of their own shape, read back with ReadClassifications and

@@ -12,7 +12,7 @@ import (
 
 // The methods a job's worker calls on a sink.
 var _ interface {
-	Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error)
+	Lookup(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error)
 	WriteChunk(ctx context.Context, c *sinks.Chunk) error
 	Finish(ctx context.Context, s sinks.Summary) error
 	Close() error

@@ -257,10 +257,10 @@ func writeRows[R any](ctx context.Context, out io.Writer, l *layout[R], rows []R
 	return nil
 }
 
-// Existing reports which of keys the chunk's part file already holds with the
+// Lookup reports which of keys the chunk's part file already holds with the
 // same ContentSHA256 and Fingerprint; an absent part holds none. Only the id,
 // hash and fingerprint columns are read.
-func (w *Writer) Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error) {
+func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("parquet: %w", err)
 	}

@@ -309,7 +309,7 @@ func TestExisting(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := w.Existing(ctx, "job", tc.chunk, tc.keys)
+			got, err := w.Lookup(ctx, "job", tc.chunk, tc.keys)
 			if err != nil {
 				t.Fatalf("Existing: %v", err)
 			}

@@ -14,7 +14,7 @@ import (
 )
 
 // classifyTable holds one verdict per record id. content_sha256 and
-// fingerprint let Existing skip unchanged records, as for embeddings.
+// fingerprint let Lookup skip unchanged records, as for embeddings.
 var classifyTable = resultTable{
 	cols: []column{
 		{name: "id", typ: "text"},

@@ -10,7 +10,7 @@
 //		return err
 //	}
 //	defer w.Close()
-//	done, _ := w.Existing(ctx, job, n, keys) // ids stored with the same text and model: skip them
+//	done, _ := w.Lookup(ctx, job, n, keys) // ids stored with the same text and model: skip them
 //	err = w.WriteChunk(ctx, &sinks.Chunk{Job: job, Number: n, Rows: rows, Kept: kept})
 //	if pgvector.IsTransient(err) {
 //		// retry the chunk later: the write was one transaction

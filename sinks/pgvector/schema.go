@@ -168,7 +168,7 @@ func floatBytes(cfg Config) int {
 // the row, rather than compressed (which never succeeds on float data) and
 // cut into TOAST chunks with an index of their own: only while two rows still
 // share an 8 kB page. For halfvec(1024) this is markedly faster to load and
-// scan (DESIGN.md §7). vector(1024) stays in TOAST: PLAIN measured ~20 %
+// scan (BENCHMARKS.md). vector(1024) stays in TOAST: PLAIN measured ~20 %
 // faster upserts there but a table 1.47× the size, one row per page.
 func inlineFloat(cfg Config) bool {
 	n := floatBytes(cfg)

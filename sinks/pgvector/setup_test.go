@@ -28,7 +28,7 @@ func open(t testing.TB, cfg pgvector.Config) *pgvector.Writer {
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	t.Cleanup(w.Close)
+	t.Cleanup(func() { w.Close() })
 	return w
 }
 

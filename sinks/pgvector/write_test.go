@@ -287,7 +287,7 @@ func TestExisting(t *testing.T) {
 	changedFP := key(stored[2])
 	changedFP.Fingerprint = "fp-2"
 	absent := key(row("e-999999", 8, 1))
-	got, err := w.Existing(ctx, "j", 0, []sinks.Key{key(stored[0]), changedHash, changedFP, absent, key(stored[3])})
+	got, err := w.Lookup(ctx, "j", 0, []sinks.Key{key(stored[0]), changedHash, changedFP, absent, key(stored[3])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestExisting(t *testing.T) {
 	if len(got) != len(want) || !got[stored[0].ID] || !got[stored[3].ID] {
 		t.Fatalf("existing = %v, want %v (changed hash, changed fingerprint and absent ids excluded)", got, want)
 	}
-	if got, err := w.Existing(ctx, "j", 0, nil); err != nil || len(got) != 0 {
+	if got, err := w.Lookup(ctx, "j", 0, nil); err != nil || len(got) != 0 {
 		t.Fatalf("existing(nil) = %v, %v", got, err)
 	}
 }

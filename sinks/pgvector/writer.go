@@ -141,12 +141,12 @@ WHERE (%s) IS DISTINCT FROM (%s)%s`,
 }
 
 // Close waits for borrowed connections to return and closes the pool.
-func (w *Writer) Close() { w.pool.Close() }
+func (w *Writer) Close() error { w.pool.Close(); return nil }
 
-// Existing returns the ids among keys whose stored content hash and
+// Lookup returns the ids among keys whose stored content hash and
 // fingerprint both equal the key's: records that need no new embedding.
 // job and chunk are not needed here.
-func (w *Writer) Existing(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error) {
+func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks.Key) (map[string]bool, error) {
 	out := make(map[string]bool)
 	if len(keys) == 0 || w.cfg.Kind == KindRerank {
 		return out, nil

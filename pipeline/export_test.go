@@ -1,0 +1,9 @@
+package pipeline
+
+// The job store's keys, for benchmarks that set a job's state by hand.
+var (
+	JobKey    = jobKey
+	DoneKey   = doneKey
+	TotalsKey = totalsKey
+	GroupKey  = groupKey
+)

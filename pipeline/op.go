@@ -1,0 +1,68 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// Op is one operation a job can run: everything the pipeline needs to know
+// of it, registered once (RegisterOp) from the operation's own files. No
+// other code in this package switches on its name; the sinks still tell its
+// row kind apart (sinks.Chunk), so a new operation is its files, a cohere
+// call, a row type and each sink's writer for it.
+type Op struct {
+	Name string
+	// Defaults fills the spec's unset fields the operation cares about.
+	Defaults func(Spec) Spec
+	// Validate lists the spec's problems, each naming the flag to fix; the
+	// checks every operation shares (inputs, chunking, sink) are made too.
+	Validate func(Spec) []error
+	// Fingerprint identifies what besides a record's text decides its
+	// result: a stored row with the same content hash and fingerprint is
+	// not paid for again.
+	Fingerprint func(Spec) string
+	// Price is the list price in USD of one billing unit for model: per
+	// million tokens, or per 1,000 searches when SearchUnits is set.
+	Price       func(model string) float64
+	SearchUnits bool
+	// RecordsPerCall is how many records one call carries, for estimates.
+	RecordsPerCall int
+	// Process runs one chunk and returns what the sink is to write.
+	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
+}
+
+var (
+	opsMu sync.RWMutex
+	ops   = map[string]Op{}
+)
+
+// RegisterOp makes an operation available to jobs by its name.
+func RegisterOp(op Op) {
+	opsMu.Lock()
+	defer opsMu.Unlock()
+	if _, dup := ops[op.Name]; dup {
+		panic("pipeline: operation registered twice: " + op.Name)
+	}
+	ops[op.Name] = op
+}
+
+// LookupOp returns a registered operation; an unknown name is an error
+// naming the operations there are.
+func LookupOp(name string) (Op, error) {
+	opsMu.RLock()
+	defer opsMu.RUnlock()
+	if op, ok := ops[name]; ok {
+		return op, nil
+	}
+	names := make([]string, 0, len(ops))
+	for n := range ops {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return Op{}, fmt.Errorf("-op %q: want %s", name, strings.Join(names, ", "))
+}
