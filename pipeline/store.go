@@ -179,6 +179,27 @@ func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r Chun
 	return n, nil
 }
 
+// ChunkResults returns what each chunk recorded done counted, by chunk.
+func (st *Store) ChunkResults(ctx context.Context, id string) (map[int]ChunkResult, error) {
+	h, err := st.rdb.HGetAll(ctx, doneKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("chunk results of job %s: %w", id, err)
+	}
+	out := make(map[int]ChunkResult, len(h))
+	for k, v := range h {
+		n, err := strconv.Atoi(k)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: chunk %q: %w", id, k, err)
+		}
+		var r ChunkResult
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			return nil, fmt.Errorf("job %s: chunk %d: %w", id, n, err)
+		}
+		out[n] = r
+	}
+	return out, nil
+}
+
 // ChunkDone reports whether a chunk was recorded done.
 func (st *Store) ChunkDone(ctx context.Context, id string, chunk int) (bool, error) {
 	return st.rdb.HExists(ctx, doneKey(id), strconv.Itoa(chunk)).Result()

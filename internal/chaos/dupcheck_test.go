@@ -2,9 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strconv"
 	"testing"
 
 	"github.com/cobatch/cobatch/pipeline"
@@ -19,26 +16,10 @@ import (
 // rows of that chunk's ids. Parquet parts have no key: there an id can be a
 // row of two parts, and rows are counted per id across all parts.
 
-// chunkCounts reads what the job recorded for each chunk: the hash in which
-// Store.CompleteChunk keeps every chunk's result (pipeline/store.go).
+// chunkCounts reads what the job recorded for each chunk
+// (Store.ChunkResults, pipeline/store.go).
 func chunkCounts(ctx context.Context, j *job) (map[int]pipeline.ChunkResult, error) {
-	h, err := j.rdb.HGetAll(ctx, "cobatch:job:"+j.name+":done").Result()
-	if err != nil {
-		return nil, err
-	}
-	out := map[int]pipeline.ChunkResult{}
-	for k, v := range h {
-		n, err := strconv.Atoi(k)
-		if err != nil {
-			return nil, fmt.Errorf("chunk %q: %w", k, err)
-		}
-		var r pipeline.ChunkResult
-		if err := json.Unmarshal([]byte(v), &r); err != nil {
-			return nil, fmt.Errorf("chunk %d: %w", n, err)
-		}
-		out[n] = r
-	}
-	return out, nil
+	return j.store.ChunkResults(ctx, j.name)
 }
 
 // countCheck compares the records each chunk counted written or skipped with
