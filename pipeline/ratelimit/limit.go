@@ -44,7 +44,7 @@ func (l Limit) validate() error {
 	return nil
 }
 
-// Defaults returns Cohere's documented production limits (DESIGN.md §4):
+// Defaults returns Cohere's documented production limits for a production key:
 // embed 2,000 inputs a minute, rerank 1,000 requests a minute, embed jobs 50
 // requests a minute, and 500 requests a minute for everything else, which
 // the "default" entry carries. The map is a fresh copy the caller may change.
