@@ -63,7 +63,9 @@ func TestWait(t *testing.T) {
 	t.Run("context ends the wait", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, statuses(job, "processing"))
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		// Long enough for the first poll to come back on a loaded machine;
+		// the next poll is an hour away, so the deadline ends the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := b.client.WaitEmbedJob(ctx, "j", time.Hour)
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "still processing") {

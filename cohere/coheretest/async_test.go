@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2/ocf"
 )
@@ -93,7 +94,9 @@ func unionArray(v any) []any {
 
 func TestEmbedJobLifecycle(t *testing.T) {
 	t.Parallel()
-	s := setup(t, WithPartRows(2))
+	// Validation takes long enough that the first GET sees "processing" even
+	// on a loaded machine; the embed job's own processing keeps its default.
+	s := setup(t, WithPartRows(2), WithAsyncDelays(time.Second, DefaultProcessDelay))
 	var lines []string
 	texts := []string{"first document text", "second one", "third, with a comma", "fourth"}
 	for i, tx := range texts {
