@@ -85,6 +85,12 @@ func errorMessage(status int) string {
 // resetConn drops the connection with a TCP RST so the client sees
 // "connection reset by peer" rather than a clean EOF.
 func resetConn(w http.ResponseWriter) {
+	// Counted before the client can see it, so a test that reads the count
+	// after its call failed finds it there.
+	if sw, ok := w.(*statusWriter); ok && sw.onReset != nil {
+		sw.onReset()
+		sw.status = -1
+	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return

@@ -191,7 +191,9 @@ func (s *Server) routes() http.Handler {
 // statusWriter records the status a handler wrote.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status int // -1 once the connection was reset (and counted)
+	// onReset counts a reset the fake makes on purpose.
+	onReset func()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -215,7 +217,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // accounting, auth, the monthly cap, body reading, and the injected faults.
 func (s *Server) api(rt route) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w := &statusWriter{ResponseWriter: rw}
+		w := &statusWriter{ResponseWriter: rw, onReset: func() { s.count(func(st *Stats) { st.Resets++ }) }}
 		s.mu.Lock()
 		s.inFlight++
 		s.st.MaxInFlight = max(s.st.MaxInFlight, s.inFlight)
@@ -224,9 +226,10 @@ func (s *Server) api(rt route) http.Handler {
 		defer func() {
 			s.mu.Lock()
 			s.inFlight--
-			if w.status == 0 {
+			switch {
+			case w.status == 0: // the client went away without an answer
 				s.st.Resets++
-			} else {
+			case w.status > 0:
 				s.st.Status[w.status]++
 			}
 			s.mu.Unlock()
