@@ -17,7 +17,10 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
-require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+require (
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	golang.org/x/term v0.48.0
+)
 
 require go.uber.org/atomic v1.12.0 // indirect
 
