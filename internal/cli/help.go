@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -96,7 +97,12 @@ func writeFlag(w io.Writer, f *flag.Flag) {
 		head += " " + kind
 	}
 	if !isZeroDefault(f.DefValue) && !strings.Contains(usage, "default") {
-		usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		def := f.DefValue
+		if kind == "string" {
+			def = strconv.Quote(def) // as flag.PrintDefaults shows strings
+		}
+		// One word for wrap: the default stays on one line with its value.
+		usage += fmt.Sprintf(" (default\x00%s)", def)
 	}
 	lines := wrap(usage, helpWidth-nameColumn)
 	if len(head) >= nameColumn-1 {
@@ -118,10 +124,15 @@ func isZeroDefault(v string) bool {
 	return false
 }
 
-// wrap breaks s into lines of at most width runes, at spaces.
-func wrap(s string, width int) []string {
-	var lines []string
+// wrap breaks s into lines of at most width runes, at spaces; a NUL joins
+// two words as a space that does not break.
+func wrap(s string, width int) (lines []string) {
 	line := ""
+	defer func() {
+		for i, l := range lines {
+			lines[i] = strings.ReplaceAll(l, "\x00", " ")
+		}
+	}()
 	for _, word := range strings.Fields(s) {
 		switch {
 		case line == "":
