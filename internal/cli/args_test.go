@@ -101,7 +101,7 @@ func TestDevNullIsNotATerminal(t *testing.T) {
 
 func TestCohereSDKEnvNames(t *testing.T) {
 	for _, tc := range []struct {
-		env           map[string]string
+		env          map[string]string
 		key, baseURL string
 	}{
 		{map[string]string{"CO_API_KEY": "k1", "CO_API_URL": "http://co"}, "k1", "http://co"},
