@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -34,6 +33,7 @@ type Follower struct {
 	Store *Store
 	Out   io.Writer    // where the live bar goes when Live is set
 	Live  bool         // redraw a progress bar in place (a terminal)
+	Width int          // the terminal's columns: the bar's line stays shorter (0: 80)
 	Log   *slog.Logger // progress lines when not Live
 	Every time.Duration
 	// Outage is how long Redis may be unreachable before Follow fails
@@ -55,7 +55,7 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 			return st, err
 		}
 		if f.Live {
-			fmt.Fprint(f.Out, "\r"+progressLine(st)+"\x1b[K")
+			fmt.Fprint(f.Out, "\r"+fitProgress(st, f.Width)+"\x1b[K")
 		} else if time.Since(lastLog) >= logEvery && f.Log != nil {
 			lastLog = time.Now()
 			f.Log.Info("progress", "job", id, "state", st.State, "done", st.Progress(), "records", st.Records,
@@ -82,23 +82,6 @@ func rate(s Status) float64 {
 	return float64(s.Progress()) / el
 }
 
-func progressLine(s Status) string {
-	const width = 24
-	total := s.Records
-	frac := 0.0
-	if total > 0 {
-		frac = min(1, float64(s.Progress())/float64(total))
-	}
-	filled := int(frac * width)
-	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	eta := "?"
-	if r := rate(s); r > 0 && total > 0 {
-		eta = (time.Duration(float64(total-s.Progress())/r) * time.Second).Round(time.Second).String()
-	}
-	return fmt.Sprintf("[%s] %d/%d records  %.0f/s  ETA %s  429s %d  tokens %d",
-		bar, s.Progress(), total, rate(s), eta, s.Throttled, s.Tokens) + asyncProgress(s)
-}
-
 // WriteSummary prints a finished job's summary.
 func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 	fmt.Fprintf(w, "job %s: %s\n", s.Spec.ID, s.State)
@@ -117,6 +100,6 @@ func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 	}
 	fmt.Fprintln(w)
 	if s.Failed > 0 {
-		fmt.Fprintf(w, "  failed records: enqueue -dead-letters %s\n", s.Spec.ID)
+		fmt.Fprintf(w, "  failed records: enqueue dead-letters %s\n", s.Spec.ID)
 	}
 }

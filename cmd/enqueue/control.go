@@ -45,38 +45,18 @@ Controls jobs planned on Redis (REDIS_URL or -redis):
   cancel        no new API calls from now; running chunks stop at their next call (async: remote jobs cancelled)
   retry-failed  re-run only the dead-lettered records of an ended job (what was written is not paid for again)
   dead-letters  the failed records with file, line, id and reason
-
-Flags:
 `
 
 // runControl runs a subcommand; args follow the subcommand's name.
 func runControl(ctx context.Context, name string, args []string, env cli.Env, stdout, stderr io.Writer) int {
 	o := controlOptions{cmd: name}
-	fs := flag.NewFlagSet("enqueue "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), controlUsage)
-		fs.PrintDefaults()
-	}
-	fs.BoolVar(&o.json, "json", false, "print JSON (status: one object; list: an array; dead-letters: JSON lines)")
-	fs.StringVar(&o.redisURL, "redis", "", "Redis URL; default $REDIS_URL")
-	fs.Int64Var(&o.dead, "dead-letters-shown", 10, "status: dead letters to show")
-	fs.BoolVar(&o.wait, "wait", false, "retry-failed: follow the job to its end and exit with its outcome")
-	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "retry-failed: asynq queue of the job's tasks")
+	fs := controlFlags(&o)
+	help := cli.Help{Command: "enqueue " + name, Intro: controlUsage, Sections: []string{"Flags"},
+		Section: map[string]string{"json": "Flags", "redis": "Flags", "dead-letters-shown": "Flags", "wait": "Flags", "queue": "Flags"}}
 	// The job id may come before or after the flags.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return pipeline.ExitOK
-			}
-			return pipeline.ExitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, code, exit := help.ParseArgs(fs, args, stdout, stderr)
+	if exit {
+		return code
 	}
 	switch {
 	case name == "list" && len(pos) != 0, name != "list" && len(pos) != 1:
@@ -93,6 +73,17 @@ func runControl(ctx context.Context, name string, args []string, env cli.Env, st
 		fmt.Fprintf(stderr, "enqueue %s: %v\n", name, err)
 	}
 	return code
+}
+
+// controlFlags returns the subcommands' flag set, writing to o.
+func controlFlags(o *controlOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("enqueue "+o.cmd, flag.ContinueOnError)
+	fs.BoolVar(&o.json, "json", false, "print JSON (status: one object; list: an array; dead-letters: JSON lines)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis URL; default $REDIS_URL")
+	fs.Int64Var(&o.dead, "dead-letters-shown", 10, "status: dead letters to show")
+	fs.BoolVar(&o.wait, "wait", false, "retry-failed: follow the job to its end and exit with its outcome")
+	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "retry-failed: asynq queue of the job's tasks")
+	return fs
 }
 
 // control runs a subcommand (or the -status, -dead-letters, -cancel flags).
@@ -208,7 +199,7 @@ func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline
 		return pipeline.ExitOK, nil
 	}
 	started := time.Now()
-	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr)}
+	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr)}
 	st, err := f.Follow(ctx, o.job)
 	if err != nil {
 		return pipeline.ExitAborted, err

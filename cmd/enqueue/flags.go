@@ -27,6 +27,7 @@ type options struct {
 	cancel      string
 	logFormat   string
 	verbose     bool
+	version     bool
 }
 
 // optionalBool is a bool flag that knows whether it was given.
@@ -54,34 +55,6 @@ func (b *optionalBool) IsBoolFlag() bool { return true }
 
 func newFlagSet(o *options, env cli.Env) *flag.FlagSet {
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: enqueue -in FILE [-in FILE ...] [flags]
-       enqueue status|list|cancel|retry-failed|dead-letters [JOB] [-json]   (enqueue status -h)
-       enqueue -status JOB | -dead-letters JOB | -cancel JOB
-
-Plans a job: splits the input files into chunk tasks on Redis for workers to
-embed through the Cohere API, and with -wait follows it to the end. Without
-Redis (no -redis, no REDIS_URL) it runs embedded: an in-process queue and
--concurrency in-process workers run the whole job, then exit.
-
-Every record ends written, skipped (the sink already holds it unchanged) or
-failed (dead-lettered with file, line and reason). Running the same command
-again resumes the job; after a job finished, it re-embeds only what changed.
-
-Exit codes: 0 all records written or skipped; 2 finished with failed records;
-3 aborted (auth, quota, billing, sink unreachable); 1 usage or configuration
-error before anything ran.
-
-Environment:
-  COHERE_API_KEY    Cohere API key (or COHERE_API_KEY_FILE naming a file holding it)
-  COHERE_BASE_URL   API base URL (default https://api.cohere.com)
-  REDIS_URL         Redis holding the queue; unset: embedded mode
-  DATABASE_URL      PostgreSQL for -sink postgres
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
 	o.job.Register(fs)
 	fs.StringVar(&o.file, "f", "", "job file, YAML or JSON: keys are flag names (lists for repeatable or comma flags); flags on the command line override it")
 	fs.Var(&o.wait, "wait", "follow the job to its end and exit with its outcome (default true when embedded, else false)")
@@ -97,5 +70,6 @@ Flags:
 	fs.StringVar(&o.cancel, "cancel", "", "cancel job JOB: no new API calls; in-flight chunks stop")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit (as enqueue version)")
 	return fs
 }

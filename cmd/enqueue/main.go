@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
+	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
@@ -37,21 +40,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "enqueue:", err)
 		return pipeline.ExitUsage
 	}
-	if len(args) > 0 && isSubcommand(args[0]) {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		return runControl(ctx, args[0], args[1:], env, stdout, stderr)
-	}
 	var o options
 	fs := newFlagSet(&o, env)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return pipeline.ExitOK
-		}
-		return pipeline.ExitUsage
+	help := enqueueHelp()
+	if code, done := dispatch(args, fs, help, env, stdout, stderr); done {
+		return code
 	}
-	o.job.AddInputs(fs.Args()...)
+	pos, code, exit := help.ParseArgs(fs, args, stdout, stderr)
+	if exit {
+		return code
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "enqueue", version.String())
+		return pipeline.ExitOK
+	}
+	for _, name := range slices.Sorted(maps.Keys(oldFlags)) {
+		if flagGiven(fs, name) {
+			fmt.Fprintf(stderr, "enqueue: -%s JOB is an old spelling of: enqueue %s %s\n", name, oldFlags[name], fs.Lookup(name).Value)
+		}
+	}
+	o.job.AddInputs(pos...)
 	if o.file != "" {
 		if err := cli.ApplyFile(fs, o.file, nil); err != nil {
 			fmt.Fprintln(stderr, "enqueue:", err)
@@ -70,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := cli.Logger(o.logFormat, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := execute(ctx, o, env, log, stdout)
+	code, err = execute(ctx, o, env, log, stdout)
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -111,6 +119,9 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	}
 	spec, dbURL, err := o.job.Spec(env)
 	if err != nil {
+		return pipeline.ExitUsage, usageError{err}
+	}
+	if err := checkInputs(spec); err != nil {
 		return pipeline.ExitUsage, usageError{err}
 	}
 	limits, err := ratelimit.ParseLimits(o.rateLimit)
@@ -207,7 +218,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		fmt.Fprintf(stdout, "job %s: %d chunks (%d enqueued now)\n", spec.ID, res.Chunks, res.Enqueued)
 		return pipeline.ExitOK, nil
 	}
-	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Log: log}
+	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr), Log: log}
 	st, err := f.Follow(ctx, spec.ID)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ type options struct {
 	shutdown    time.Duration
 	logFormat   string
 	verbose     bool
+	version     bool
 	ui          bool
 	uiWrite     bool
 	schedules   scheduleFlag
@@ -61,23 +63,6 @@ func run(args []string) int {
 	}
 	var o options
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: worker [flags]
-
-Processes chunk tasks that enqueue put on Redis: embeds the records through the
-Cohere API within the rate limit shared by every worker using the same API key,
-and writes the results to each job's sink.
-
-Environment:
-  COHERE_API_KEY    Cohere API key (required; or COHERE_API_KEY_FILE naming a file holding it)
-  COHERE_BASE_URL   API base URL (default https://api.cohere.com)
-  REDIS_URL         Redis holding the queue (default for -redis)
-  DATABASE_URL      PostgreSQL for jobs with a postgres sink
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
 	fs.StringVar(&o.redisURL, "redis", "", "Redis URL: redis://[:password@]host:port/db, redis-sentinel://[:password@]h1:26379,h2:26379/master[/db] or redis-cluster://[:password@]h1:7000,h2:7001; default $REDIS_URL")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:9090", "listen address for /healthz, /metrics and -ui; unauthenticated, so keep it on loopback or behind an authenticating proxy (empty: none)")
@@ -90,10 +75,17 @@ Flags:
 	fs.BoolVar(&o.uiWrite, "ui-write", false, "let the -ui pause queues and delete, run or archive tasks")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return pipeline.ExitOK
-		}
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	pos, code, exit := workerHelp.ParseArgs(fs, args, os.Stdout, os.Stderr)
+	if exit {
+		return code
+	}
+	if o.version || slices.Equal(pos, []string{"version"}) {
+		fmt.Println("worker", version.String())
+		return pipeline.ExitOK
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(os.Stderr, "worker: unexpected argument %q: the worker takes only flags\nRun 'worker -h' for the flags.\n", pos[0])
 		return pipeline.ExitUsage
 	}
 	if o.redisURL == "" {

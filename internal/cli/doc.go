@@ -1,7 +1,10 @@
 // Package cli holds what cmd/enqueue and cmd/worker share: reading the
 // environment, logging, the flags that define a job (and job files), the
-// scheduler, and wiring a pipeline.Worker to Redis, the Cohere client, the
-// shared limiter and the sinks.
+// command-line grammar (flags anywhere, hints for typos, -h by section),
+// terminal detection, the scheduler, and wiring a pipeline.Worker to Redis,
+// the Cohere client, the shared limiter and the sinks.
+//
+//	pos, code, exit := help.ParseArgs(fs, os.Args[1:], os.Stdout, os.Stderr)
 //
 //	var j cli.JobFlags
 //	j.Register(fs); fs.Parse(args); cli.ApplyFile(fs, "job.yaml", nil) // flags override the file

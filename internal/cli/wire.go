@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +25,8 @@ import (
 
 // Env is the configuration read from the environment.
 type Env struct {
-	APIKey      string // COHERE_API_KEY (or the file named by COHERE_API_KEY_FILE)
-	BaseURL     string // COHERE_BASE_URL
+	APIKey      string // COHERE_API_KEY or CO_API_KEY (or the file named by COHERE_API_KEY_FILE)
+	BaseURL     string // COHERE_BASE_URL or CO_API_URL
 	RedisURL    string // REDIS_URL
 	DatabaseURL string // DATABASE_URL
 }
@@ -38,6 +39,10 @@ func ReadEnv() (Env, error) {
 		RedisURL:    os.Getenv("REDIS_URL"),
 		DatabaseURL: os.Getenv("DATABASE_URL"),
 	}
+	// CO_API_KEY and CO_API_URL are the names Cohere's own SDKs read; the
+	// longer names win when both are set.
+	e.APIKey = cmp.Or(e.APIKey, os.Getenv("CO_API_KEY"))
+	e.BaseURL = cmp.Or(e.BaseURL, os.Getenv("CO_API_URL"))
 	if f := os.Getenv("COHERE_API_KEY_FILE"); e.APIKey == "" && f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -64,17 +69,11 @@ func Logger(format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
-// IsTerminal reports whether f is a character device (a terminal).
-func IsTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 // NewCohere returns the API client. The pipeline waits out 429s itself on the
 // shared limiter, so the client does not retry them.
 func NewCohere(env Env, timeout time.Duration) (*cohere.Client, error) {
 	if env.APIKey == "" {
-		return nil, errors.New("COHERE_API_KEY is not set: export your Cohere API key (or COHERE_API_KEY_FILE), or use -sim to run against the built-in simulator")
+		return nil, errors.New("COHERE_API_KEY is not set: export your Cohere API key (or CO_API_KEY, or COHERE_API_KEY_FILE), or use -sim to run against the built-in simulator")
 	}
 	return cohere.New(cohere.Config{
 		BaseURL: env.BaseURL,

@@ -23,6 +23,9 @@ import (
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
 
+// testVersion is stamped into the binaries, as the image's build does.
+const testVersion = "v0.0.0-e2e"
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -37,7 +40,8 @@ func binaries(t testing.TB) (enqueue, worker string) {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "../../cmd/enqueue", "../../cmd/worker")
+		cmd := exec.Command("go", "build", "-ldflags", "-X github.com/cobatch/cobatch/internal/version.Version="+testVersion,
+			"-o", binDir+"/", "../../cmd/enqueue", "../../cmd/worker")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
