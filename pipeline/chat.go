@@ -97,7 +97,14 @@ func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPay
 	reasons := make([]string, len(uniq))
 	errs := make([]error, len(uniq))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, chatInFlight)
+	inFlight := chatInFlight
+	if spec.MaxCost > 0 {
+		// Each call is checked against the budget with what the calls
+		// before it were billed (mayCall): one at a time per chunk keeps
+		// a chunk from crossing the budget by the calls it holds open.
+		inFlight = 1
+	}
+	sem := make(chan struct{}, inFlight)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for i, it := range uniq {

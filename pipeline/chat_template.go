@@ -148,3 +148,54 @@ func chatPrecheck(ctx context.Context, s Spec) error {
 	}
 	return first
 }
+
+// ChatEstimateOutput is the reply length a chat estimate assumes per record
+// when -max-tokens is not given (the bound is the model's maximum, far
+// above a typical reply).
+const ChatEstimateOutput = 500
+
+// chatEstimate counts a chat job's records and reckons its input tokens
+// from the rendered prompts (system prompt included) of the first 1,000
+// records, about 4 bytes a token, and its output tokens from -max-tokens:
+// an upper bound when -max-tokens is given.
+func chatEstimate(ctx context.Context, s Spec) (Estimate, error) {
+	e := Estimate{Price: s.Price(), PriceOut: s.PriceOut()}
+	ct, err := parseChatTemplate(s.Prompt)
+	if err != nil {
+		return e, err
+	}
+	var sampled, bytes int64
+	err = input.Split(ctx, s.Inputs, s.Input, s.ChunkSize, func(r input.Range) error {
+		if r.Path == "-" || r.Data != nil {
+			return errors.New("stdin cannot be estimated ahead")
+		}
+		e.Records += int64(r.Records)
+		if sampled >= estimateSample {
+			return nil
+		}
+		return input.Read(ctx, r, s.Input, func(rec input.Record) error {
+			if rec.Err != nil || sampled >= estimateSample {
+				return nil
+			}
+			if p, err := ct.render(rec); err == nil {
+				sampled++
+				bytes += int64(len(p) + len(s.System))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return e, fmt.Errorf("estimate: %w", err)
+	}
+	e.Calls = e.Records
+	if sampled > 0 {
+		e.Tokens = (bytes*e.Records/sampled + 3) / 4
+	}
+	out := int64(s.MaxTokens)
+	if out == 0 {
+		out = ChatEstimateOutput
+	}
+	e.OutputTokens = out * e.Records
+	e.Cost = Cost(e.Price, e.Tokens, 0) + Cost(e.PriceOut, e.OutputTokens, 0)
+	return e, nil
+}

@@ -36,6 +36,9 @@ type Op struct {
 	// the spec after Validate: checks that need the inputs (a chat
 	// template's fields against the first record).
 	Precheck func(ctx context.Context, s Spec) error
+	// Estimate, when set, replaces EstimateCost's reckoning from text
+	// lengths (chat: rendered prompts and the reply bound).
+	Estimate func(ctx context.Context, s Spec) (Estimate, error)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
 }
