@@ -48,7 +48,9 @@ func Cost(price float64, tokens, searchUnits int64) float64 {
 }
 
 // Cost is what the job has been billed so far, at its price.
-func (s Status) Cost() float64 { return Cost(s.Spec.Price(), s.Tokens, s.SearchUnits) }
+func (s Status) Cost() float64 {
+	return Cost(s.Spec.Price(), s.Tokens, s.SearchUnits) + Cost(s.Spec.PriceOut(), s.OutputTokens, 0)
+}
 
 // ErrOverBudget is returned when a job's estimate exceeds its -max-cost.
 var ErrOverBudget = errors.New("over budget")
@@ -56,7 +58,8 @@ var ErrOverBudget = errors.New("over budget")
 // SetBudget stores the budget workers enforce for a job.
 func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
 	err := st.rdb.HSet(ctx, jobKey(spec.ID), "price", strconv.FormatFloat(spec.Price(), 'g', -1, 64),
-		"max_cost", strconv.FormatFloat(spec.MaxCost, 'g', -1, 64)).Err()
+		"max_cost", strconv.FormatFloat(spec.MaxCost, 'g', -1, 64),
+		"price_out", strconv.FormatFloat(spec.PriceOut(), 'g', -1, 64)).Err()
 	if err != nil {
 		return fmt.Errorf("store budget of %s: %w", spec.ID, err)
 	}
@@ -78,7 +81,7 @@ func (w *Worker) mayCall(ctx context.Context, job string) error {
 	if maxCost <= 0 {
 		return nil
 	}
-	spent := Cost(s.price, s.tokens, s.units)
+	spent := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
 	next := 0.0
 	if s.calls > 0 {
 		next = spent / float64(s.calls)
@@ -96,13 +99,15 @@ type spent struct {
 	state                string
 	maxCost, price       float64
 	tokens, units, calls int64
+	priceOut             float64 // chat: per million output tokens
+	outTokens            int64
 }
 
 // spending reads a job's state, budget and spending in one round trip.
 func (st *Store) spending(ctx context.Context, job string) (spent, error) {
 	pipe := st.rdb.Pipeline()
-	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price")
-	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls)
+	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price", "price_out")
+	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls, StatOutputTokens)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return spent{}, err
 	}
@@ -110,7 +115,8 @@ func (st *Store) spending(ctx context.Context, job string) (spent, error) {
 	f := func(v any) float64 { x, _ := strconv.ParseFloat(str(v), 64); return x }
 	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
 	jv, xv := j.Val(), x.Val()
-	return spent{state: str(jv[0]), maxCost: f(jv[1]), price: f(jv[2]), tokens: n(xv[0]), units: n(xv[1]), calls: n(xv[2])}, nil
+	return spent{state: str(jv[0]), maxCost: f(jv[1]), price: f(jv[2]), tokens: n(xv[0]), units: n(xv[1]), calls: n(xv[2]),
+		priceOut: f(jv[3]), outTokens: n(xv[3])}, nil
 }
 
 func usd(v float64) string { return fmt.Sprintf("$%.4f", v) }
@@ -122,6 +128,10 @@ type Estimate struct {
 	Calls   int64   `json:"calls"`
 	Price   float64 `json:"price"` // per million tokens, or per 1,000 searches for rerank
 	Cost    float64 `json:"cost_usd"`
+	// OutputTokens bounds a chat job's replies (-max-tokens per record),
+	// priced at PriceOut.
+	OutputTokens int64   `json:"output_tokens,omitempty"`
+	PriceOut     float64 `json:"price_out,omitempty"`
 	// SearchUnitPriced: Price is per 1,000 searches (rerank).
 	SearchUnitPriced bool `json:"search_unit_priced,omitempty"`
 }
@@ -140,6 +150,9 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	op, err := LookupOp(spec.Op)
 	if err != nil {
 		return e, err
+	}
+	if op.Estimate != nil {
+		return op.Estimate(ctx, spec)
 	}
 	per := int64(op.RecordsPerCall)
 	err = input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
@@ -179,6 +192,10 @@ func (e Estimate) String() string {
 	unit := "1M tokens"
 	if e.SearchUnitPriced {
 		unit = "1,000 searches"
+	}
+	if e.PriceOut > 0 || e.OutputTokens > 0 {
+		return fmt.Sprintf("estimate: %d records, ~%d input tokens and at most %d output tokens, ~%d API calls, ~%s at %g/%g USD per 1M input/output tokens",
+			e.Records, e.Tokens, e.OutputTokens, e.Calls, usd(e.Cost), e.Price, e.PriceOut)
 	}
 	return fmt.Sprintf("estimate: %d records, ~%d tokens, ~%d API calls, ~%s at %g USD per %s",
 		e.Records, e.Tokens, e.Calls, usd(e.Cost), e.Price, unit)

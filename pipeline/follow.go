@@ -93,6 +93,9 @@ func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 	if s.SearchUnits > 0 {
 		fmt.Fprintf(w, "  billed:  %d search units\n", s.SearchUnits)
 	}
+	if s.OutputTokens > 0 {
+		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, usd(s.Cost()))
+	}
 	writeAsyncSummary(w, s)
 	fmt.Fprintf(w, "  time:    %s", wall.Round(time.Millisecond))
 	if sec := wall.Seconds(); sec > 0 {

@@ -32,6 +32,13 @@ type Op struct {
 	SearchUnits bool
 	// RecordsPerCall is how many records one call carries, for estimates.
 	RecordsPerCall int
+	// Precheck, when set, is run by enqueue before the job is planned, on
+	// the spec after Validate: checks that need the inputs (a chat
+	// template's fields against the first record).
+	Precheck func(ctx context.Context, s Spec) error
+	// Estimate, when set, replaces EstimateCost's reckoning from text
+	// lengths (chat: rendered prompts and the reply bound).
+	Estimate func(ctx context.Context, s Spec) (Estimate, error)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
 }
@@ -65,4 +72,13 @@ func LookupOp(name string) (Op, error) {
 	}
 	slices.Sort(names)
 	return Op{}, fmt.Errorf("-op %q: want %s", name, strings.Join(names, ", "))
+}
+
+// Precheck runs the job's operation's Precheck, if it has one.
+func (s Spec) Precheck(ctx context.Context) error {
+	op, err := LookupOp(s.Op)
+	if err != nil || op.Precheck == nil {
+		return err
+	}
+	return op.Precheck(ctx, s)
 }

@@ -69,6 +69,9 @@ func (w *Worker) notePending(ctx context.Context, c *sinks.Chunk) (int64, error)
 	for _, r := range c.Classifications {
 		ids = append(ids, r.ID)
 	}
+	for _, r := range c.Chats {
+		ids = append(ids, r.ID)
+	}
 	if len(ids) == 0 {
 		return moved, nil
 	}

@@ -37,6 +37,11 @@ type Report struct {
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
 	LastErrors  []JobError      `json:"last_errors,omitempty"`
 	DeadLetters []sinks.Failure `json:"dead_letters,omitempty"`
+
+	// OutputTokens and MaxTokensCut: chat replies' billed tokens and the
+	// replies cut at -max-tokens.
+	OutputTokens int64 `json:"output_tokens,omitempty"`
+	MaxTokensCut int64 `json:"max_tokens_cut,omitempty"`
 }
 
 // Report returns a job's report with up to deadLetters dead letters.
@@ -66,6 +71,7 @@ func NewReport(s Status) Report {
 		Tokens: s.Tokens, SearchUnits: s.SearchUnits, CostUSD: s.Cost(), MaxCostUSD: s.Spec.MaxCost,
 		StartedAt: s.StartedAt,
 	}
+	r.OutputTokens, r.MaxTokensCut = s.OutputTokens, s.MaxTokensCut
 	if p := asyncProgress(s); p != "" && !s.Ended() {
 		r.Phase = s.State + p
 	}
@@ -103,6 +109,12 @@ func WriteReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "  billed:   %d tokens", r.Tokens)
 	if r.SearchUnits > 0 {
 		fmt.Fprintf(w, ", %d search units", r.SearchUnits)
+	}
+	if r.OutputTokens > 0 {
+		fmt.Fprintf(w, " in, %d tokens out", r.OutputTokens)
+	}
+	if r.MaxTokensCut > 0 {
+		fmt.Fprintf(w, " (%d replies cut at -max-tokens)", r.MaxTokensCut)
 	}
 	fmt.Fprintf(w, ", about %s", usd(r.CostUSD))
 	if r.MaxCostUSD > 0 {

@@ -252,6 +252,10 @@ type Status struct {
 	// Async holds the groups of a job on the async route (nil on the sync
 	// route): each one's phase and remote ids.
 	Async []GroupState
+
+	// OutputTokens are what chat calls were billed for their replies, and
+	// MaxTokensCut counts the replies written cut at -max-tokens.
+	OutputTokens, MaxTokensCut int64
 }
 
 // Total is the number of records accounted for so far.
@@ -300,6 +304,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	x := stats.Val()
 	s.Calls, s.Tokens, s.Throttled, s.Embedded = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled), n(x, StatEmbedded)
 	s.SearchUnits = n(x, StatSearchUnits)
+	s.OutputTokens, s.MaxTokensCut = n(x, StatOutputTokens), n(x, StatMaxTokens)
 	async, err := st.GroupStates(ctx, id)
 	if err != nil {
 		return s, err

@@ -56,6 +56,9 @@ type Worker struct {
 	// Embedder serves them if it can (cohere.Client does).
 	Classifier Classifier
 	Reranker   Reranker
+	// Chatter serves chat jobs; when nil, the Embedder serves them if it
+	// can (cohere.Client does).
+	Chatter Chatter
 
 	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
 

@@ -81,6 +81,7 @@ type Chunk struct {
 	// kind when every record was kept or failed. A chunk carries one kind.
 	Classifications []Classification
 	Reranks         []RerankResult
+	Chats           []ChatResult
 }
 
 // Key is what a sink compares to decide that a record is unchanged.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,7 @@ type JobFlags struct {
 	maxTokensPerDoc int
 	pricePerMTok    float64
 	maxCost         float64
+	chat            chatFlags
 }
 
 // AddInputs adds inputs given as positional arguments.
@@ -78,7 +80,7 @@ func (l *ListFlag) Set(v string) error {
 // Register adds the job's flags to fs.
 func (j *JobFlags) Register(fs *flag.FlagSet) {
 	fs.Var(&j.inputs, "in", "input file, glob or - for stdin; repeatable or comma-separated (positional arguments also count). Formats: .jsonl .csv .parquet .txt, optionally .gz or .zst")
-	fs.StringVar(&j.op, "op", pipeline.OpEmbed, "operation: embed, classify or rerank")
+	fs.StringVar(&j.op, "op", pipeline.OpEmbed, "operation: embed, classify, rerank or chat")
 	fs.StringVar(&j.model, "model", "", "Cohere model (default embed-v4.0 for embed, rerank-v3.5 for rerank; classify: a fine-tuned model id, or none with -examples)")
 	fs.StringVar(&j.inputType, "input-type", pipeline.DefaultInputType, "input_type: search_document, search_query, classification or clustering")
 	fs.StringVar(&j.embeddingTypes, "embedding-types", "float", "comma list of float, int8, uint8, binary, ubinary")
@@ -113,6 +115,7 @@ func (j *JobFlags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&j.topN, "top-n", 0, "rerank: keep the N best documents of each query (0: all)")
 	fs.IntVar(&j.maxTokensPerDoc, "max-tokens-per-doc", 0, "rerank: truncate documents to this many tokens (0: the API's default, 4096)")
 	fs.Float64Var(&j.pricePerMTok, "price-per-mtok", 0, "price in USD per million billed tokens (rerank: per 1,000 searches) for the estimate and -max-cost (0: the model's list price: embed-v4 0.12, v3 and older 0.10, rerank 2.0; classify has none)")
+	j.chat.register(fs)
 	fs.Float64Var(&j.maxCost, "max-cost", 0, "budget in USD: a job estimated above it never starts, and one that would cross it stops (exit 3) with what it wrote kept (0: no limit)")
 }
 
@@ -177,6 +180,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	if err := j.applyOps(&spec); err != nil {
 		return spec, "", err
 	}
+	if err := j.chat.apply(&spec); err != nil {
+		return spec, "", err
+	}
 	spec = spec.WithDefaults()
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)
@@ -189,6 +195,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	}
 	if spec.MaxCost > 0 && spec.Price() == 0 {
 		return spec, "", fmt.Errorf("-max-cost: a %s job has no default price; give -price-per-mtok", spec.Op)
+	}
+	if err := spec.Precheck(context.Background()); err != nil {
+		return spec, "", err
 	}
 	return spec, dbURL, nil
 }

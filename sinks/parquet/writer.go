@@ -113,6 +113,8 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 		return w.writeClassifications(ctx, dir, c)
 	case c.Reranks != nil:
 		return w.writeReranks(ctx, dir, c)
+	case c.Chats != nil:
+		return w.writeChats(ctx, dir, c)
 	}
 	part := filepath.Join(dir, partName(c.Number))
 

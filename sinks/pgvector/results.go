@@ -25,6 +25,8 @@ func resultTableFor(kind string) (resultTable, error) {
 		return classifyTable, nil
 	case KindRerank:
 		return rerankTable, nil
+	case KindChat:
+		return chatTable, nil
 	}
 	return resultTable{}, fmt.Errorf("Kind must be embed, classify or rerank, got %q", kind)
 }
@@ -163,6 +165,8 @@ func (w *Writer) writeResults(ctx context.Context, c *sinks.Chunk) error {
 		written, err = w.upsertClassifications(ctx, tx, c.Classifications)
 	case KindRerank:
 		written, err = w.upsertReranks(ctx, tx, c.Reranks)
+	case KindChat:
+		written, err = w.upsertChats(ctx, tx, c.Chats)
 	}
 	if err == nil {
 		err = writeFailures(ctx, tx, c, true)

@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/cohere/schema"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// Chatter calls Cohere's v2 chat endpoint (cohere.Client satisfies it).
+type Chatter interface {
+	Chat(ctx context.Context, req *cohere.ChatRequest) (*cohere.ChatResponse, error)
+}
+
+// Stats of chat calls, beside StatTokens (billed input tokens).
+const (
+	StatOutputTokens = "output_tokens"
+	// StatMaxTokens counts replies written cut short at -max-tokens.
+	StatMaxTokens = "chat_max_tokens"
+)
+
+// chatInFlight is how many calls one chunk keeps in flight: the shared
+// limiter paces them, so this bounds only what one task holds open.
+const chatInFlight = 8
+
+func (w *Worker) chatter() (Chatter, error) {
+	if w.Chatter != nil {
+		return w.Chatter, nil
+	}
+	if c, ok := w.Embedder.(Chatter); ok {
+		return c, nil
+	}
+	return nil, errors.New("worker has no chat client")
+}
+
+// chatJob is what every call of a chat chunk shares.
+type chatJob struct {
+	w      *Worker
+	spec   Spec
+	client Chatter
+	schema *schema.Schema // nil without -json-schema
+	fp     string
+	now    time.Time
+}
+
+// chatChunk prompts the model once per record of one chunk. A record's
+// content hash is its rendered prompt's, so a record is kept unchanged
+// exactly when neither the fields the template reads nor the job's
+// fingerprint changed.
+func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Chats: []sinks.ChatResult{}}
+	items, err := w.readItems(ctx, spec, p, out)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := parseChatTemplate(spec.Prompt)
+	if err != nil {
+		return nil, w.abort(ctx, spec.ID, fmt.Sprintf("-prompt: %v", err))
+	}
+	prompts := map[string]string{}
+	ready := items[:0]
+	for _, it := range items {
+		prompt, err := ct.render(it.rec)
+		if err != nil {
+			out.Failed = append(out.Failed, failure(it.rec, err.Error()))
+			continue
+		}
+		it.sha = sha256.Sum256([]byte(prompt))
+		prompts[it.rec.ID] = prompt
+		ready = append(ready, it)
+	}
+	todo, err := skipUnchanged(ctx, spec, sink, p, ready, out)
+	if err != nil || len(todo) == 0 {
+		return out, err
+	}
+	cj := chatJob{w: w, spec: spec, fp: spec.Fingerprint(), now: time.Now().UTC()}
+	if cj.client, err = w.chatter(); err != nil {
+		return nil, err
+	}
+	if len(spec.JSONSchema) > 0 {
+		if cj.schema, err = schema.Compile(spec.JSONSchema); err != nil {
+			return nil, w.abort(ctx, spec.ID, fmt.Sprintf("-json-schema: %v", err))
+		}
+	}
+	// A prompt repeated in the chunk is paid for once.
+	uniq, first := distinct(todo)
+	results := make([]*sinks.ChatResult, len(uniq))
+	reasons := make([]string, len(uniq))
+	errs := make([]error, len(uniq))
+	var wg sync.WaitGroup
+	inFlight := chatInFlight
+	if spec.MaxCost > 0 {
+		// Each call is checked against the budget with what the calls
+		// before it were billed (mayCall): one at a time per chunk keeps
+		// a chunk from crossing the budget by the calls it holds open.
+		inFlight = 1
+	}
+	sem := make(chan struct{}, inFlight)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i, it := range uniq {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i], reasons[i], errs[i] = cj.record(cctx, prompts[it.rec.ID])
+			if errs[i] != nil {
+				cancel() // the chunk is retried or the job stopped: no more calls
+			}
+		})
+	}
+	wg.Wait()
+	if err := firstError(errs); err != nil {
+		return nil, err
+	}
+	for _, it := range todo {
+		u := first[it.sha]
+		r := results[u]
+		if r == nil {
+			out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
+			continue
+		}
+		row := *r
+		row.ID, row.ContentSHA256, row.Metadata = it.rec.ID, it.sha, it.rec.Meta
+		out.Chats = append(out.Chats, row)
+	}
+	return out, nil
+}
+
+// firstError prefers an error that stopped the job over the cancellations
+// it caused in the other calls.
+func firstError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, errStopped):
+			return err
+		case first == nil || errors.Is(first, context.Canceled):
+			first = err
+		}
+	}
+	return first
+}
+
+// request is the chat call for one rendered prompt.
+func (cj *chatJob) request(prompt string) *cohere.ChatRequest {
+	s := cj.spec
+	temp := s.Temperature
+	req := &cohere.ChatRequest{Model: s.Model, MaxTokens: s.MaxTokens, Temperature: &temp, Seed: s.Seed}
+	if s.System != "" {
+		req.Messages = append(req.Messages, cohere.SystemMessage(s.System))
+	}
+	req.Messages = append(req.Messages, cohere.UserMessage(prompt))
+	if len(s.JSONSchema) > 0 {
+		req.ResponseFormat = &cohere.ResponseFormat{Type: cohere.ResponseFormatJSONObject, JSONSchema: s.JSONSchema}
+	}
+	return req
+}
+
+// record prompts the model with one record's prompt. A reply that does not
+// parse or validate is asked for once more, then dead-lettered with the raw
+// reply; a prompt the API rejects (over the model's context, ...) is
+// dead-lettered with its reason. A non-empty reason means the record failed.
+func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult, string, error) {
+	req := cj.request(prompt)
+	for attempt := 1; ; attempt++ {
+		var res *sinks.ChatResult
+		var invalid error
+		var raw string
+		err := cj.w.callAPI(ctx, cj.spec.ID, "chat", 1, func(ctx context.Context) (map[string]int64, error) {
+			r, err := cj.client.Chat(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			st := map[string]int64{StatTokens: int64(r.Usage.BilledUnits.InputTokens), StatOutputTokens: int64(r.Usage.BilledUnits.OutputTokens)}
+			raw = r.Text()
+			res, invalid = cj.result(r, prompt)
+			if invalid == nil {
+				st[StatEmbedded] = 1
+				if r.FinishReason == cohere.FinishMaxTokens {
+					st[StatMaxTokens] = 1
+				}
+			}
+			return st, nil
+		})
+		if apiErr, ok := rejected(err); ok {
+			reason := rejectedReason(apiErr)
+			if strings.Contains(apiErr.Message, "too many tokens") {
+				// Not truncated: the record is reported with its size.
+				reason = fmt.Sprintf("prompt of ~%d tokens (%d bytes) is over the context of %s: %s", (len(prompt)+len(cj.spec.System)+3)/4, len(prompt)+len(cj.spec.System), cj.spec.Model, reason)
+			}
+			return nil, reason, nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if invalid == nil {
+			return res, "", nil
+		}
+		if attempt == 2 {
+			return nil, fmt.Sprintf("reply invalid after a retry: %v; raw reply: %q", invalid, raw), nil
+		}
+	}
+}
+
+// result turns a reply into a row, parsing and validating a structured
+// reply. A reply cut at -max-tokens is written as it is: it is flagged by
+// its finish_reason, and asking again would cut it again.
+func (cj *chatJob) result(r *cohere.ChatResponse, prompt string) (*sinks.ChatResult, error) {
+	res := &sinks.ChatResult{
+		Output: r.Text(), FinishReason: r.FinishReason,
+		InputTokens: int(r.Usage.BilledUnits.InputTokens), OutputTokens: int(r.Usage.BilledUnits.OutputTokens),
+		Model: cj.spec.Model, Fingerprint: cj.fp, GeneratedAt: cj.now,
+	}
+	if cj.spec.StorePrompt {
+		res.Prompt = prompt
+	}
+	if cj.schema == nil || r.FinishReason == cohere.FinishMaxTokens {
+		return res, nil
+	}
+	if err := cj.schema.Validate([]byte(res.Output)); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(res.Output)); err != nil {
+		return nil, err
+	}
+	res.OutputJSON = b.Bytes()
+	return res, nil
+}
