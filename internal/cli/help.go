@@ -32,12 +32,15 @@ var JobFlagSections = map[string]string{
 	"examples": SecOperation, "candidates": SecOperation, "top-n": SecOperation,
 	"max-tokens-per-doc": SecOperation, "async": SecOperation, "async-threshold": SecOperation,
 	"batch-model": SecOperation, "async-fallback": SecOperation, "keep-datasets": SecOperation,
+	"prompt": SecOperation, "prompt-file": SecOperation, "system": SecOperation,
+	"json-schema": SecOperation, "max-tokens": SecOperation, "temperature": SecOperation,
+	"seed": SecOperation, "store-prompt": SecOperation,
 
 	"sink": SecSink, "table": SecSink, "pg-type": SecSink, "index": SecSink,
 	"distance": SecSink, "index-m": SecSink, "index-ef-construction": SecSink,
 	"index-concurrently": SecSink, "force": SecSink,
 
-	"price-per-mtok": SecRate, "max-cost": SecRate,
+	"price-per-mtok": SecRate, "price-per-mtok-out": SecRate, "max-cost": SecRate,
 
 	"job": SecControl, "strict": SecControl,
 }
