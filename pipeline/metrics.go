@@ -139,8 +139,11 @@ func (w *Worker) observeCall(job, endpoint string, lim Limiter, err error, stats
 	}
 	m.Calls.WithLabelValues(job, endpoint, status).Inc()
 	m.APISeconds.WithLabelValues(job, endpoint, status).Observe(d.Seconds())
+	// Created at 0 by the first call, so that a job never throttled shows
+	// a rate of 0, not no data.
+	throttled := m.Throttled.WithLabelValues(job, endpoint)
 	if status == "429" {
-		m.Throttled.WithLabelValues(job, endpoint).Inc()
+		throttled.Inc()
 	}
 	m.Tokens.WithLabelValues(job, endpoint).Add(float64(stats[StatTokens]))
 	m.Cost.WithLabelValues(job).Add(Cost(w.price(job), stats[StatTokens], stats[StatSearchUnits]))
