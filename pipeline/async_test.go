@@ -32,7 +32,7 @@ func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.Ha
 		h.t.Fatal(err)
 	}
 	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
-		Limits: h.limits, DatabaseURL: h.dbURL})
+		Limits: h.limits, DatabaseURL: h.dbURL, Metrics: h.metrics})
 	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond}
 	// As cli.NewServer, but scheduled polls are moved to the queue every
 	// 50 ms rather than every 5 s.

@@ -37,6 +37,7 @@ type harness struct {
 	dbURL   string        // for postgres sinks
 	limits  map[string]ratelimit.Limit
 	servers []*asynq.Server
+	metrics *pipeline.Metrics // given to the async workers; nil: none
 }
 
 func newHarness(t *testing.T, opts ...coheretest.Option) *harness {

@@ -317,3 +317,32 @@ func TestDashboardQueriesExist(t *testing.T) {
 		t.Fatal("no metric found in the dashboard's queries")
 	}
 }
+
+// TestMetricsOfAnAsyncJob: the tokens an embed job was billed, and their
+// cost, reach the job's series once, when the remote job completes.
+func TestMetricsOfAnAsyncJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, asyncDelays)
+	reg := prometheus.NewRegistry()
+	h.metrics = pipeline.NewMetrics(reg)
+	h.startAsyncWorkers(2, nil)
+	path, _ := writeCorpus(t, 3000, corpusText)
+	spec := h.asyncSpec("async-metrics", "embed-english-light-v3.0", pipeline.AsyncEmbedJobs, path)
+	h.plan(spec, 2000)
+	st := h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != 3000 {
+		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
+	}
+	billed := h.fake.Stats().BilledInputTokens
+	_, all := gather(t, reg)
+	got := ofJob(all, spec.ID)
+	if billed == 0 || got["cobatch_tokens_billed_total endpoint=embed-jobs"] != float64(billed) {
+		t.Errorf("tokens = %v, want the fake's %d (series %v)", got["cobatch_tokens_billed_total endpoint=embed-jobs"], billed, got)
+	}
+	if cost, want := got["cobatch_estimated_cost_usd_total"], st.Cost(); want == 0 || math.Abs(cost-want) > want*1e-9 {
+		t.Errorf("cost = %v, want the job's %v", cost, want)
+	}
+	if got["cobatch_records_total outcome=written"] != 3000 {
+		t.Errorf("written = %v, want 3000", got["cobatch_records_total outcome=written"])
+	}
+}
