@@ -192,6 +192,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 		if tokens > 0 {
 			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
 				_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatTokens: tokens})
+				w.Metrics.billed(spec, st.Route, tokens)
 			}
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(spec.ID, st.Group, w.queue()))

@@ -32,7 +32,7 @@ func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.Ha
 		h.t.Fatal(err)
 	}
 	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
-		Limits: h.limits, DatabaseURL: h.dbURL})
+		Limits: h.limits, DatabaseURL: h.dbURL, Metrics: h.metrics})
 	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond}
 	// As cli.NewServer, but scheduled polls are moved to the queue every
 	// 50 ms rather than every 5 s.
@@ -86,7 +86,9 @@ func (h *harness) plan(spec pipeline.Spec, groupRecords int) {
 
 func (h *harness) follow(job string) pipeline.Status {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// A bound on a hung job, not a speed target: a loaded CI machine takes
+	// minutes for the 50,000-record async jobs.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	st, err := (&pipeline.Follower{Store: h.store}).Follow(ctx, job)
 	if err != nil {

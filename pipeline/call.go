@@ -35,6 +35,7 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			grant.Unused(ctx)
 			return errStopped
 		}
+		start := time.Now()
 		stats, err := do(ctx)
 		if uncounted(err) {
 			grant.Unused(ctx)
@@ -49,7 +50,7 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			stats[StatThrottled] = 1
 		}
 		_ = w.Store.AddStats(ctx, job, stats)
-		w.Metrics.call(job, endpoint, err, stats[StatTokens])
+		w.observeCall(job, endpoint, lim, err, stats, time.Since(start))
 		if err != nil && ctx.Err() == nil && (fatal(err) || !cohere.IsRateLimited(err)) {
 			w.Store.RecordError(ctx, job, endpoint+": "+err.Error())
 		}

@@ -208,6 +208,7 @@ func (w *Worker) jobEnded(job string) {
 	delete(w.specs, job)
 	w.mu.Unlock()
 	w.sinks.end(job)
+	w.Metrics.jobEnded(job)
 }
 
 // Close closes every sink the worker holds open; call it after the queue

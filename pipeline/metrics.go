@@ -2,50 +2,108 @@ package pipeline
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/internal/version"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
+
+// JobLabel is the label holding the cobatch job id on every per-job series.
+// It is not "job": Prometheus sets "job" to the scrape job's name and renames
+// a target's own "job" label to "exported_job".
+const JobLabel = "cobatch_job"
+
+// DefaultMetricsGrace is how long a finished job's series stay on /metrics,
+// so that the last scrapes see its final values.
+const DefaultMetricsGrace = 10 * time.Minute
 
 // Metrics are the Prometheus series a worker exports on /metrics. A nil
 // *Metrics records nothing.
 type Metrics struct {
-	Records      *prometheus.CounterVec   // job, outcome
-	Calls        *prometheus.CounterVec   // job, endpoint, status
-	Throttled    *prometheus.CounterVec   // job, endpoint
-	Tokens       *prometheus.CounterVec   // job, endpoint
-	LimiterWait  *prometheus.CounterVec   // job, endpoint (seconds)
-	SinkWriteSec *prometheus.HistogramVec // job
+	Records      *prometheus.CounterVec   // cobatch_job, outcome
+	Calls        *prometheus.CounterVec   // cobatch_job, endpoint, status
+	Throttled    *prometheus.CounterVec   // cobatch_job, endpoint
+	Tokens       *prometheus.CounterVec   // cobatch_job, endpoint
+	LimiterWait  *prometheus.CounterVec   // cobatch_job, endpoint (seconds)
+	SinkWriteSec *prometheus.HistogramVec // cobatch_job
+	APISeconds   *prometheus.HistogramVec // cobatch_job, endpoint, status
+	Cost         *prometheus.CounterVec   // cobatch_job (USD, at the job's price)
+	LimiterLimit *prometheus.GaugeVec     // cobatch_job, endpoint: units per window in force
+	LimiterRate  *prometheus.GaugeVec     // cobatch_job, endpoint: units per second in force
+	LimiterMax   *prometheus.GaugeVec     // cobatch_job, endpoint: configured units per second
+
+	// Grace is how long a finished job's series stay (default
+	// DefaultMetricsGrace); set it before the first job ends.
+	Grace time.Duration
+
+	mu    sync.Mutex
+	drops map[string]*time.Timer // job → its pending drop
 }
 
-// NewMetrics registers the worker's series on reg.
+// NewMetrics registers the worker's series, and cobatch_build_info, on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	job := []string{JobLabel}
+	byEndpoint := []string{JobLabel, "endpoint"}
+	byStatus := []string{JobLabel, "endpoint", "status"}
 	m := &Metrics{
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cobatch_records_total", Help: "Records processed, by outcome (written, skipped, failed).",
-		}, []string{"job", "outcome"}),
+		}, []string{JobLabel, "outcome"}),
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cobatch_api_calls_total", Help: "Cohere API calls, by endpoint and HTTP status (0: no response).",
-		}, []string{"job", "endpoint", "status"}),
+		}, byStatus),
 		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cobatch_api_throttled_total", Help: "429 responses received.",
-		}, []string{"job", "endpoint"}),
+		}, byEndpoint),
 		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cobatch_tokens_billed_total", Help: "Input tokens billed by the API.",
-		}, []string{"job", "endpoint"}),
+		}, byEndpoint),
 		LimiterWait: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cobatch_limiter_wait_seconds_total", Help: "Time spent waiting on the shared rate limiter.",
-		}, []string{"job", "endpoint"}),
+		}, byEndpoint),
 		SinkWriteSec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cobatch_sink_write_seconds", Help: "Time to write one chunk to the sink.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		}, []string{"job"}),
+		}, job),
+		APISeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cobatch_api_request_duration_seconds", Help: "Duration of one Cohere API call, the client's own retries included, by endpoint and final HTTP status (0: no response).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}, byStatus),
+		Cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cobatch_estimated_cost_usd_total", Help: "Estimated cost of the billed tokens or search units, in USD at the job's price.",
+		}, job),
+		LimiterLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cobatch_limiter_limit", Help: "Units per limiter window in force: the configured limit, or the one learned from 429s.",
+		}, byEndpoint),
+		LimiterRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cobatch_limiter_rate_per_second", Help: "Units per second the shared limiter allows now (the limit in force over its window).",
+		}, byEndpoint),
+		LimiterMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cobatch_limiter_configured_rate_per_second", Help: "Units per second of the configured limit (-rate-limit or the API's production limit).",
+		}, byEndpoint),
 	}
-	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec)
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cobatch_build_info", Help: "Always 1; the labels name the running build.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version.String(), runtime.Version()).Set(1)
+	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec,
+		m.APISeconds, m.Cost, m.LimiterLimit, m.LimiterRate, m.LimiterMax, build)
 	return m
+}
+
+// vecs are the per-job series, each with a JobLabel.
+func (m *Metrics) vecs() []*prometheus.MetricVec {
+	return []*prometheus.MetricVec{
+		m.Records.MetricVec, m.Calls.MetricVec, m.Throttled.MetricVec, m.Tokens.MetricVec,
+		m.LimiterWait.MetricVec, m.SinkWriteSec.MetricVec, m.APISeconds.MetricVec, m.Cost.MetricVec,
+		m.LimiterLimit.MetricVec, m.LimiterRate.MetricVec, m.LimiterMax.MetricVec,
+	}
 }
 
 func (m *Metrics) records(job string, r ChunkResult) {
@@ -57,7 +115,17 @@ func (m *Metrics) records(job string, r ChunkResult) {
 	m.Records.WithLabelValues(job, "failed").Add(float64(r.Failed))
 }
 
-func (m *Metrics) call(job, endpoint string, err error, tokens int64) {
+// limitReader is what the metrics read of a limiter (ratelimit.Limiter has
+// it); a limiter without it exports no limiter gauges.
+type limitReader interface {
+	Limit() ratelimit.Limit
+	Current() ratelimit.Limit
+}
+
+// observeCall records one API call of callAPI: its status and duration, the
+// tokens and cost it billed, and the limit in force after it.
+func (w *Worker) observeCall(job, endpoint string, lim Limiter, err error, stats map[string]int64, d time.Duration) {
+	m := w.Metrics
 	if m == nil {
 		return
 	}
@@ -70,10 +138,42 @@ func (m *Metrics) call(job, endpoint string, err error, tokens int64) {
 		status = "0"
 	}
 	m.Calls.WithLabelValues(job, endpoint, status).Inc()
+	m.APISeconds.WithLabelValues(job, endpoint, status).Observe(d.Seconds())
+	// Created at 0 by the first call, so that a job never throttled shows
+	// a rate of 0, not no data.
+	throttled := m.Throttled.WithLabelValues(job, endpoint)
 	if status == "429" {
-		m.Throttled.WithLabelValues(job, endpoint).Inc()
+		throttled.Inc()
 	}
-	m.Tokens.WithLabelValues(job, endpoint).Add(float64(tokens))
+	m.Tokens.WithLabelValues(job, endpoint).Add(float64(stats[StatTokens]))
+	m.Cost.WithLabelValues(job).Add(Cost(w.price(job), stats[StatTokens], stats[StatSearchUnits]))
+	if l, ok := lim.(limitReader); ok {
+		cur := l.Current()
+		m.LimiterLimit.WithLabelValues(job, endpoint).Set(float64(cur.Count))
+		m.LimiterRate.WithLabelValues(job, endpoint).Set(cur.PerSecond())
+		m.LimiterMax.WithLabelValues(job, endpoint).Set(l.Limit().PerSecond())
+	}
+}
+
+// price is the unit price of a job whose spec this worker holds, else 0.
+func (w *Worker) price(job string) float64 {
+	w.mu.Lock()
+	spec, ok := w.specs[job]
+	w.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return spec.Price()
+}
+
+// billed records the tokens a remote job (route: embed-jobs, batches) was
+// billed, once, when it completed.
+func (m *Metrics) billed(spec Spec, route string, tokens int64) {
+	if m == nil {
+		return
+	}
+	m.Tokens.WithLabelValues(spec.ID, route).Add(float64(tokens))
+	m.Cost.WithLabelValues(spec.ID).Add(Cost(spec.Price(), tokens, 0))
 }
 
 func (m *Metrics) limiterWait(job, endpoint string, d time.Duration) {
@@ -88,4 +188,36 @@ func (m *Metrics) sinkWrite(job string, d time.Duration) {
 		return
 	}
 	m.SinkWriteSec.WithLabelValues(job).Observe(d.Seconds())
+}
+
+// jobEnded drops the job's series once Grace has passed. A job that ends
+// again before then (another handler seeing it stopped) keeps its first
+// drop time.
+func (m *Metrics) jobEnded(job string) {
+	if m == nil {
+		return
+	}
+	grace := m.Grace
+	if grace <= 0 {
+		grace = DefaultMetricsGrace
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.drops[job]; ok {
+		return
+	}
+	if m.drops == nil {
+		m.drops = map[string]*time.Timer{}
+	}
+	m.drops[job] = time.AfterFunc(grace, func() { m.drop(job) })
+}
+
+// drop deletes every series of job.
+func (m *Metrics) drop(job string) {
+	m.mu.Lock()
+	delete(m.drops, job)
+	m.mu.Unlock()
+	for _, v := range m.vecs() {
+		v.DeletePartialMatch(prometheus.Labels{JobLabel: job})
+	}
 }

@@ -28,6 +28,7 @@ type options struct {
 	logFormat   string
 	verbose     bool
 	version     bool
+	httpAddr    string
 }
 
 // optionalBool is a bool flag that knows whether it was given.
@@ -61,6 +62,7 @@ func newFlagSet(o *options, env cli.Env) *flag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis URL: redis://[:password@]host:port/db, redis-sentinel://[:password@]h1:26379,h2:26379/master[/db] or redis-cluster://[:password@]h1:7000,h2:7001; default $REDIS_URL; neither: embedded mode")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "embedded mode: chunk tasks processed at once")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "embedded mode: override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (embed counts inputs, others requests); default Cohere's production limits")
+	fs.StringVar(&o.httpAddr, "http", "", "embedded mode: serve the workers' Prometheus /metrics on this address, e.g. 127.0.0.1:9090 (unauthenticated: keep it on loopback)")
 	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue for the job's tasks")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 60*time.Second, "embedded mode: timeout of one API call attempt")
 	fs.BoolVar(&o.sim, "sim", false, "run against the built-in Cohere simulator (deterministic vectors, no key, no network) instead of the real API")

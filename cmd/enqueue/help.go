@@ -11,7 +11,7 @@ import (
 var runSections = map[string]string{
 	"f": cli.SecControl, "wait": cli.SecControl, "redis": cli.SecControl, "queue": cli.SecControl,
 	"sim": cli.SecOperation, "api-timeout": cli.SecRate, "concurrency": cli.SecRate, "rate-limit": cli.SecRate,
-	"query": cli.SecOutput, "log-format": cli.SecOutput, "v": cli.SecOutput,
+	"query": cli.SecOutput, "log-format": cli.SecOutput, "v": cli.SecOutput, "http": cli.SecOutput,
 }
 
 // oldFlags are the flags the subcommands replaced: they still work, print

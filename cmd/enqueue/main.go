@@ -117,6 +117,9 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		}
 		return code, err
 	}
+	if !embedded && o.httpAddr != "" {
+		return pipeline.ExitUsage, usageError{errors.New("-http serves the embedded workers' /metrics; with Redis, each worker serves its own (worker -http)")}
+	}
 	spec, dbURL, err := o.job.Spec(env)
 	if err != nil {
 		return pipeline.ExitUsage, usageError{err}
@@ -177,9 +180,14 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 			// their warnings interrupt it.
 			wlog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		}
+		metrics, stopHTTP, err := serveMetrics(o.httpAddr, rdb, o.queue, log)
+		if err != nil {
+			return pipeline.ExitUsage, usageError{err}
+		}
+		defer stopHTTP()
 		w := cli.NewWorker(cli.WorkerDeps{
 			Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
-			DatabaseURL: dbURL, Queue: o.queue, Log: wlog,
+			DatabaseURL: dbURL, Queue: o.queue, Log: wlog, Metrics: metrics,
 		})
 		srv = cli.NewServer(aopt, o.concurrency, o.queue, 10*time.Second, wlog)
 		mux := asynq.NewServeMux()

@@ -17,8 +17,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cobatch/cobatch/internal/cli"
@@ -46,6 +44,8 @@ type options struct {
 	ui          bool
 	uiWrite     bool
 	schedules   scheduleFlag
+	// metricsGrace: how long a finished job's series stay on /metrics.
+	metricsGrace time.Duration
 }
 
 // scheduleFlag collects -schedule values; cron specs hold commas, so values
@@ -71,6 +71,7 @@ func run(args []string) int {
 	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
 	fs.Var(&o.schedules, "schedule", "'CRON=JOBSPEC_FILE': plan the job file's job on this schedule (5-field cron or @daily, @every 1h), its id stamped with the date; repeatable. Every worker may be given the same schedules: one at a time runs them")
+	fs.DurationVar(&o.metricsGrace, "metrics-grace", pipeline.DefaultMetricsGrace, "how long a finished job's series stay on /metrics")
 	fs.BoolVar(&o.ui, "ui", false, "serve asynq's web UI (queues, tasks, retries, archived) at /ui on the -http listener, read-only")
 	fs.BoolVar(&o.uiWrite, "ui-write", false, "let the -ui pause queues and delete, run or archive tasks")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
@@ -143,12 +144,11 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	}
 	enq := asynq.NewClientFromRedisClient(rdb)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		pipeline.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb), o.queue))
+	reg, metrics := cli.NewMetrics(rdb, o.queue)
+	metrics.Grace = o.metricsGrace
 	w := cli.NewWorker(cli.WorkerDeps{
 		Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
-		DatabaseURL: env.DatabaseURL, Queue: o.queue, Log: log, Metrics: pipeline.NewMetrics(reg),
+		DatabaseURL: env.DatabaseURL, Queue: o.queue, Log: log, Metrics: metrics,
 	})
 	srv := cli.NewServer(aopt, o.concurrency, o.queue, o.shutdown, log)
 	mux := asynq.NewServeMux()

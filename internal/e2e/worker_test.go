@@ -64,9 +64,10 @@ func TestWorkerHTTPAndGracefulStop(t *testing.T) {
 	}
 	_, metrics := get(t, "http://"+addr+"/metrics")
 	for _, want := range []string{
-		`cobatch_records_total{job="http",outcome="written"} 500`,
-		`cobatch_api_calls_total{endpoint="embed",job="http",status="200"} 6`,
-		`cobatch_sink_write_seconds_count{job="http"} 1`,
+		`cobatch_records_total{cobatch_job="http",outcome="written"} 500`,
+		`cobatch_api_calls_total{cobatch_job="http",endpoint="embed",status="200"} 6`,
+		`cobatch_sink_write_seconds_count{cobatch_job="http"} 1`,
+		`cobatch_api_request_duration_seconds_count{cobatch_job="http",endpoint="embed",status="200"} 6`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
