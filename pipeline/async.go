@@ -160,6 +160,11 @@ type AsyncAPI interface {
 	CancelBatch(ctx context.Context, id string) error
 	ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(cohere.EmbedJobRow) error) error
 	ReadBatchOutput(ctx context.Context, rawURL string, fn func(cohere.BatchOutputRow) error) error
+	// Find* look a remote object up by name (cohere/create.go): a create
+	// is never sent again blindly.
+	FindDataset(ctx context.Context, name, typ string) (*cohere.Dataset, error)
+	FindEmbedJob(ctx context.Context, name string) (*cohere.EmbedJob, error)
+	FindBatch(ctx context.Context, name string) (*cohere.Batch, error)
 }
 
 var _ AsyncAPI = (*cohere.Client)(nil)

@@ -148,7 +148,7 @@ func (c *chunkRef) itemIndex(id string) int { return c.index[id] }
 // readOutput streams the remote job's output parts and hands each row to
 // accept as an embedding of the job's types.
 func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, *sinks.Embedding) error) error {
-	d, err := w.Async.GetDataset(ctx, st.OutputID)
+	d, err := w.async().GetDataset(ctx, st.OutputID)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accep
 		}
 		var err error
 		if st.Route == AsyncBatches {
-			err = w.Async.ReadBatchOutput(ctx, part.URL, func(r cohere.BatchOutputRow) error {
+			err = w.async().ReadBatchOutput(ctx, part.URL, func(r cohere.BatchOutputRow) error {
 				var resp cohere.EmbedResponse
 				if err := json.Unmarshal(r.Body, &resp); err != nil {
 					return fmt.Errorf("batch output %s: %w", r.CustomID, err)
@@ -172,7 +172,7 @@ func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accep
 				return accept(r.CustomID, vecs[0])
 			})
 		} else {
-			err = w.Async.ReadEmbedJobOutput(ctx, part.URL, func(r cohere.EmbedJobRow) error {
+			err = w.async().ReadEmbedJobOutput(ctx, part.URL, func(r cohere.EmbedJobRow) error {
 				id, _ := r.Fields["id"].(string)
 				row, ok := fromJobEmbedding(spec, r.Embeddings)
 				if !ok {

@@ -64,7 +64,7 @@ func (w *Worker) HandleAsyncPoll(ctx context.Context, t *asynq.Task) error {
 }
 
 func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
-	d, err := w.Async.GetDataset(ctx, st.DatasetID)
+	d, err := w.async().GetDataset(ctx, st.DatasetID)
 	if err != nil {
 		return w.asyncAPIError(ctx, spec, err)
 	}
@@ -90,70 +90,67 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 	return w.pollAgain(ctx, p)
 }
 
-// createRemote creates the group's embed job or batch once. Its id is
-// recorded at once; a delivery that finds the claim taken but no id looks
-// the job up by name before creating one.
+// createRemote creates the group's embed job or batch once. Before creating
+// one it looks it up by name (an earlier delivery, or a run whose job store
+// was lost, may have made it), and after a failed create it looks again: a
+// create whose answer was lost may have made it all the same. Its id is
+// recorded at once.
 func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (string, error) {
 	if st.RemoteID != "" {
 		return st.RemoteID, nil
 	}
-	name := remoteName(spec.ID, st.Group)
-	claimed, err := w.Store.claim(ctx, spec.ID, st.Group, "remote")
-	if err != nil {
-		return "", err
-	}
-	if !claimed {
-		id, err := w.findRemote(ctx, st.Route, name)
-		if err != nil || id != "" {
-			if id != "" {
-				return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
-			}
-			return "", err
-		}
-	}
-	var id string
-	if st.Route == AsyncBatches {
-		b, err := w.Async.CreateBatch(ctx, &cohere.CreateBatchRequest{Name: name, InputDatasetID: st.DatasetID, Model: spec.BatchModelName()})
+	name := remoteJobName(spec.ID, st.Group, st.DatasetID)
+	if id, err := w.findRemote(ctx, st.Route, name); err != nil || id != "" {
 		if err != nil {
 			return "", err
 		}
-		id = b.ID
+		return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
+	}
+	var id string
+	var err error
+	if st.Route == AsyncBatches {
+		var b *cohere.Batch
+		b, err = w.async().CreateBatch(ctx, &cohere.CreateBatchRequest{Name: name, InputDatasetID: st.DatasetID, Model: spec.BatchModelName()})
+		if err == nil {
+			id = b.ID
+		}
 	} else {
-		r, err := w.Async.CreateEmbedJob(ctx, &cohere.CreateEmbedJobRequest{
+		var r *cohere.CreateEmbedJobResponse
+		r, err = w.async().CreateEmbedJob(ctx, &cohere.CreateEmbedJobRequest{
 			Model: spec.Model, DatasetID: st.DatasetID, InputType: spec.InputType, Name: name,
 			EmbeddingTypes: embeddingTypes(spec.EmbeddingTypes), Truncate: spec.Truncate,
 		})
-		if err != nil {
+		if err == nil {
+			id = r.JobID
+		}
+	}
+	if err != nil {
+		found, ferr := w.findRemote(ctx, st.Route, name)
+		if ferr != nil || found == "" {
 			return "", err
 		}
-		id = r.JobID
+		w.log().Info("remote job found by name after a failed create", "job", spec.ID, "group", st.Group, "remote", found, "err", err)
+		id = found
 	}
 	_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatCalls: 1})
 	return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
 }
 
+// findRemote looks a group's embed job or batch up by name: "" when there
+// is none that has neither failed nor been cancelled.
 func (w *Worker) findRemote(ctx context.Context, route, name string) (string, error) {
 	if route == AsyncBatches {
-		for b, err := range w.Async.AllBatches(ctx, cohere.ListBatchesParams{PageSize: 1000}) {
-			if err != nil {
-				return "", err
-			}
-			if b.Name == name {
-				return b.ID, nil
-			}
+		b, err := w.async().FindBatch(ctx, name)
+		if err != nil || b == nil {
+			return "", err
 		}
-		return "", nil
+		return b.ID, nil
 	}
-	jobs, err := w.Async.ListEmbedJobs(ctx)
-	if err != nil {
+	j, err := w.async().FindEmbedJob(ctx, name)
+	if err != nil || j == nil {
 		return "", err
 	}
-	for _, j := range jobs {
-		if j.Name == name {
-			return j.JobID, nil
-		}
-	}
-	return "", nil
+	return j.JobID, nil
 }
 
 // pollRemote checks the embed job or batch.
@@ -161,7 +158,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 	var status, output, reason string
 	var tokens int64
 	if st.Route == AsyncBatches {
-		b, err := w.Async.GetBatch(ctx, st.RemoteID)
+		b, err := w.async().GetBatch(ctx, st.RemoteID)
 		if err != nil {
 			return w.asyncAPIError(ctx, spec, err)
 		}
@@ -178,7 +175,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 			_ = w.Store.recordRemoteFailed(ctx, spec.ID, st.Group, int64(b.NumFailedRecords))
 		}
 	} else {
-		j, err := w.Async.GetEmbedJob(ctx, st.RemoteID)
+		j, err := w.async().GetEmbedJob(ctx, st.RemoteID)
 		if err != nil {
 			return w.asyncAPIError(ctx, spec, err)
 		}
@@ -226,9 +223,9 @@ func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg
 	if cancel && st.RemoteID != "" {
 		var err error
 		if st.Route == AsyncBatches {
-			err = w.Async.CancelBatch(ctx, st.RemoteID)
+			err = w.async().CancelBatch(ctx, st.RemoteID)
 		} else {
-			err = w.Async.CancelEmbedJob(ctx, st.RemoteID)
+			err = w.async().CancelEmbedJob(ctx, st.RemoteID)
 		}
 		if err != nil && !isNotFound(err) {
 			return err
@@ -274,7 +271,7 @@ func (w *Worker) cleanup(ctx context.Context, spec Spec, g int) {
 		if id == "" {
 			continue
 		}
-		if err := w.Async.DeleteDataset(ctx, id); err != nil && !isNotFound(err) {
+		if err := w.async().DeleteDataset(ctx, id); err != nil && !isNotFound(err) {
 			w.log().Warn("could not delete dataset", "job", spec.ID, "group", g, "dataset", id, "err", err)
 		}
 	}

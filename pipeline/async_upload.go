@@ -127,27 +127,18 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		return w.settle(ctx, p.Job, err)
 	}
 	defer release()
-	name := remoteName(p.Job, p.Group)
+	def, err := w.Store.group(ctx, p.Job, p.Group)
+	if err != nil {
+		return err
+	}
+	name := datasetName(spec, def)
 	typ := cohere.DatasetEmbedInput
 	if st.Route == AsyncBatches {
 		typ = cohere.DatasetBatchEmbedV2Input
 	}
-	if claimed, err := w.Store.claim(ctx, p.Job, p.Group, "dataset"); err != nil {
-		return err
-	} else if !claimed {
-		// An earlier delivery started the upload: if its dataset exists,
-		// it is the group's.
-		if id, err := w.findDataset(ctx, name, typ); err != nil {
-			return w.asyncAPIError(ctx, spec, err)
-		} else if id != "" {
-			if _, err := w.Store.setOnce(ctx, p.Job, p.Group, "dataset", id); err != nil {
-				return err
-			}
-			return w.afterUpload(ctx, p.Job, p.Group)
-		}
-	}
-	def, err := w.Store.group(ctx, p.Job, p.Group)
-	if err != nil {
+	// An earlier delivery, or a run whose job store was lost, may have
+	// uploaded the dataset: if it exists, it is the group's.
+	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
 		return err
 	}
 	started := time.Now()
@@ -173,12 +164,19 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
 	}
-	id, err := w.Async.CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
+	id, err := w.async().CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
 	pr.CloseWithError(errUploadDone)
 	n := <-sent
 	if err != nil {
 		if errors.Is(err, errStopped) {
 			return nil
+		}
+		// The answer may be lost while the dataset was made: look again.
+		if done, ferr := w.adoptDataset(ctx, spec, p.Group, name, typ); done || ferr != nil {
+			if ferr == nil {
+				_ = w.Store.recordSent(ctx, p.Job, p.Group, n)
+			}
+			return ferr
 		}
 		return w.asyncAPIError(ctx, spec, err)
 	}
@@ -188,7 +186,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	}
 	if got != id {
 		// Another delivery recorded its dataset first: ours is surplus.
-		_ = w.Async.DeleteDataset(ctx, id)
+		_ = w.async().DeleteDataset(ctx, id)
 		return w.afterUpload(ctx, p.Job, p.Group)
 	}
 	if err := w.Store.recordSent(ctx, p.Job, p.Group, int64(n)); err != nil {
@@ -256,19 +254,22 @@ func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def Asy
 	return n, bw.Flush()
 }
 
-// findDataset looks up a group's dataset by name; "" when there is none
-// (or only a failed one).
-func (w *Worker) findDataset(ctx context.Context, name, typ string) (string, error) {
-	ds, err := w.Async.ListDatasets(ctx, cohere.ListDatasetsParams{DatasetType: typ})
+// adoptDataset looks up a group's dataset by name; when it exists, it is
+// recorded as the group's and the group moves on to validation (done).
+func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ string) (done bool, err error) {
+	d, err := w.async().FindDataset(ctx, name, typ)
 	if err != nil {
-		return "", err
+		return false, w.asyncAPIError(ctx, spec, err)
 	}
-	for _, d := range ds {
-		if d.Name == name && d.ValidationStatus != cohere.DatasetFailed {
-			return d.ID, nil
-		}
+	if d == nil {
+		return false, nil
 	}
-	return "", nil
+	got, err := w.Store.setOnce(ctx, spec.ID, g, "dataset", d.ID)
+	if err != nil {
+		return false, err
+	}
+	w.log().Info("dataset found by name", "job", spec.ID, "group", g, "dataset", got)
+	return true, w.afterUpload(ctx, spec.ID, g)
 }
 
 // asyncAPIError decides what an API error in the async route does: a fatal

@@ -1,0 +1,181 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere"
+)
+
+// Limiter endpoints of the async route: each counts requests, as the API
+// does (ratelimit.Defaults gives their documented limits).
+const (
+	endpointDatasets  = "datasets"
+	endpointEmbedJobs = "embed-jobs"
+	endpointBatches   = "batches"
+)
+
+// async returns the worker's async client with every request waiting on the
+// shared limiter of its endpoint, as the sync route's calls do (call.go).
+func (w *Worker) async() AsyncAPI {
+	if w.Limiter == nil {
+		return w.Async
+	}
+	return pacedAsync{api: w.Async, limiter: w.Limiter}
+}
+
+// pacedAsync is an AsyncAPI whose requests each take one unit of their
+// endpoint's limiter. A 429 lowers the shared rate and the request waits
+// and is sent again, for as long as ctx allows; a 429 proves the request
+// was not acted on, so this holds for creates too.
+type pacedAsync struct {
+	api     AsyncAPI
+	limiter func(endpoint string) Limiter
+}
+
+var _ AsyncAPI = pacedAsync{}
+
+func (p pacedAsync) pace(ctx context.Context, endpoint string, call func(ctx context.Context) error) error {
+	lim := p.limiter(endpoint)
+	for {
+		grant, err := lim.Acquire(ctx, 1)
+		if err != nil {
+			return err
+		}
+		err = call(ctx)
+		switch {
+		case cohere.IsRateLimited(err) && !fatal(err):
+			if err := grant.Throttled(ctx, retryAfter(err)); err != nil {
+				return err
+			}
+			continue
+		case err != nil && uncounted(err):
+			grant.Unused(ctx)
+		default:
+			grant.Sent(ctx)
+		}
+		return err
+	}
+}
+
+func (p pacedAsync) CreateDataset(ctx context.Context, dp cohere.DatasetCreateParams, data io.Reader, filename string) (id string, err error) {
+	// The body streams once: a 429 ends the call (the reader is spent).
+	lim := p.limiter(endpointDatasets)
+	grant, err := lim.Acquire(ctx, 1)
+	if err != nil {
+		return "", err
+	}
+	id, err = p.api.CreateDataset(ctx, dp, data, filename)
+	switch {
+	case cohere.IsRateLimited(err) && !fatal(err):
+		_ = grant.Throttled(ctx, retryAfter(err))
+	case err != nil && uncounted(err):
+		grant.Unused(ctx)
+	default:
+		grant.Sent(ctx)
+	}
+	return id, err
+}
+
+func (p pacedAsync) GetDataset(ctx context.Context, id string) (d *cohere.Dataset, err error) {
+	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { d, err = p.api.GetDataset(ctx, id); return err })
+	return d, err
+}
+
+func (p pacedAsync) ListDatasets(ctx context.Context, lp cohere.ListDatasetsParams) (ds []cohere.Dataset, err error) {
+	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { ds, err = p.api.ListDatasets(ctx, lp); return err })
+	return ds, err
+}
+
+func (p pacedAsync) FindDataset(ctx context.Context, name, typ string) (d *cohere.Dataset, err error) {
+	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { d, err = p.api.FindDataset(ctx, name, typ); return err })
+	return d, err
+}
+
+func (p pacedAsync) DeleteDataset(ctx context.Context, id string) error {
+	return p.pace(ctx, endpointDatasets, func(ctx context.Context) error { return p.api.DeleteDataset(ctx, id) })
+}
+
+func (p pacedAsync) CreateEmbedJob(ctx context.Context, req *cohere.CreateEmbedJobRequest) (r *cohere.CreateEmbedJobResponse, err error) {
+	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { r, err = p.api.CreateEmbedJob(ctx, req); return err })
+	return r, err
+}
+
+func (p pacedAsync) GetEmbedJob(ctx context.Context, id string) (j *cohere.EmbedJob, err error) {
+	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { j, err = p.api.GetEmbedJob(ctx, id); return err })
+	return j, err
+}
+
+func (p pacedAsync) ListEmbedJobs(ctx context.Context) (js []cohere.EmbedJob, err error) {
+	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { js, err = p.api.ListEmbedJobs(ctx); return err })
+	return js, err
+}
+
+func (p pacedAsync) FindEmbedJob(ctx context.Context, name string) (j *cohere.EmbedJob, err error) {
+	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { j, err = p.api.FindEmbedJob(ctx, name); return err })
+	return j, err
+}
+
+func (p pacedAsync) CancelEmbedJob(ctx context.Context, id string) error {
+	return p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { return p.api.CancelEmbedJob(ctx, id) })
+}
+
+func (p pacedAsync) CreateBatch(ctx context.Context, req *cohere.CreateBatchRequest) (b *cohere.Batch, err error) {
+	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.CreateBatch(ctx, req); return err })
+	return b, err
+}
+
+func (p pacedAsync) GetBatch(ctx context.Context, id string) (b *cohere.Batch, err error) {
+	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.GetBatch(ctx, id); return err })
+	return b, err
+}
+
+// AllBatches takes one unit for the listing; its later pages, rare at the
+// page size the route asks for, are not paced.
+func (p pacedAsync) AllBatches(ctx context.Context, lp cohere.ListBatchesParams) iter.Seq2[cohere.Batch, error] {
+	return func(yield func(cohere.Batch, error) bool) {
+		grant, err := p.limiter(endpointBatches).Acquire(ctx, 1)
+		if err != nil {
+			yield(cohere.Batch{}, err)
+			return
+		}
+		defer grant.Sent(ctx)
+		for b, err := range p.api.AllBatches(ctx, lp) {
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
+func (p pacedAsync) FindBatch(ctx context.Context, name string) (b *cohere.Batch, err error) {
+	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.FindBatch(ctx, name); return err })
+	return b, err
+}
+
+func (p pacedAsync) CancelBatch(ctx context.Context, id string) error {
+	return p.pace(ctx, endpointBatches, func(ctx context.Context) error { return p.api.CancelBatch(ctx, id) })
+}
+
+// The outputs are read from the output dataset's download URLs, which are
+// not API requests: they are not paced, and a part read half-way is never
+// read again from here.
+func (p pacedAsync) ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(cohere.EmbedJobRow) error) error {
+	return p.api.ReadEmbedJobOutput(ctx, rawURL, fn)
+}
+
+func (p pacedAsync) ReadBatchOutput(ctx context.Context, rawURL string, fn func(cohere.BatchOutputRow) error) error {
+	return p.api.ReadBatchOutput(ctx, rawURL, fn)
+}
+
+// retryAfter is the Retry-After of an API error (0 when none).
+func retryAfter(err error) time.Duration {
+	var apiErr *cohere.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
