@@ -37,6 +37,8 @@ type Spec struct {
 	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
 	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
 	Budget       // -price-per-mtok, -max-cost
+
+	ClassifyOptions // classify: -via, -labels, -multi-label
 }
 
 // Index asks for an approximate-nearest-neighbour index after the load.

@@ -32,6 +32,11 @@ type Op struct {
 	SearchUnits bool
 	// RecordsPerCall is how many records one call carries, for estimates.
 	RecordsPerCall int
+	// Endpoint names the API endpoint the job's model must serve, as
+	// /v1/models lists it ("embed", "rerank", ...), for the check before a
+	// job starts (Preflight, preflight.go); passUnknown lets a model id the
+	// models endpoint does not know through. Nil or "": no check.
+	Endpoint func(Spec) (endpoint string, passUnknown bool)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
 }
