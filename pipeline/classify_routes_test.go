@@ -258,4 +258,3 @@ func TestChooseRoute(t *testing.T) {
 		}
 	}
 }
-
