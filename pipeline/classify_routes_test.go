@@ -258,3 +258,70 @@ func TestChooseRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyMultiLabel: with -multi-label each row's labels_predicted is
+// a non-empty subset of the labels holding its label, in both sinks.
+func TestClassifyMultiLabel(t *testing.T) {
+	t.Parallel()
+	for _, sinkName := range []string{"parquet", "postgres"} {
+		t.Run(sinkName, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: 60e9}, "chat": {Count: 1_000_000, Per: 60e9}}
+			if sinkName == "postgres" {
+				h.dbURL = testenv.DatabaseURL(t)
+			}
+			h.startWorkers(2)
+			set := kjvSample(t, 60, 4)
+			spec := pipeline.Spec{ID: "kjv-multi-" + sinkName, Op: pipeline.OpClassify, Inputs: []string{set.records},
+				Sink: "parquet:" + h.out, OpOptions: pipeline.OpOptions{Examples: set.examples},
+				ClassifyOptions: pipeline.ClassifyOptions{Via: pipeline.ViaEmbed, Labels: kjvLabels, MultiLabel: true}}
+			if sinkName == "postgres" {
+				spec.Sink, spec.Table = "postgres", "kjv_multi"
+			}
+			spec = spec.WithDefaults()
+			if err := spec.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if st := h.run(spec); st.State != pipeline.StateDone || st.Written != 60 {
+				t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
+			}
+			got := map[string][]string{}
+			labelOf := map[string]string{}
+			if sinkName == "parquet" {
+				for id, c := range readClassifications(t, h, spec) {
+					got[id], labelOf[id] = c.LabelsPredicted, c.Label
+				}
+			} else {
+				rows, err := connect(t, h.dbURL).Query(context.Background(), "select id, label, labels_predicted from kjv_multi")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var id, label string
+					var lp []string
+					if err := rows.Scan(&id, &label, &lp); err != nil {
+						t.Fatal(err)
+					}
+					got[id], labelOf[id] = lp, label
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(got) != 60 {
+				t.Fatalf("%d rows, want 60", len(got))
+			}
+			for id, lp := range got {
+				if len(lp) == 0 || !slices.Contains(lp, labelOf[id]) {
+					t.Fatalf("%s: labels_predicted %q, label %q", id, lp, labelOf[id])
+				}
+				for _, l := range lp {
+					if !slices.Contains(kjvLabels, l) {
+						t.Fatalf("%s: labels_predicted %q holds a label outside the set", id, lp)
+					}
+				}
+			}
+		})
+	}
+}
