@@ -18,9 +18,16 @@ func init() {
 		Defaults:       classifyDefaults,
 		Validate:       classifyValidate,
 		Fingerprint:    classifyFingerprint,
-		Price:          func(string) float64 { return 0 }, // fine-tuned models have no list price: -price-per-mtok
+		Price:          classifyRoutePrice, // fine-tuned models have no list price: -price-per-mtok
 		RecordsPerCall: MaxBatch,
+		Endpoint:       classifyEndpoint,
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
+			switch spec.Via {
+			case ViaEmbed:
+				return w.classifyEmbedChunk(ctx, spec, sink, p)
+			case ViaChat:
+				return w.classifyChatChunk(ctx, spec, sink, p)
+			}
 			return w.classifyChunk(ctx, spec, sink, p)
 		},
 	})
@@ -28,6 +35,7 @@ func init() {
 
 func classifyDefaults(s Spec) Spec {
 	s = syncOnly(s)
+	s = classifyRouteDefaults(s)
 	if len(s.Examples) > 0 {
 		s.ExamplesSHA256 = examplesHash(s.Examples)
 	}
@@ -35,8 +43,8 @@ func classifyDefaults(s Spec) Spec {
 }
 
 func classifyValidate(s Spec) []error {
-	var errs []error
-	if s.Model == "" && len(s.Examples) == 0 && s.ExamplesSHA256 == "" {
+	errs := classifyRouteValidate(s)
+	if s.Model == "" && len(s.Examples) == 0 && s.ExamplesSHA256 == "" && len(s.Labels) == 0 {
 		errs = append(errs, errors.New("-op classify: give -model (a fine-tuned classify model) or -examples FILE"))
 	}
 	if len(s.Examples) > 0 {
@@ -53,5 +61,21 @@ func classifyValidate(s Spec) []error {
 // classifyFingerprint: the model, the examples and the truncation decide a
 // record's label.
 func classifyFingerprint(s Spec) string {
+	if s.Via == ViaEmbed || s.Via == ViaChat {
+		return classifyRouteFingerprint(s)
+	}
 	return fmt.Sprintf("classify|%s|%s|%s", s.Model, s.ExamplesSHA256, s.Truncate)
+}
+
+// classifyEndpoint is the endpoint the route's model must serve; the
+// classify route lets an id /v1/models does not know through (fine-tuned
+// models are listed under /v1/finetuning).
+func classifyEndpoint(s Spec) (string, bool) {
+	switch s.Via {
+	case ViaEmbed:
+		return "embed", false
+	case ViaChat:
+		return "chat", false
+	}
+	return "classify", true
 }

@@ -21,6 +21,7 @@ func init() {
 		Fingerprint:    embedFingerprint,
 		Price:          embedPrice,
 		RecordsPerCall: MaxBatch,
+		Endpoint:       func(Spec) (string, bool) { return "embed", false },
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.embedChunk(ctx, spec, sink, p)
 		},

@@ -38,6 +38,8 @@ type Spec struct {
 	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
 	Budget       // -price-per-mtok, -max-cost
 	ChatOptions  // chat: -prompt, -system, -json-schema, ...
+
+	ClassifyOptions // classify: -via, -labels, -multi-label
 }
 
 // Index asks for an approximate-nearest-neighbour index after the load.

@@ -51,3 +51,10 @@ func groupKey(id string, g int) string { return jobPrefix(id) + "async:" + strco
 // jobsKey is the set of every job id (the one key outside any job's slot;
 // it is only ever touched alone).
 const jobsKey = "cobatch:jobs"
+
+// centroidsKey holds the label centroids of a classify job on the embed
+// route, computed once from its examples.
+func centroidsKey(id string) string { return jobPrefix(id) + "centroids" }
+
+// centroidsLockKey is held by the one worker embedding a job's examples.
+func centroidsLockKey(id string) string { return jobPrefix(id) + "centroids:lock" }

@@ -39,6 +39,11 @@ type Op struct {
 	// Estimate, when set, replaces EstimateCost's reckoning from text
 	// lengths (chat: rendered prompts and the reply bound).
 	Estimate func(ctx context.Context, s Spec) (Estimate, error)
+	// Endpoint names the API endpoint the job's model must serve, as
+	// /v1/models lists it ("embed", "rerank", ...), for the check before a
+	// job starts (Preflight, preflight.go); passUnknown lets a model id the
+	// models endpoint does not know through. Nil or "": no check.
+	Endpoint func(Spec) (endpoint string, passUnknown bool)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
 }

@@ -20,6 +20,7 @@ func init() {
 		Price:          func(string) float64 { return 2.0 }, // per 1,000 searches
 		SearchUnits:    true,
 		RecordsPerCall: 1,
+		Endpoint:       func(Spec) (string, bool) { return "rerank", false },
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.rerankChunk(ctx, spec, sink, p)
 		},

@@ -33,6 +33,11 @@ type Classification struct {
 	Confidence float32 // the predicted label's confidence
 	// Labels holds every label's confidence, the predicted one included.
 	Labels map[string]float32
+	// Route is how the label was found: classify, embed or chat (empty:
+	// classify, as before routes).
+	Route string
+	// LabelsPredicted are the labels of a multi-label job (nil otherwise).
+	LabelsPredicted []string
 
 	Model string
 	// Fingerprint identifies what besides the text decides the verdict

@@ -136,7 +136,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		defer sim.Close()
 		env.BaseURL, env.APIKey = sim.URL, coheretest.DefaultAPIKey
 		if o.rateLimit == "" {
-			limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}}
+			limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}, "chat": {Count: 1_000_000, Per: time.Minute}}
 		}
 	}
 	client, err := cli.NewCohere(env, o.apiTimeout)
@@ -208,6 +208,11 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		}
 	} else if spec.MaxCost > 0 {
 		log.Warn("no cost estimate: -max-cost is enforced as the job runs", "err", err)
+	}
+	// The model is checked after the estimate, so that a job over budget
+	// makes no call at all, and before any chunk is planned.
+	if err := preflight(ctx, client, spec, log, stdout); err != nil {
+		return pipeline.ExitUsage, usageError{err}
 	}
 	started := time.Now()
 	planner := &pipeline.Planner{Store: store, Client: enq, Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}

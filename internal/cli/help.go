@@ -35,6 +35,7 @@ var JobFlagSections = map[string]string{
 	"prompt": SecOperation, "prompt-file": SecOperation, "system": SecOperation,
 	"json-schema": SecOperation, "max-tokens": SecOperation, "temperature": SecOperation,
 	"seed": SecOperation, "store-prompt": SecOperation,
+	"via": SecOperation, "labels": SecOperation, "multi-label": SecOperation,
 
 	"sink": SecSink, "table": SecSink, "pg-type": SecSink, "index": SecSink,
 	"distance": SecSink, "index-m": SecSink, "index-ef-construction": SecSink,

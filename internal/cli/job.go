@@ -51,6 +51,7 @@ type JobFlags struct {
 	pricePerMTok    float64
 	maxCost         float64
 	chat            chatFlags
+	classify        classifyFlags
 }
 
 // AddInputs adds inputs given as positional arguments.
@@ -114,6 +115,7 @@ func (j *JobFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&j.candidates, "candidates", "", "rerank: JSONL {query_id, doc_id, text} holding the documents of the queries in -in (scanned once per chunk)")
 	fs.IntVar(&j.topN, "top-n", 0, "rerank: keep the N best documents of each query (0: all)")
 	fs.IntVar(&j.maxTokensPerDoc, "max-tokens-per-doc", 0, "rerank: truncate documents to this many tokens (0: the API's default, 4096)")
+	j.classify.register(fs)
 	fs.Float64Var(&j.pricePerMTok, "price-per-mtok", 0, "price in USD per million billed tokens (rerank: per 1,000 searches) for the estimate and -max-cost (0: the model's list price: embed-v4 0.12, v3 and older 0.10, rerank 2.0; classify has none)")
 	j.chat.register(fs)
 	fs.Float64Var(&j.maxCost, "max-cost", 0, "budget in USD: a job estimated above it never starts, and one that would cross it stops (exit 3) with what it wrote kept (0: no limit)")
@@ -220,7 +222,7 @@ func (j *JobFlags) applyOps(spec *pipeline.Spec) error {
 		spec.Candidates = abs
 	}
 	spec.TopN, spec.MaxTokensPerDoc = j.topN, j.maxTokensPerDoc
-	return nil
+	return j.classify.apply(spec, j.op, j.examples)
 }
 
 func splitList(s string) []string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"time"
 
 	parquetgo "github.com/parquet-go/parquet-go"
@@ -27,6 +28,9 @@ type classifyRow struct {
 	ContentSHA256 string  `parquet:"content_sha256"`
 	Metadata      string  `parquet:"metadata,optional"`
 	ClassifiedAt  int64   `parquet:"classified_at,timestamp(microsecond)"`
+	// Route and LabelsPredicted: see sinks.Classification.
+	Route           string   `parquet:"route,dict,optional"`
+	LabelsPredicted []string `parquet:"labels_predicted,list"`
 }
 
 func toClassifyRow(c *sinks.Classification) (classifyRow, error) {
@@ -38,6 +42,7 @@ func toClassifyRow(c *sinks.Classification) (classifyRow, error) {
 		ID: c.ID, Label: c.Label, Confidence: c.Confidence, Labels: string(labels),
 		Model: c.Model, Fingerprint: c.Fingerprint, ContentSHA256: hex.EncodeToString(c.ContentSHA256[:]),
 		Metadata: metadataString(c.Metadata), ClassifiedAt: c.ClassifiedAt.UnixMicro(),
+		Route: c.Route, LabelsPredicted: c.LabelsPredicted,
 	}, nil
 }
 
@@ -45,6 +50,7 @@ func (r *classifyRow) classification() (sinks.Classification, error) {
 	c := sinks.Classification{
 		ID: r.ID, Label: r.Label, Confidence: r.Confidence, Model: r.Model, Fingerprint: r.Fingerprint,
 		ClassifiedAt: time.UnixMicro(r.ClassifiedAt).UTC(),
+		Route:        r.Route, LabelsPredicted: slices.Clone(r.LabelsPredicted),
 	}
 	if r.Metadata != "" {
 		c.Metadata = json.RawMessage(r.Metadata)

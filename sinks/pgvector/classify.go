@@ -26,6 +26,8 @@ var classifyTable = resultTable{
 		{name: "content_sha256", typ: "bytea"},
 		{name: "metadata", typ: "jsonb"},
 		{name: "classified_at", typ: "timestamp with time zone"},
+		{name: "route", typ: "text", added: true},
+		{name: "labels_predicted", typ: "text[]", added: true},
 	},
 	key: []string{"id"},
 }
@@ -54,6 +56,7 @@ func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sink
 	n := len(rows)
 	ids, labels, confs, all := make([]string, n), make([]string, n), make([]float32, n), make([]string, n)
 	models, fps, shas, metas, ats := make([]string, n), make([]string, n), make([][]byte, n), make([]*string, n), make([]time.Time, n)
+	routes, multi := classifyRoutes(rows)
 	now := time.Now()
 	for i, r := range rows {
 		b, err := json.Marshal(r.Labels)
@@ -71,17 +74,19 @@ func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sink
 			ats[i] = now
 		}
 	}
-	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, label, confidence, labels, model, fingerprint, content_sha256, metadata, classified_at)
-		SELECT u.id, u.label, u.confidence, u.labels::jsonb, u.model, u.fingerprint, u.sha, u.metadata::jsonb, u.at
-		FROM unnest($1::text[], $2::text[], $3::real[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::timestamptz[])
-			AS u(id, label, confidence, labels, model, fingerprint, sha, metadata, at)
+	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, label, confidence, labels, model, fingerprint, content_sha256, metadata, classified_at, route, labels_predicted)
+		SELECT u.id, u.label, u.confidence, u.labels::jsonb, u.model, u.fingerprint, u.sha, u.metadata::jsonb, u.at, u.route,
+			CASE WHEN u.multi IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.multi::jsonb)) END
+		FROM unnest($1::text[], $2::text[], $3::real[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
+			AS u(id, label, confidence, labels, model, fingerprint, sha, metadata, at, route, multi)
 		ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, confidence = EXCLUDED.confidence, labels = EXCLUDED.labels,
 			model = EXCLUDED.model, fingerprint = EXCLUDED.fingerprint, content_sha256 = EXCLUDED.content_sha256,
-			metadata = EXCLUDED.metadata, classified_at = EXCLUDED.classified_at
-		WHERE (t.label, t.confidence, t.labels, t.model, t.fingerprint, t.content_sha256, t.metadata)
+			metadata = EXCLUDED.metadata, classified_at = EXCLUDED.classified_at,
+			route = EXCLUDED.route, labels_predicted = EXCLUDED.labels_predicted
+		WHERE (t.label, t.confidence, t.labels, t.model, t.fingerprint, t.content_sha256, t.metadata, t.route, t.labels_predicted)
 			IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.confidence, EXCLUDED.labels, EXCLUDED.model,
-				EXCLUDED.fingerprint, EXCLUDED.content_sha256, EXCLUDED.metadata)`, w.table.Sanitize()),
-		ids, labels, confs, all, models, fps, shas, metas, ats)
+				EXCLUDED.fingerprint, EXCLUDED.content_sha256, EXCLUDED.metadata, EXCLUDED.route, EXCLUDED.labels_predicted)`, w.table.Sanitize()),
+		ids, labels, confs, all, models, fps, shas, metas, ats, routes, multi)
 	if err != nil {
 		return 0, fmt.Errorf("upsert: %w", err)
 	}

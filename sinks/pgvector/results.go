@@ -124,6 +124,12 @@ func ensureResultTable(ctx context.Context, pool *pgxpool.Pool, table pgx.Identi
 	}
 	for _, c := range rt.cols {
 		got, ok := have[c.name]
+		if !ok && c.added {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", table.Sanitize(), pgx.Identifier{c.name}.Sanitize(), c.typ)); err != nil {
+				return fmt.Errorf("add column %s to %s: %w", c.name, table.Sanitize(), err)
+			}
+			continue
+		}
 		if !ok {
 			return fmt.Errorf("table %s has no column %s; the job needs %s %s", table.Sanitize(), c.name, c.name, c.typ)
 		}

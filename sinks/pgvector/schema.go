@@ -16,6 +16,9 @@ type column struct {
 	// vector marks an embedding column: written only when the job asks for
 	// its type, and cleared on update when the job does not.
 	vector bool
+	// added marks a nullable column later versions added: a table made
+	// before it gets it with ALTER TABLE instead of being refused.
+	added bool
 }
 
 // embeddingColumns is every embedding column the sink knows, in table order.

@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/cobatch/cobatch/cohere"
+)
+
+// ModelGetter looks a model up (cohere.Client satisfies it).
+type ModelGetter interface {
+	GetModel(ctx context.Context, name string) (*cohere.Model, error)
+}
+
+// Preflight checks the job's model before any chunk is enqueued: the model
+// exists, serves the endpoint the operation calls (Op.Endpoint), and takes
+// -dimensions when given. A refusal is an error naming the flag to fix.
+// What is not a refusal comes back as a note for the log: an id the models
+// endpoint does not know where the operation passes unknown models through
+// (fine-tuned classify models are managed under /v1/finetuning, not listed
+// by /v1/models), and a models endpoint that cannot be reached (the job's
+// own calls will tell).
+func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err error) {
+	op, err := LookupOp(spec.Op)
+	if err != nil {
+		return "", err
+	}
+	if op.Endpoint == nil || spec.Model == "" {
+		return "", nil
+	}
+	endpoint, passUnknown := op.Endpoint(spec)
+	if endpoint == "" {
+		return "", nil
+	}
+	m, err := mg.GetModel(ctx, spec.Model)
+	var apiErr *cohere.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
+		if passUnknown {
+			return fmt.Sprintf("model %q is not listed by /v1/models (a fine-tuned model is managed under /v1/finetuning): passed through to /v1/%s", spec.Model, endpoint), nil
+		}
+		return "", fmt.Errorf("-model %s: not found (%s)", spec.Model, apiErr.Message)
+	case err != nil:
+		return fmt.Sprintf("could not check model %q before the job: %v", spec.Model, err), nil
+	}
+	if !slices.Contains(m.Endpoints, endpoint) {
+		return "", fmt.Errorf("-model %s: does not serve the %s endpoint (it serves %s)", spec.Model, endpoint, strings.Join(m.Endpoints, ", "))
+	}
+	if spec.Dimensions > 0 && !supportsDimensions(spec.Model) {
+		return "", fmt.Errorf("-dimensions %d: model %s has a fixed dimension; only embed-v4 models take -dimensions", spec.Dimensions, spec.Model)
+	}
+	return "", nil
+}
+
+// supportsDimensions: output_dimension is an embed-v4 parameter; v3 and
+// light models have one fixed length (Spec.Dims).
+func supportsDimensions(model string) bool { return strings.HasPrefix(model, "embed-v4") }
