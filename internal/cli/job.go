@@ -177,6 +177,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	if err := j.applyOps(&spec); err != nil {
 		return spec, "", err
 	}
+	if err := recordDatabase(&spec, dbURL); err != nil {
+		return spec, "", err
+	}
 	spec = spec.WithDefaults()
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)
