@@ -51,3 +51,8 @@ func groupKey(id string, g int) string { return jobPrefix(id) + "async:" + strco
 // jobsKey is the set of every job id (the one key outside any job's slot;
 // it is only ever touched alone).
 const jobsKey = "cobatch:jobs"
+
+// idsKey maps each record id of the job to the chunk that claimed it first
+// and the record's file:line ("CHUNK|FILE:LINE"), so that an id repeated in
+// another chunk is caught.
+func idsKey(id string) string { return jobPrefix(id) + "ids" }

@@ -133,7 +133,7 @@ func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) er
 // run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
 	pipe := st.rdb.TxPipeline()
-	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id))
+	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id), idsKey(id))
 	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
 	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := pipe.Exec(ctx)

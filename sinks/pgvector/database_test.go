@@ -12,8 +12,8 @@ import (
 func TestDatabaseNameLeavesOutThePassword(t *testing.T) {
 	for url, want := range map[string]string{
 		"postgres://alice:s3cret@db.example:6543/vectors?sslmode=disable&search_path=x": "alice@db.example:6543/vectors",
-		"postgresql://bob:s3cret@10.0.0.1/docs":                                           "bob@10.0.0.1:5432/docs",
-		"host=db.example port=5433 dbname=v user=carol password=s3cret":                   "carol@db.example:5433/v",
+		"postgresql://bob:s3cret@10.0.0.1/docs":                                         "bob@10.0.0.1:5432/docs",
+		"host=db.example port=5433 dbname=v user=carol password=s3cret":                 "carol@db.example:5433/v",
 	} {
 		got, err := DatabaseName(url)
 		if err != nil || got != want {
