@@ -330,5 +330,6 @@ func (s Status) Summary() sinks.Summary {
 		Job: s.Spec.ID, Model: s.Spec.Model, Fingerprint: s.Spec.Fingerprint(),
 		Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: int(s.Chunks), TokensIn: s.Tokens, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+		AllChunks: s.Planned,
 	}
 }
