@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,20 @@ func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
 	}
 	if old.Fingerprint() != spec.Fingerprint() || old.Sink != spec.Sink || old.Table != spec.Table {
 		return true, fmt.Errorf("job %s exists with a different spec (%s into %s); choose another -job", spec.ID, old.Fingerprint(), old.Sink)
+	}
+	changeable, fixed := specChanges(old, spec)
+	if len(fixed) > 0 {
+		return true, fmt.Errorf("job %s exists with a different spec: %s differ from its first run (only -force, -strict, -price-per-mtok and -max-cost may change); run it with its options or choose another -job", spec.ID, strings.Join(fixed, ", "))
+	}
+	if len(changeable) > 0 {
+		spec.CreatedAt = old.CreatedAt
+		nb, err := json.Marshal(spec)
+		if err != nil {
+			return true, err
+		}
+		if err := st.rdb.HSet(ctx, jobKey(spec.ID), "spec", nb).Err(); err != nil {
+			return true, fmt.Errorf("store job: %w", err)
+		}
 	}
 	return true, nil
 }
