@@ -141,7 +141,7 @@ func (w *Worker) readItems(ctx context.Context, spec Spec, p ChunkPayload, out *
 		}
 		return nil, fmt.Errorf("read %s: %w", p.Range.Path, err)
 	}
-	return items, nil
+	return w.dropClaimedIDs(ctx, p, items, out)
 }
 
 // skipUnchanged moves the items the sink already holds with the same text

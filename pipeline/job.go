@@ -28,6 +28,7 @@ type Spec struct {
 	ChunkSize      int           `json:"chunk_size"`
 	Sink           string        `json:"sink"` // SCHEME[:LOCATION], a sink registered with sinks.Register
 	Table          string        `json:"table,omitempty"`
+	Database       string        `json:"database,omitempty"` // user@host:port/db a database sink writes to (no password)
 	PGType         string        `json:"pg_type,omitempty"`
 	Index          *Index        `json:"index,omitempty"`  // build an ANN index after the load (postgres)
 	Force          bool          `json:"force,omitempty"`  // re-embed records the sink already holds unchanged
@@ -128,6 +129,7 @@ func (s Spec) Target(databaseURL string) sinks.Target {
 	return sinks.Target{
 		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
 		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
+		Database: s.Database,
 	}
 }
 

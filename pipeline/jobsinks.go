@@ -170,17 +170,22 @@ func (js *jobSinks) count() int {
 	return len(js.open)
 }
 
-// job returns the spec and sink of a job and a release for the sink: the
-// spec is loaded once per process, the sink shared while the job runs.
+// job returns the spec and sink of a job and a release for the sink, shared
+// while the job runs.
 func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, func(), error) {
+	// The spec is read on every task: a run of the job under the same id
+	// may have changed the options that may change (-force, -strict, the
+	// budget). The copy held serves when Redis cannot answer.
+	spec, err := w.Store.Spec(ctx, id)
 	w.mu.Lock()
-	spec, ok := w.specs[id]
+	held, ok := w.specs[id]
 	w.mu.Unlock()
-	if !ok {
-		var err error
-		if spec, err = w.Store.Spec(ctx, id); err != nil {
-			return Spec{}, nil, nil, err
-		}
+	if err != nil && !ok {
+		return Spec{}, nil, nil, err
+	}
+	if err != nil {
+		spec = held
+	} else {
 		w.mu.Lock()
 		if w.specs == nil {
 			w.specs = map[string]Spec{}

@@ -58,3 +58,8 @@ func centroidsKey(id string) string { return jobPrefix(id) + "centroids" }
 
 // centroidsLockKey is held by the one worker embedding a job's examples.
 func centroidsLockKey(id string) string { return jobPrefix(id) + "centroids:lock" }
+
+// idsKey maps each record id of the job to the chunk that claimed it first
+// and the record's file:line ("CHUNK|FILE:LINE"), so that an id repeated in
+// another chunk is caught.
+func idsKey(id string) string { return jobPrefix(id) + "ids" }

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/sinks"
 )
 
 // This file is the outcome policy: what a handler's error means for the job
@@ -71,6 +72,8 @@ func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error
 // from an error to what asynq does with the task:
 //   - nil, or the job stopped: the task is done;
 //   - a fatal API error: the job aborts with the API's message, no retry;
+//   - a sink that is not the job's (sinks.ErrOtherTarget): the job aborts
+//     with both names, nothing written;
 //   - anything else: asynq retries the task, except on its last retries,
 //     where the job aborts with the error rather than letting asynq archive
 //     the task silently (the sink or the API stayed unreachable).
@@ -82,7 +85,7 @@ func (w *Worker) settle(ctx context.Context, job string, err error) error {
 		w.log().Info("task stopped: job is no longer running", "job", job)
 		w.jobEnded(job)
 		return nil
-	case fatal(err):
+	case fatal(err), errors.Is(err, sinks.ErrOtherTarget):
 		if aerr := w.abort(ctx, job, err.Error()); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,20 @@ func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
 	}
 	if old.Fingerprint() != spec.Fingerprint() || old.Sink != spec.Sink || old.Table != spec.Table {
 		return true, fmt.Errorf("job %s exists with a different spec (%s into %s); choose another -job", spec.ID, old.Fingerprint(), old.Sink)
+	}
+	changeable, fixed := specChanges(old, spec)
+	if len(fixed) > 0 {
+		return true, fmt.Errorf("job %s exists with a different spec: %s differ from its first run (only -force, -strict, -price-per-mtok and -max-cost may change); run it with its options or choose another -job", spec.ID, strings.Join(fixed, ", "))
+	}
+	if len(changeable) > 0 {
+		spec.CreatedAt = old.CreatedAt
+		nb, err := json.Marshal(spec)
+		if err != nil {
+			return true, err
+		}
+		if err := st.rdb.HSet(ctx, jobKey(spec.ID), "spec", nb).Err(); err != nil {
+			return true, fmt.Errorf("store job: %w", err)
+		}
 	}
 	return true, nil
 }
@@ -133,7 +148,7 @@ func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) er
 // run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
 	pipe := st.rdb.TxPipeline()
-	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id))
+	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id), idsKey(id))
 	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
 	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := pipe.Exec(ctx)
@@ -335,5 +350,6 @@ func (s Status) Summary() sinks.Summary {
 		Job: s.Spec.ID, Model: s.Spec.Model, Fingerprint: s.Spec.Fingerprint(),
 		Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: int(s.Chunks), TokensIn: s.Tokens, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+		AllChunks: s.Planned,
 	}
 }

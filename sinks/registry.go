@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,7 +41,15 @@ type Target struct {
 	// DatabaseURL is the worker's own connection string (DATABASE_URL): the
 	// job stored in Redis never holds one.
 	DatabaseURL string
+	// Database names the database the job was enqueued for (Kind.Database
+	// of the URL enqueue used); a sink whose DatabaseURL reaches another one
+	// refuses to open with ErrOtherTarget. Empty: not checked.
+	Database string
 }
+
+// ErrOtherTarget means a worker's sink would write somewhere other than the
+// job was enqueued for: no retry can help, the job stops.
+var ErrOtherTarget = errors.New("the worker's sink is not the job's")
 
 // Index asks for an approximate-nearest-neighbour index, built once when the
 // job's chunks are all written: building it before the bulk load makes the
@@ -65,6 +74,10 @@ type Kind struct {
 	// Transient reports a write error worth retrying as is (the write is
 	// idempotent); nil: none is.
 	Transient func(error) bool
+	// Database names the database a connection string reaches, without
+	// its password (user@host:port/database); nil for a sink that writes
+	// to no database.
+	Database func(databaseURL string) (string, error)
 }
 
 var (

@@ -106,7 +106,11 @@ type Summary struct {
 	Failed      int64
 	Total       int64
 	Chunks      int
-	TokensIn    int64
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	// AllChunks: this run's chunks are exactly 0 to Chunks-1, so whatever a
+	// sink holds for another chunk is an earlier run's (a longer input) and
+	// goes.
+	AllChunks  bool
+	TokensIn   int64
+	StartedAt  time.Time
+	FinishedAt time.Time
 }

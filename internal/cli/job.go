@@ -185,6 +185,9 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	if err := j.chat.apply(&spec); err != nil {
 		return spec, "", err
 	}
+	if err := recordDatabase(&spec, dbURL); err != nil {
+		return spec, "", err
+	}
 	spec = spec.WithDefaults()
 	if spec.ID == "" {
 		spec.ID = pipeline.DefaultJobID(spec)

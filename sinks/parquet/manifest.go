@@ -85,6 +85,11 @@ func (w *Writer) Finish(ctx context.Context, s sinks.Summary) error {
 		StartedAt:   s.StartedAt.UTC(),
 		FinishedAt:  s.FinishedAt.UTC(),
 	}
+	if s.AllChunks {
+		if err := pruneParts(dir, s.Chunks); err != nil {
+			return err
+		}
+	}
 	parts, err := listParts(dir, "part-", ".parquet")
 	if err != nil {
 		return err

@@ -8,13 +8,16 @@ import (
 )
 
 func init() {
-	sinks.Register(sinks.Kind{Scheme: "postgres", NeedsTable: true, Indexes: true, Open: open, Transient: IsTransient})
+	sinks.Register(sinks.Kind{Scheme: "postgres", NeedsTable: true, Indexes: true, Open: open, Transient: IsTransient, Database: DatabaseName})
 }
 
 // open opens the writer of a job on the worker's DATABASE_URL.
 func open(ctx context.Context, t sinks.Target) (sinks.Sink, error) {
 	if t.DatabaseURL == "" {
 		return nil, errors.New("the job writes to postgres but DATABASE_URL is not set")
+	}
+	if err := checkDatabase(t); err != nil {
+		return nil, err
 	}
 	w, err := Open(ctx, Config{
 		URL: t.DatabaseURL, Table: t.Table, Dims: t.Dims,
