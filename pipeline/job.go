@@ -34,9 +34,10 @@ type Spec struct {
 	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
 	CreatedAt      time.Time     `json:"created_at"`
 
-	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
-	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
-	Budget       // -price-per-mtok, -max-cost
+	AsyncOptions  // the async route: -async, -async-threshold, -batch-model, ...
+	CorpusOptions // -split, -store-text, -prune
+	OpOptions     // classify and rerank: -examples, -candidates, -top-n, ...
+	Budget        // -price-per-mtok, -max-cost
 }
 
 // Index asks for an approximate-nearest-neighbour index after the load.
@@ -88,6 +89,7 @@ func (s Spec) validateCommon() []error {
 	if err := s.Input.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, s.validateCorpus()...)
 	if k, err := sinks.Lookup(s.Sink); err != nil {
 		errs = append(errs, err)
 	} else if k.NeedsTable && s.Table == "" {
@@ -125,6 +127,7 @@ func (s Spec) Target(databaseURL string) sinks.Target {
 	return sinks.Target{
 		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
 		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
+		Corpus: s.corpus(),
 	}
 }
 

@@ -19,6 +19,7 @@ type Metrics struct {
 	Tokens       *prometheus.CounterVec   // job, endpoint
 	LimiterWait  *prometheus.CounterVec   // job, endpoint (seconds)
 	SinkWriteSec *prometheus.HistogramVec // job
+	Truncated    *prometheus.CounterVec   // job
 }
 
 // NewMetrics registers the worker's series on reg.
@@ -44,8 +45,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"job"}),
 	}
-	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec)
+	m.Truncated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cobatch_texts_truncated_total", Help: "Texts embedded although longer than the model's context (cut short by the API).",
+	}, []string{"job"})
+	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec, m.Truncated)
 	return m
+}
+
+func (m *Metrics) truncated(job string, n int64) {
+	if m == nil {
+		return
+	}
+	m.Truncated.WithLabelValues(job).Add(float64(n))
 }
 
 func (m *Metrics) records(job string, r ChunkResult) {

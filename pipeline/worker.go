@@ -66,6 +66,8 @@ type Worker struct {
 	// inside a handler (default DefaultSinkRetryBudget).
 	SinkRetryBudget time.Duration
 
+	limits sync.Map // model → passage.Limit, read once (corpus.go)
+
 	mu    sync.Mutex
 	specs map[string]Spec
 	sinks jobSinks

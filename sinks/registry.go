@@ -40,6 +40,8 @@ type Target struct {
 	// DatabaseURL is the worker's own connection string (DATABASE_URL): the
 	// job stored in Redis never holds one.
 	DatabaseURL string
+	// Corpus says which passage columns an embed job's rows carry.
+	Corpus Corpus
 }
 
 // Index asks for an approximate-nearest-neighbour index, built once when the

@@ -24,6 +24,8 @@ type Embedding struct {
 	ContentSHA256 [32]byte
 	Metadata      json.RawMessage // a JSON object, or nil
 	EmbeddedAt    time.Time
+
+	Passage // the embedded text and where it came from (-store-text, -split)
 }
 
 // Classification is one classified record: the row a classify job writes.
@@ -101,6 +103,10 @@ type Summary struct {
 	Total       int64
 	Chunks      int
 	TokensIn    int64
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	Truncated   int64 // texts longer than the model reads, embedded cut short
+	// Pruned are the ids (-prune) deleted because this run's input no
+	// longer holds them.
+	Pruned     []string
+	StartedAt  time.Time
+	FinishedAt time.Time
 }

@@ -31,6 +31,8 @@ type Config struct {
 	RowGroupRows int
 	// Compression of part files: "zstd", "snappy" or "none". Default "zstd".
 	Compression string
+	// Corpus adds the passage columns to embedding parts (corpus.go).
+	Corpus sinks.Corpus
 }
 
 func (c Config) withDefaults() Config {
@@ -61,8 +63,10 @@ func (c Config) codec() (compress.Codec, error) {
 // use: every call works on its own files, and each file appears through an
 // atomic rename.
 type Writer struct {
-	dir  string
-	opts []parquetgo.WriterOption
+	dir    string
+	opts   []parquetgo.WriterOption
+	corpus sinks.Corpus
+	prev   previous // the job before this one in Dir (corpus.go)
 }
 
 // New returns a Writer for cfg.
@@ -84,6 +88,7 @@ func New(cfg Config) (*Writer, error) {
 			parquetgo.Compression(codec),
 			parquetgo.MaxRowsPerRowGroup(int64(cfg.RowGroupRows)),
 		},
+		corpus: cfg.Corpus,
 	}, nil
 }
 
@@ -141,7 +146,7 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 					c.Number, rows[i].ID, s, rows[0].ID, set)
 			}
 		}
-		l := embeddingLayout(set)
+		l := w.layout(set)
 		err := writeAtomic(dir, partName(c.Number), func(out io.Writer) error {
 			return writeRows(ctx, out, l, rows, w.opts)
 		})
