@@ -78,4 +78,5 @@ func (w *Writer) layout(set vectorSet) *layout[sinks.Embedding] {
 	l, _ := corpusLayouts.LoadOrStore(k, newLayout("embedding", append(embeddingColumns(k.set), corpusColumns(k.corpus)...)))
 	return l.(*layout[sinks.Embedding])
 }
+
 type previous struct{}
