@@ -227,3 +227,33 @@ func TestTruncatedCounted(t *testing.T) {
 		t.Fatalf("report: truncated %d, want %d", r.Truncated, long)
 	}
 }
+
+// TestNightlyParquetSnapshot: a date-stamped nightly job into the same
+// directory pays only for what changed since the night before, and each
+// night's directory is a complete snapshot.
+func TestNightlyParquetSnapshot(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorkers(2)
+	path, texts := writeCorpus(t, 2000, corpusText)
+	night := func(n int, wantEmbedded int) pipeline.Spec {
+		t.Helper()
+		spec := h.spec(fmt.Sprintf("nightly-2026-12-%02d", n), path)
+		h.fake.ResetStats()
+		st := h.run(spec)
+		if st.State != pipeline.StateDone || st.Total() != 2000 || st.Written != int64(wantEmbedded) || h.fake.Stats().EmbeddedTexts != wantEmbedded {
+			t.Fatalf("night %d: %s written %d skipped %d, fake embedded %d; want %d embedded (%s)",
+				n, st.State, st.Written, st.Skipped, h.fake.Stats().EmbeddedTexts, wantEmbedded, st.Reason)
+		}
+		checkParquet(t, h.out, spec, texts)
+		return spec
+	}
+	night(1, 2000)
+	night(2, 0)
+	for i := range 100 {
+		id := fmt.Sprintf("doc-%05d", i*19)
+		texts[id] += " (revised)"
+	}
+	writeDocs(t, path, texts)
+	night(3, 100)
+}

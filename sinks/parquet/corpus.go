@@ -78,5 +78,3 @@ func (w *Writer) layout(set vectorSet) *layout[sinks.Embedding] {
 	l, _ := corpusLayouts.LoadOrStore(k, newLayout("embedding", append(embeddingColumns(k.set), corpusColumns(k.corpus)...)))
 	return l.(*layout[sinks.Embedding])
 }
-
-type previous struct{}

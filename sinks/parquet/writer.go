@@ -126,7 +126,7 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 	// alone: checking costs three small columns, rewriting costs the vectors.
 	unchanged := len(c.Rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
 	if len(c.Kept) > 0 && !unchanged {
-		kept, err := readKept(part, c)
+		kept, err := w.readKept(part, c)
 		if err != nil {
 			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
 		}
@@ -177,8 +177,9 @@ func partHoldsExactly(part string, kept []string) bool {
 }
 
 // readKept returns the rows of c.Kept from the chunk's previous part, in the
-// order that part holds them, leaving out ids this run re-embedded.
-func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
+// order that part holds them, then those only the previous job's snapshot
+// holds (previous.go), leaving out ids this run re-embedded.
+func (w *Writer) readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 	want := carrySet(c.Kept, len(c.Rows), func(i int) string { return c.Rows[i].ID })
 	kept := make([]sinks.Embedding, 0, len(want))
 	if len(want) == 0 {
@@ -191,6 +192,13 @@ func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 		}
 		return nil
 	})
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		more, perr := w.carryPrevious(c.Job, want)
+		if perr != nil {
+			return nil, perr
+		}
+		kept = append(kept, more...)
+	}
 	return kept, checkCarried(err, c.Kept, want)
 }
 
@@ -274,10 +282,7 @@ func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks
 		return nil, err
 	}
 	stored, err := readKeys(filepath.Join(dir, partName(chunk)))
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("parquet: chunk %d: %w", chunk, err)
 	}
 	same := make(map[string]bool)
@@ -285,6 +290,11 @@ func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks
 		if s, ok := stored[k.ID]; ok && s.ContentSHA256 == k.ContentSHA256 && s.Fingerprint == k.Fingerprint {
 			same[k.ID] = true
 		}
+	}
+	// Records the chunk's own part lacks may be in the previous job's
+	// snapshot (previous.go): a nightly job pays only for what changed.
+	if err := w.lookupPrevious(job, keys, same); err != nil {
+		return nil, err
 	}
 	return same, nil
 }
