@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/pipeline/passage"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -191,3 +192,41 @@ const (
 	StatTruncated = "truncated"
 	StatPruned    = "pruned"
 )
+
+// prune deletes, at the end of a job whose chunks all finished, the sink's
+// rows of documents the job's input no longer holds (-prune), and records
+// how many in the job's stats and their ids in the summary. The input is
+// read again for its ids alone: no text is kept and no call is made.
+func (w *Worker) prune(ctx context.Context, spec Spec, sink Sink, sum *sinks.Summary) error {
+	if !spec.Prune {
+		return nil
+	}
+	p, ok := sink.(sinks.Pruner)
+	if !ok {
+		return fmt.Errorf("-prune: the %s sink cannot prune", spec.Sink)
+	}
+	keep := map[string]bool{}
+	err := input.Split(ctx, spec.Inputs, spec.Input, 1<<30, func(r input.Range) error {
+		return input.Read(ctx, r, spec.Input, func(rec input.Record) error {
+			if rec.ID != "" {
+				keep[rec.ID] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("-prune: read the input's ids: %w", err)
+	}
+	ids, err := p.Prune(ctx, spec.ID, sum.Fingerprint, keep, spec.PruneDryRun)
+	if err != nil {
+		return fmt.Errorf("-prune: %w", err)
+	}
+	sum.Pruned = ids
+	return w.Store.setStat(ctx, spec.ID, StatPruned, int64(len(ids)))
+}
+
+// setStat sets a stat that is measured once, such as the rows pruned: a
+// repeated finalize sets it again rather than adding to it.
+func (st *Store) setStat(ctx context.Context, id, name string, v int64) error {
+	return st.rdb.HSet(ctx, statsKey(id), name, v).Err()
+}

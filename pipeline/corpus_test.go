@@ -257,3 +257,88 @@ func TestNightlyParquetSnapshot(t *testing.T) {
 	writeDocs(t, path, texts)
 	night(3, 100)
 }
+
+// TestPruneBothSinks: -prune deletes the rows (passages included) of the
+// documents gone from the input, counts them, and -prune-dry-run only
+// lists them.
+func TestPruneBothSinks(t *testing.T) {
+	t.Parallel()
+	for _, sink := range []string{"parquet", "postgres"} {
+		t.Run(sink, func(t *testing.T) {
+			h := newHarness(t)
+			if sink == "postgres" {
+				h.dbURL = testenv.DatabaseURL(t)
+			}
+			h.startWorkers(2)
+			const split = "tokens:256"
+			docs := map[string]string{}
+			for i := range 30 {
+				docs[fmt.Sprintf("doc-%02d", i)] = longDoc(i, 1+i%9)
+			}
+			path := filepath.Join(t.TempDir(), "docs.jsonl")
+			writeDocs(t, path, docs)
+			night := 0
+			run := func(prune, dry bool) (pipeline.Status, []sinks.Embedding, pipeline.Spec) {
+				night++
+				spec := pipeline.Spec{ID: fmt.Sprintf("night-%d", night), Model: "embed-v4.0", Dimensions: 256, Inputs: []string{path}, ChunkSize: 8,
+					Sink: "parquet:" + h.out, CorpusOptions: pipeline.CorpusOptions{Split: split, StoreText: true, Prune: prune, PruneDryRun: dry}}
+				if sink == "postgres" {
+					spec.Sink, spec.Table = "postgres", "pruned"
+				}
+				spec = spec.WithDefaults()
+				if err := spec.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cli.OpenSink(context.Background(), spec, h.dbURL); err != nil {
+					t.Fatal(err)
+				}
+				st := h.run(spec)
+				if st.State != pipeline.StateDone || st.Total() != int64(len(docs)) {
+					t.Fatalf("night %d: %s, total %d of %d (%s)", night, st.State, st.Total(), len(docs), st.Reason)
+				}
+				if sink == "postgres" {
+					return st, readTableRows(t, connect(t, h.dbURL), "pruned"), spec
+				}
+				return st, readParquetRows(t, h.out, spec.ID), spec
+			}
+			_, rows, spec := run(false, false)
+			checkPassages(t, spec, rows, wantPassages(split, docs))
+
+			gone := wantPassages(split, map[string]string{"doc-08": docs["doc-08"], "doc-17": docs["doc-17"], "doc-29": docs["doc-29"]})
+			before := wantPassages(split, docs)
+			delete(docs, "doc-08")
+			delete(docs, "doc-17")
+			delete(docs, "doc-29")
+			writeDocs(t, path, docs)
+
+			st, rows, spec := run(true, true)
+			if st.Pruned != int64(len(gone)) || st.Skipped != int64(len(docs)) {
+				t.Fatalf("dry run: pruned %d, skipped %d; want %d, %d", st.Pruned, st.Skipped, len(gone), len(docs))
+			}
+			checkPassages(t, spec, rows, before) // nothing deleted: a snapshot carries the gone documents' rows
+
+			st, rows, spec = run(true, false)
+			if st.Pruned != int64(len(gone)) || pipeline.NewReport(st).Pruned != int64(len(gone)) {
+				t.Fatalf("prune: pruned %d, want %d", st.Pruned, len(gone))
+			}
+			checkPassages(t, spec, rows, wantPassages(split, docs))
+			if sink == "parquet" {
+				m, err := parquet.ReadManifest(h.out, spec.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(m.Pruned, slices.Sorted(maps.Keys(gone))) || m.Previous != "night-2" {
+					t.Fatalf("manifest: pruned %q (previous %q), want %q", m.Pruned, m.Previous, slices.Sorted(maps.Keys(gone)))
+				}
+			}
+		})
+	}
+}
+
+// TestPruneRefusedForStdin: stdin cannot show it is the whole corpus.
+func TestPruneRefusedForStdin(t *testing.T) {
+	spec := pipeline.Spec{ID: "p", Inputs: []string{"-"}, Sink: "parquet:/tmp/x", CorpusOptions: pipeline.CorpusOptions{Prune: true}}.WithDefaults()
+	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "-prune: refused for stdin") {
+		t.Fatalf("validate: %v", err)
+	}
+}

@@ -123,7 +123,11 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	}
 	defer release()
 	st.FinishedAt = time.Now().UTC()
-	if err := sink.Finish(ctx, st.Summary()); err != nil {
+	sum := st.Summary()
+	if err := w.prune(ctx, st.Spec, sink, &sum); err != nil {
+		return w.settle(ctx, p.Job, err)
+	}
+	if err := sink.Finish(ctx, sum); err != nil {
 		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
 	}
 	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)

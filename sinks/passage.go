@@ -22,12 +22,13 @@ type Corpus struct {
 	Passages bool `json:"passages,omitempty"` // doc_id, chunk_index, char_start, char_end (-split)
 }
 
-// Pruner is a sink that can delete the rows a job's input no longer holds
-// (-prune). The job calls it once, after its last chunk is written and
+// Pruner is a sink that can delete the rows of documents a corpus no longer
+// holds (-prune). A job calls it once, after its last chunk is written and
 // before Finish, never after an aborted or cancelled run.
 type Pruner interface {
-	// Prune deletes (or with dryRun only lists) the rows whose ids are
-	// neither an id job wrote, kept or dead-lettered, nor a passage of one
-	// of those documents, in one transaction, and returns their ids.
-	Prune(ctx context.Context, job string, dryRun bool) ([]string, error)
+	// Prune deletes (or with dryRun only lists) in one transaction the rows
+	// whose document is not in keep: a row's document is its doc_id when it
+	// is a passage, else its id. It returns the ids of those rows.
+	// fingerprint is the job's (Summary.Fingerprint).
+	Prune(ctx context.Context, job, fingerprint string, keep map[string]bool, dryRun bool) ([]string, error)
 }

@@ -32,6 +32,11 @@ type Manifest struct {
 	Schema      []Column  `json:"schema"`
 	Parts       []Part    `json:"parts"`
 	FailedFile  string    `json:"failed_file"`
+	// Previous is the job whose snapshot this one carried unchanged rows
+	// from (previous.go); Pruned, the ids of that snapshot this one left
+	// out because its input no longer holds their documents (-prune).
+	Previous string   `json:"previous,omitempty"`
+	Pruned   []string `json:"pruned,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
 	FinishedAt  time.Time `json:"finished_at"`
 }
@@ -84,6 +89,11 @@ func (w *Writer) Finish(ctx context.Context, s sinks.Summary) error {
 		FailedFile:  FailedFile,
 		StartedAt:   s.StartedAt.UTC(),
 		FinishedAt:  s.FinishedAt.UTC(),
+		Previous:    w.previousJob(s.Job),
+		Pruned:      s.Pruned,
+	}
+	if err := w.carryVanished(ctx, dir, s); err != nil {
+		return err
 	}
 	parts, err := listParts(dir, "part-", ".parquet")
 	if err != nil {

@@ -1,12 +1,16 @@
 package parquet
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
+	"github.com/cobatch/cobatch/pipeline/passage"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -19,8 +23,10 @@ import (
 
 // previous holds, per job, the snapshot that job carries rows from.
 type previous struct {
-	mu   sync.Mutex
-	jobs map[string]*snapshot
+	on     bool // embed jobs only: other rows are not carried over
+	mu     sync.Mutex
+	jobs   map[string]*snapshot
+	pruned map[string]bool // jobs that pruned: their vanished rows are not carried
 }
 
 // snapshot is a finished job's rows, by id: where each is and its key.
@@ -46,7 +52,10 @@ func (w *Writer) snapshotFor(job, fp string) (*snapshot, error) {
 	if s, ok := w.prev.jobs[job]; ok {
 		return s, s.err
 	}
-	s := loadSnapshot(w.dir, job, fp)
+	s := &snapshot{rows: map[string]stored{}}
+	if w.prev.on {
+		s = loadSnapshot(w.dir, job, fp)
+	}
 	if w.prev.jobs == nil {
 		w.prev.jobs = map[string]*snapshot{}
 	}
@@ -143,4 +152,99 @@ func (w *Writer) carryPrevious(job string, left map[string]bool) ([]sinks.Embedd
 		}
 	}
 	return out, nil
+}
+
+// previousJob names the snapshot job carried rows from, if this worker
+// looked it up.
+func (w *Writer) previousJob(job string) string {
+	w.prev.mu.Lock()
+	defer w.prev.mu.Unlock()
+	if s := w.prev.jobs[job]; s != nil {
+		return s.job
+	}
+	return ""
+}
+
+// Prune lists the rows of the previous snapshot whose document is not in
+// keep: this job's parts already leave them out (they hold only rows of
+// this run's input), and its manifest names them (Manifest.Pruned). dryRun
+// changes nothing here, as nothing is deleted from an earlier job.
+func (w *Writer) Prune(ctx context.Context, job, fingerprint string, keep map[string]bool, dryRun bool) ([]string, error) {
+	s, err := w.snapshotFor(job, fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for id := range s.rows {
+		if !keep[id] && !keep[documentOf(id)] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	if !dryRun {
+		w.prev.mu.Lock()
+		if w.prev.pruned == nil {
+			w.prev.pruned = map[string]bool{}
+		}
+		w.prev.pruned[job] = true
+		w.prev.mu.Unlock()
+	}
+	return out, ctx.Err()
+}
+
+// documentOf is the document a passage id (DOC#NNNN) belongs to, else the
+// id itself.
+func documentOf(id string) string {
+	if d, _, ok := passage.ParseID(id); ok {
+		return d
+	}
+	return id
+}
+
+// carryVanished writes, when the job did not prune, the previous snapshot's
+// rows that none of the job's parts holds (documents gone from the input)
+// into one more part, numbered after the job's chunks: without -prune a
+// snapshot keeps them, as a table does.
+func (w *Writer) carryVanished(ctx context.Context, dir string, s sinks.Summary) error {
+	w.prev.mu.Lock()
+	pruned := w.prev.pruned[s.Job]
+	w.prev.mu.Unlock()
+	if !w.prev.on || pruned {
+		return nil
+	}
+	snap, err := w.snapshotFor(s.Job, s.Fingerprint)
+	if err != nil || snap.job == "" {
+		return err
+	}
+	left := make(map[string]bool, len(snap.rows))
+	for id := range snap.rows {
+		left[id] = true
+	}
+	parts, err := listParts(dir, "part-", ".parquet")
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.chunk >= s.Chunks {
+			continue // an earlier finalize's carried part: written again below
+		}
+		keys, err := readKeys(filepath.Join(dir, p.name))
+		if err != nil {
+			return fmt.Errorf("parquet: %s: %w", p.name, err)
+		}
+		for id := range keys {
+			delete(left, id)
+		}
+	}
+	if len(left) == 0 {
+		return removeIfExists(filepath.Join(dir, partName(s.Chunks)))
+	}
+	rows, err := w.carryPrevious(s.Job, left)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	l := w.layout(vectorsOf(&rows[0]))
+	return writeAtomic(dir, partName(s.Chunks), func(out io.Writer) error {
+		return writeRows(ctx, out, l, rows, w.opts)
+	})
 }

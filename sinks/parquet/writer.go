@@ -33,6 +33,9 @@ type Config struct {
 	Compression string
 	// Corpus adds the passage columns to embedding parts (corpus.go).
 	Corpus sinks.Corpus
+	// Snapshots makes the writer carry unchanged embedding rows from the
+	// newest finished job of Dir with the same fingerprint (previous.go).
+	Snapshots bool
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +92,7 @@ func New(cfg Config) (*Writer, error) {
 			parquetgo.MaxRowsPerRowGroup(int64(cfg.RowGroupRows)),
 		},
 		corpus: cfg.Corpus,
+		prev:   previous{on: cfg.Snapshots},
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package pgvector
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,4 +82,33 @@ func (w *Writer) replacePassages(ctx context.Context, tx pgx.Tx, rows []sinks.Em
 		return fmt.Errorf("replace passages: %w", err)
 	}
 	return nil
+}
+
+// Prune deletes in one statement, so one transaction, the rows whose
+// document (doc_id for a passage, else id) is not in keep, and returns their
+// ids; with dryRun it only selects them.
+func (w *Writer) Prune(ctx context.Context, job, fingerprint string, keep map[string]bool, dryRun bool) ([]string, error) {
+	ids := make([]string, 0, len(keep))
+	for id := range keep {
+		ids = append(ids, id)
+	}
+	doc := "t.id"
+	if w.cfg.Corpus.Passages {
+		doc = "coalesce(t.doc_id, t.id)"
+	}
+	where := fmt.Sprintf("NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS k(id) WHERE k.id = %s)", doc)
+	q := fmt.Sprintf("DELETE FROM %s AS t WHERE %s RETURNING t.id", w.table.Sanitize(), where)
+	if dryRun {
+		q = fmt.Sprintf("SELECT t.id FROM %s AS t WHERE %s", w.table.Sanitize(), where)
+	}
+	rows, err := w.pool.Query(ctx, q, ids)
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: prune: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: prune: %w", err)
+	}
+	slices.Sort(out)
+	return out, nil
 }
