@@ -140,7 +140,9 @@ type ModelGetter interface {
 }
 
 // modelLimit returns the job's model's context, read once per worker and
-// model; ok is false when the embedder cannot say.
+// model; ok is false when the embedder cannot say. A model the API does not
+// describe is not an error here: the embed call itself reports it, through
+// the outcome policy (outcome.go), as it does for any job.
 func (w *Worker) modelLimit(ctx context.Context, model string) (passage.Limit, bool, error) {
 	if v, ok := w.limits.Load(model); ok {
 		return v.(passage.Limit), true, nil
@@ -151,11 +153,14 @@ func (w *Worker) modelLimit(ctx context.Context, model string) (passage.Limit, b
 	}
 	m, err := g.GetModel(ctx, model)
 	if err != nil {
-		return passage.Limit{}, false, fmt.Errorf("model %s: %w", model, err)
+		if ctx.Err() != nil {
+			return passage.Limit{}, false, ctx.Err()
+		}
+		return passage.Limit{}, false, nil
 	}
 	l, err := passage.LimitOf(*m)
 	if err != nil {
-		return passage.Limit{}, false, err
+		return passage.Limit{}, false, nil
 	}
 	w.limits.Store(model, l)
 	return l, true, nil
