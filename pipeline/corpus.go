@@ -173,6 +173,12 @@ func (w *Worker) countTruncated(ctx context.Context, spec Spec, items []item) er
 	if spec.splitSpec().Mode == passage.SplitTokens || len(items) == 0 {
 		return nil
 	}
+	// No Cohere embed model reads less than 512 tokens: texts within that
+	// bound need no look at the model (and cost no call to describe it).
+	short := passage.Limit{Context: 512}
+	if !slices.ContainsFunc(items, func(it item) bool { return short.Truncates(it.rec.Text) }) {
+		return nil
+	}
 	l, ok, err := w.modelLimit(ctx, spec.Model)
 	if err != nil || !ok {
 		return err
