@@ -17,8 +17,9 @@ import (
 
 // item is one record on its way through a chunk.
 type item struct {
-	rec input.Record
-	sha [32]byte
+	rec  input.Record
+	sha  [32]byte
+	pass sinks.Passage // where a passage comes from (-split); zero for a whole record
 }
 
 func decodePayload(t *asynq.Task, v any) error {
@@ -76,6 +77,9 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
 	pre := min(p.Prewritten+rewritten, r.Skipped)
 	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
+	if spec.splits() {
+		r = docCounts(res) // records are documents; the rows are their passages
+	}
 	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
 	if err != nil {
 		return err
@@ -94,8 +98,14 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 	if err != nil {
 		return nil, err
 	}
+	if spec.splits() {
+		items = splitItems(spec.splitSpec(), items)
+	}
 	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
 	if err != nil {
+		return nil, err
+	}
+	if err := w.countTruncated(ctx, spec, todo); err != nil {
 		return nil, err
 	}
 	rows, failed, err := w.embedItems(ctx, spec, todo)
@@ -214,6 +224,10 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 		row.ID, row.Metadata = it.rec.ID, it.rec.Meta
 		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
 		row.ContentSHA256, row.EmbeddedAt = it.sha, now
+		row.Passage = it.pass
+		if spec.StoreText {
+			row.Text = it.rec.Text
+		}
 		rows = append(rows, row)
 	}
 	return rows, failed, nil

@@ -41,6 +41,7 @@ func embedDefaults(s Spec) Spec {
 	if s.PGType == "" {
 		s.PGType = "vector"
 	}
+	s = corpusDefaults(s)
 	s.AsyncOptions = s.AsyncOptions.withDefaults()
 	return s
 }
@@ -77,7 +78,11 @@ func embedValidate(s Spec) []error {
 func embedFingerprint(s Spec) string {
 	types := slices.Clone(s.EmbeddingTypes)
 	slices.Sort(types)
-	return fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
+	fp := fmt.Sprintf("%s|%s|%d|%s|%s", s.Model, s.InputType, s.Dimensions, strings.Join(types, ","), s.Truncate)
+	if s.splits() {
+		fp += "|split=" + s.splitSpec().String() // passages of another split are other texts
+	}
+	return fp
 }
 
 // embedPrice is the list price per million tokens (embed-v4: 0.12; v3 and

@@ -35,11 +35,11 @@ type Spec struct {
 	Strict         bool          `json:"strict,omitempty"` // a bad input record aborts the job
 	CreatedAt      time.Time     `json:"created_at"`
 
-	AsyncOptions // the async route: -async, -async-threshold, -batch-model, ...
-	OpOptions    // classify and rerank: -examples, -candidates, -top-n, ...
-	Budget       // -price-per-mtok, -max-cost
-	ChatOptions  // chat: -prompt, -system, -json-schema, ...
-
+	AsyncOptions    // the async route: -async, -async-threshold, -batch-model, ...
+	CorpusOptions   // -split, -store-text, -prune
+	OpOptions       // classify and rerank: -examples, -candidates, -top-n, ...
+	Budget          // -price-per-mtok, -max-cost
+	ChatOptions     // chat: -prompt, -system, -json-schema, ...
 	ClassifyOptions // classify: -via, -labels, -multi-label
 }
 
@@ -92,6 +92,7 @@ func (s Spec) validateCommon() []error {
 	if err := s.Input.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, s.validateCorpus()...)
 	if k, err := sinks.Lookup(s.Sink); err != nil {
 		errs = append(errs, err)
 	} else if k.NeedsTable && s.Table == "" {
@@ -130,6 +131,7 @@ func (s Spec) Target(databaseURL string) sinks.Target {
 		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
 		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
 		Database: s.Database,
+		Corpus:   s.corpus(),
 	}
 }
 

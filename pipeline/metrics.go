@@ -37,6 +37,7 @@ type Metrics struct {
 	LimiterLimit *prometheus.GaugeVec     // cobatch_job, endpoint: units per window in force
 	LimiterRate  *prometheus.GaugeVec     // cobatch_job, endpoint: units per second in force
 	LimiterMax   *prometheus.GaugeVec     // cobatch_job, endpoint: configured units per second
+	Truncated    *prometheus.CounterVec   // cobatch_job: texts longer than the model's context
 
 	// Grace is how long a finished job's series stay (default
 	// DefaultMetricsGrace); set it before the first job ends.
@@ -88,12 +89,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cobatch_limiter_configured_rate_per_second", Help: "Units per second of the configured limit (-rate-limit or the API's production limit).",
 		}, byEndpoint),
 	}
+	m.Truncated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cobatch_texts_truncated_total", Help: "Texts embedded although longer than the model's context (cut short by the API).",
+	}, []string{JobLabel})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cobatch_build_info", Help: "Always 1; the labels name the running build.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version.String(), runtime.Version()).Set(1)
 	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec,
-		m.APISeconds, m.Cost, m.LimiterLimit, m.LimiterRate, m.LimiterMax, build)
+		m.APISeconds, m.Cost, m.LimiterLimit, m.LimiterRate, m.LimiterMax, m.Truncated, build)
 	return m
 }
 
@@ -102,7 +106,7 @@ func (m *Metrics) vecs() []*prometheus.MetricVec {
 	return []*prometheus.MetricVec{
 		m.Records.MetricVec, m.Calls.MetricVec, m.Throttled.MetricVec, m.Tokens.MetricVec,
 		m.LimiterWait.MetricVec, m.SinkWriteSec.MetricVec, m.APISeconds.MetricVec, m.Cost.MetricVec,
-		m.LimiterLimit.MetricVec, m.LimiterRate.MetricVec, m.LimiterMax.MetricVec,
+		m.LimiterLimit.MetricVec, m.LimiterRate.MetricVec, m.LimiterMax.MetricVec, m.Truncated.MetricVec,
 	}
 }
 
@@ -220,4 +224,12 @@ func (m *Metrics) drop(job string) {
 	for _, v := range m.vecs() {
 		v.DeletePartialMatch(prometheus.Labels{JobLabel: job})
 	}
+}
+
+// truncated counts texts embedded although longer than the model's context.
+func (m *Metrics) truncated(job string, n int64) {
+	if m == nil {
+		return
+	}
+	m.Truncated.WithLabelValues(job).Add(float64(n))
 }

@@ -31,7 +31,9 @@ type Report struct {
 	Throttled   int64           `json:"throttled"`
 	Tokens      int64           `json:"tokens"`
 	SearchUnits int64           `json:"search_units,omitempty"`
-	CostUSD     float64         `json:"cost_usd"` // estimated from what was billed
+	Truncated   int64           `json:"truncated,omitempty"` // texts longer than the model reads
+	Pruned      int64           `json:"pruned,omitempty"`    // rows -prune deleted
+	CostUSD     float64         `json:"cost_usd"`            // estimated from what was billed
 	MaxCostUSD  float64         `json:"max_cost_usd,omitempty"`
 	StartedAt   time.Time       `json:"started_at"`
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
@@ -69,7 +71,7 @@ func NewReport(s Status) Report {
 		Records: s.Records, Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: s.Chunks, ChunksDone: s.ChunksDone, Calls: s.Calls, Throttled: s.Throttled,
 		Tokens: s.Tokens, SearchUnits: s.SearchUnits, CostUSD: s.Cost(), MaxCostUSD: s.Spec.MaxCost,
-		StartedAt: s.StartedAt,
+		StartedAt: s.StartedAt, Truncated: s.Truncated, Pruned: s.Pruned,
 	}
 	r.OutputTokens, r.MaxTokensCut = s.OutputTokens, s.MaxTokensCut
 	if p := asyncProgress(s); p != "" && !s.Ended() {
@@ -100,6 +102,9 @@ func WriteReport(w io.Writer, r Report) {
 	}
 	fmt.Fprintf(w, "  records:  %d written, %d skipped, %d failed, %d of %d accounted for\n", r.Written, r.Skipped, r.Failed, r.Total, r.Records)
 	fmt.Fprintf(w, "  chunks:   %d of %d done\n", r.ChunksDone, r.Chunks)
+	if r.Truncated > 0 || r.Pruned > 0 {
+		fmt.Fprintf(w, "  corpus:   %d truncated, %d pruned\n", r.Truncated, r.Pruned)
+	}
 	eta := "-"
 	if r.ETASeconds > 0 {
 		eta = (time.Duration(r.ETASeconds) * time.Second).String()

@@ -262,8 +262,11 @@ type Status struct {
 	Embedded   int64
 	// SearchUnits are what rerank calls were billed.
 	SearchUnits int64
-	StartedAt   time.Time
-	FinishedAt  time.Time
+	// Truncated counts texts longer than the model reads; Pruned, the rows
+	// -prune deleted (or would delete, with -prune-dry-run).
+	Truncated, Pruned int64
+	StartedAt         time.Time
+	FinishedAt        time.Time
 	// Async holds the groups of a job on the async route (nil on the sync
 	// route): each one's phase and remote ids.
 	Async []GroupState
@@ -320,6 +323,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	s.Calls, s.Tokens, s.Throttled, s.Embedded = n(x, StatCalls), n(x, StatTokens), n(x, StatThrottled), n(x, StatEmbedded)
 	s.SearchUnits = n(x, StatSearchUnits)
 	s.OutputTokens, s.MaxTokensCut = n(x, StatOutputTokens), n(x, StatMaxTokens)
+	s.Truncated, s.Pruned = n(x, StatTruncated), n(x, StatPruned)
 	async, err := st.GroupStates(ctx, id)
 	if err != nil {
 		return s, err
@@ -351,5 +355,6 @@ func (s Status) Summary() sinks.Summary {
 		Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: int(s.Chunks), TokensIn: s.Tokens, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
 		AllChunks: s.Planned,
+		Truncated: s.Truncated,
 	}
 }

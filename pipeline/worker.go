@@ -69,6 +69,8 @@ type Worker struct {
 	// inside a handler (default DefaultSinkRetryBudget).
 	SinkRetryBudget time.Duration
 
+	limits sync.Map // model → passage.Limit, read once (corpus.go)
+
 	mu    sync.Mutex
 	specs map[string]Spec
 	sinks jobSinks
@@ -124,7 +126,11 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	}
 	defer release()
 	st.FinishedAt = time.Now().UTC()
-	if err := sink.Finish(ctx, st.Summary()); err != nil {
+	sum := st.Summary()
+	if err := w.prune(ctx, st.Spec, sink, &sum); err != nil {
+		return w.settle(ctx, p.Job, err)
+	}
+	if err := sink.Finish(ctx, sum); err != nil {
 		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
 	}
 	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)

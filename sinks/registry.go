@@ -45,6 +45,8 @@ type Target struct {
 	// of the URL enqueue used); a sink whose DatabaseURL reaches another one
 	// refuses to open with ErrOtherTarget. Empty: not checked.
 	Database string
+	// Corpus says which passage columns an embed job's rows carry.
+	Corpus Corpus
 }
 
 // ErrOtherTarget means a worker's sink would write somewhere other than the

@@ -24,6 +24,8 @@ type Embedding struct {
 	ContentSHA256 [32]byte
 	Metadata      json.RawMessage // a JSON object, or nil
 	EmbeddedAt    time.Time
+
+	Passage // the embedded text and where it came from (-store-text, -split)
 }
 
 // Classification is one classified record: the row a classify job writes.
@@ -109,8 +111,12 @@ type Summary struct {
 	// AllChunks: this run's chunks are exactly 0 to Chunks-1, so whatever a
 	// sink holds for another chunk is an earlier run's (a longer input) and
 	// goes.
-	AllChunks  bool
-	TokensIn   int64
+	AllChunks bool
+	TokensIn  int64
+	Truncated int64 // texts longer than the model reads, embedded cut short
+	// Pruned are the ids (-prune) deleted because this run's input no
+	// longer holds them.
+	Pruned     []string
 	StartedAt  time.Time
 	FinishedAt time.Time
 }

@@ -25,7 +25,7 @@ const (
 var JobFlagSections = map[string]string{
 	"in": SecInput, "format": SecInput, "id-field": SecInput, "text-field": SecInput,
 	"meta-fields": SecInput, "id-from": SecInput, "max-record-bytes": SecInput,
-	"spool-dir": SecInput, "chunk-size": SecInput,
+	"spool-dir": SecInput, "chunk-size": SecInput, "split": SecInput,
 
 	"op": SecOperation, "model": SecOperation, "input-type": SecOperation,
 	"embedding-types": SecOperation, "dimensions": SecOperation, "truncate": SecOperation,
@@ -39,7 +39,8 @@ var JobFlagSections = map[string]string{
 
 	"sink": SecSink, "table": SecSink, "pg-type": SecSink, "index": SecSink,
 	"distance": SecSink, "index-m": SecSink, "index-ef-construction": SecSink,
-	"index-concurrently": SecSink, "force": SecSink,
+	"index-concurrently": SecSink, "force": SecSink, "store-text": SecSink,
+	"prune": SecSink, "prune-dry-run": SecSink,
 
 	"price-per-mtok": SecRate, "price-per-mtok-out": SecRate, "max-cost": SecRate,
 

@@ -52,6 +52,7 @@ type JobFlags struct {
 	maxCost         float64
 	chat            chatFlags
 	classify        classifyFlags
+	corpus          pipeline.CorpusOptions
 }
 
 // AddInputs adds inputs given as positional arguments.
@@ -118,6 +119,10 @@ func (j *JobFlags) Register(fs *flag.FlagSet) {
 	j.classify.register(fs)
 	fs.Float64Var(&j.pricePerMTok, "price-per-mtok", 0, "price in USD per million billed tokens (rerank: per 1,000 searches) for the estimate and -max-cost (0: the model's list price: embed-v4 0.12, v3 and older 0.10, rerank 2.0; classify has none)")
 	j.chat.register(fs)
+	fs.StringVar(&j.corpus.Split, "split", "none", "embed: none, paragraphs or tokens:N[,overlap:M]: embed each document as passages with ids DOCID#NNNN (doc_id, chunk_index, char_start, char_end columns); a changed document replaces all of its passages")
+	fs.BoolVar(&j.corpus.StoreText, "store-text", false, "embed: store the embedded text (the passage, when split) in a text column")
+	fs.BoolVar(&j.corpus.Prune, "prune", false, "embed: after a run that finished every chunk, delete the rows whose ids (documents and their passages) the input no longer holds; refused for stdin")
+	fs.BoolVar(&j.corpus.PruneDryRun, "prune-dry-run", false, "embed: as -prune, but only list what would be deleted")
 	fs.Float64Var(&j.maxCost, "max-cost", 0, "budget in USD: a job estimated above it never starts, and one that would cross it stops (exit 3) with what it wrote kept (0: no limit)")
 }
 
@@ -157,6 +162,7 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 			EfConstruction: j.indexEF, Concurrently: j.indexConc}
 	}
 	spec.AsyncOptions = j.async
+	spec.CorpusOptions = j.corpus
 	if j.pricePerMTok < 0 || j.maxCost < 0 {
 		return spec, "", errors.New("-price-per-mtok and -max-cost must not be negative")
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,20 +34,6 @@ var verses = []struct{ id, book, text string }{
 	{"John 1:1", "John", "In the beginning was the Word, and the Word was with God, and the Word was God."},
 }
 
-// The columns of a table that sinks/pgvector creates for float embeddings
-// (see columns in sinks/pgvector/schema.go), plus text, the column that
-// -store-text adds.
-const createTable = `CREATE TABLE kjv (
-	id text PRIMARY KEY,
-	embedding vector(1024),
-	model text,
-	input_type text,
-	fingerprint text,
-	content_sha256 bytea,
-	metadata jsonb,
-	embedded_at timestamptz,
-	text text)`
-
 type hit struct {
 	ID       string         `json:"id"`
 	Content  string         `json:"content"`
@@ -63,22 +51,20 @@ func TestPGVectorStoreReadsTable(t *testing.T) {
 
 	dbURL := testenv.DatabaseURL(t)
 	schema := testenv.Schema(dbURL)
+	fake := coheretest.NewServer()
+	defer fake.Close()
+	enqueue(ctx, t, dbURL, fake.URL)
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, createTable); err != nil {
+	var rows int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM kjv WHERE text IS NOT NULL").Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range verses {
-		_, err := conn.Exec(ctx, `INSERT INTO kjv (id, embedding, model, input_type, fingerprint, metadata, embedded_at, text)
-			VALUES ($1, $2, $3, 'search_document', 'f', $4, now(), $5)`,
-			v.id, pgv.NewVector(coheretest.Embedding(model, "search_document", v.text, 1024)), model,
-			map[string]any{"book": v.book, "n": i}, v.text)
-		if err != nil {
-			t.Fatal(err)
-		}
+	if rows != len(verses) {
+		t.Fatalf("cobatch wrote %d rows with text, want %d", rows, len(verses))
 	}
 
 	for _, target := range []int{0, 2, 4} {
@@ -107,6 +93,37 @@ func TestPGVectorStoreReadsTable(t *testing.T) {
 		if !(hits[0].Score <= hits[1].Score && hits[1].Score <= hits[2].Score) {
 			t.Fatalf("query for %s: distances not ascending: %+v", verses[target].id, hits)
 		}
+	}
+}
+
+// enqueue writes the verses into kjv with the real enqueue binary
+// (-store-text, the book and the verse's number as metadata), embedded by the
+// fake API, whose vectors coheretest.Embedding gives.
+func enqueue(ctx context.Context, t *testing.T, dbURL, apiURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	var in bytes.Buffer
+	for i, v := range verses {
+		line, err := json.Marshal(map[string]any{"id": v.id, "text": v.text, "book": v.book, "n": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(append(line, '\n'))
+	}
+	path := filepath.Join(dir, "kjv.jsonl")
+	if err := os.WriteFile(path, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "enqueue")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/enqueue").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "-in", path, "-model", model, "-sink", "postgres", "-table", "kjv",
+		"-store-text", "-meta-fields", "book,n", "-job", "kjv")
+	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+dbURL, "COHERE_BASE_URL="+apiURL,
+		"COHERE_API_KEY="+coheretest.DefaultAPIKey, "REDIS_URL=") // embedded mode: the binary runs the job itself
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, out)
 	}
 }
 

@@ -203,6 +203,8 @@ func newEmbeddingDecoder(schema *parquetgo.Schema) (*embeddingDecoder, error) {
 				e.EmbeddedAt = time.UnixMicro(one(v).Int64()).UTC()
 				return nil
 			}
+		default:
+			d.set[i] = corpusDecoder(f.Name())
 		}
 	}
 	if !seen[colID] {

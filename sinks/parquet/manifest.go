@@ -23,17 +23,22 @@ const (
 
 // Manifest is the content of _manifest.json, written when a job finishes.
 type Manifest struct {
-	Job         string    `json:"job"`
-	Model       string    `json:"model"`
-	Fingerprint string    `json:"fingerprint"`
-	Counts      Counts    `json:"counts"`
-	TokensIn    int64     `json:"tokens_in"`
-	Chunks      int       `json:"chunks"`
-	Schema      []Column  `json:"schema"`
-	Parts       []Part    `json:"parts"`
-	FailedFile  string    `json:"failed_file"`
-	StartedAt   time.Time `json:"started_at"`
-	FinishedAt  time.Time `json:"finished_at"`
+	Job         string   `json:"job"`
+	Model       string   `json:"model"`
+	Fingerprint string   `json:"fingerprint"`
+	Counts      Counts   `json:"counts"`
+	TokensIn    int64    `json:"tokens_in"`
+	Chunks      int      `json:"chunks"`
+	Schema      []Column `json:"schema"`
+	Parts       []Part   `json:"parts"`
+	FailedFile  string   `json:"failed_file"`
+	// Previous is the job whose snapshot this one carried unchanged rows
+	// from (previous.go); Pruned, the ids of that snapshot this one left
+	// out because its input no longer holds their documents (-prune).
+	Previous   string    `json:"previous,omitempty"`
+	Pruned     []string  `json:"pruned,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // Counts reconciles a job: Total = Written + Skipped + Failed, and Rows (the
@@ -84,6 +89,11 @@ func (w *Writer) Finish(ctx context.Context, s sinks.Summary) error {
 		FailedFile:  FailedFile,
 		StartedAt:   s.StartedAt.UTC(),
 		FinishedAt:  s.FinishedAt.UTC(),
+		Previous:    w.previousJob(s.Job),
+		Pruned:      s.Pruned,
+	}
+	if err := w.carryVanished(ctx, dir, s); err != nil {
+		return err
 	}
 	if s.AllChunks {
 		if err := pruneParts(dir, s.Chunks); err != nil {

@@ -31,6 +31,11 @@ type Config struct {
 	RowGroupRows int
 	// Compression of part files: "zstd", "snappy" or "none". Default "zstd".
 	Compression string
+	// Corpus adds the passage columns to embedding parts (corpus.go).
+	Corpus sinks.Corpus
+	// Snapshots makes the writer carry unchanged embedding rows from the
+	// newest finished job of Dir with the same fingerprint (previous.go).
+	Snapshots bool
 }
 
 func (c Config) withDefaults() Config {
@@ -61,8 +66,10 @@ func (c Config) codec() (compress.Codec, error) {
 // use: every call works on its own files, and each file appears through an
 // atomic rename.
 type Writer struct {
-	dir  string
-	opts []parquetgo.WriterOption
+	dir    string
+	opts   []parquetgo.WriterOption
+	corpus sinks.Corpus
+	prev   previous // the job before this one in Dir (corpus.go)
 }
 
 // New returns a Writer for cfg.
@@ -84,6 +91,8 @@ func New(cfg Config) (*Writer, error) {
 			parquetgo.Compression(codec),
 			parquetgo.MaxRowsPerRowGroup(int64(cfg.RowGroupRows)),
 		},
+		corpus: cfg.Corpus,
+		prev:   previous{on: cfg.Snapshots},
 	}, nil
 }
 
@@ -123,7 +132,7 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 	// alone: checking costs three small columns, rewriting costs the vectors.
 	unchanged := len(c.Rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
 	if len(c.Kept) > 0 && !unchanged {
-		kept, err := readKept(part, c)
+		kept, err := w.readKept(part, c)
 		if err != nil {
 			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
 		}
@@ -143,7 +152,7 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 					c.Number, rows[i].ID, s, rows[0].ID, set)
 			}
 		}
-		l := embeddingLayout(set)
+		l := w.layout(set)
 		err := writeAtomic(dir, partName(c.Number), func(out io.Writer) error {
 			return writeRows(ctx, out, l, rows, w.opts)
 		})
@@ -174,8 +183,9 @@ func partHoldsExactly(part string, kept []string) bool {
 }
 
 // readKept returns the rows of c.Kept from the chunk's previous part, in the
-// order that part holds them, leaving out ids this run re-embedded.
-func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
+// order that part holds them, then those only the previous job's snapshot
+// holds (previous.go), leaving out ids this run re-embedded.
+func (w *Writer) readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 	want := carrySet(c.Kept, len(c.Rows), func(i int) string { return c.Rows[i].ID })
 	kept := make([]sinks.Embedding, 0, len(want))
 	if len(want) == 0 {
@@ -188,6 +198,13 @@ func readKept(part string, c *sinks.Chunk) ([]sinks.Embedding, error) {
 		}
 		return nil
 	})
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		more, perr := w.carryPrevious(c.Job, want)
+		if perr != nil {
+			return nil, perr
+		}
+		kept = append(kept, more...)
+	}
 	return kept, checkCarried(err, c.Kept, want)
 }
 
@@ -271,10 +288,7 @@ func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks
 		return nil, err
 	}
 	stored, err := readKeys(filepath.Join(dir, partName(chunk)))
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("parquet: chunk %d: %w", chunk, err)
 	}
 	same := make(map[string]bool)
@@ -282,6 +296,11 @@ func (w *Writer) Lookup(ctx context.Context, job string, chunk int, keys []sinks
 		if s, ok := stored[k.ID]; ok && s.ContentSHA256 == k.ContentSHA256 && s.Fingerprint == k.Fingerprint {
 			same[k.ID] = true
 		}
+	}
+	// Records the chunk's own part lacks may be in the previous job's
+	// snapshot (previous.go): a nightly job pays only for what changed.
+	if err := w.lookupPrevious(job, keys, same); err != nil {
+		return nil, err
 	}
 	return same, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cobatch/cobatch/sinks"
 )
 
 // Config says where a Writer stores a job's embeddings and what they look like.
@@ -33,6 +35,8 @@ type Config struct {
 	// Kind is the shape of the table: KindEmbed (default), KindClassify or
 	// KindRerank. Dims, PGType and EmbeddingTypes matter only for KindEmbed.
 	Kind string
+	// Corpus adds the passage columns of an embed table (corpus.go).
+	Corpus sinks.Corpus
 }
 
 // Table kinds (Config.Kind), one per job operation.

@@ -22,7 +22,8 @@ func open(ctx context.Context, t sinks.Target) (sinks.Sink, error) {
 	w, err := Open(ctx, Config{
 		URL: t.DatabaseURL, Table: t.Table, Dims: t.Dims,
 		PGType: t.PGType, EmbeddingTypes: t.EmbeddingTypes,
-		Kind: t.Op, // the table kinds are named after the operations
+		Kind:   t.Op, // the table kinds are named after the operations
+		Corpus: t.Corpus,
 	})
 	if err != nil || t.Index == nil {
 		return w, err

@@ -50,14 +50,14 @@ func columns(cfg Config) []column {
 	if has("binary", "ubinary") {
 		cols = append(cols, column{name: "embedding_binary", typ: fmt.Sprintf("bit(%d)", cfg.Dims), vector: true})
 	}
-	return append(cols,
+	return append(append(cols,
 		column{name: "model", typ: "text"},
 		column{name: "input_type", typ: "text"},
 		column{name: "fingerprint", typ: "text"},
 		column{name: "content_sha256", typ: "bytea"},
 		column{name: "metadata", typ: "jsonb"},
 		column{name: "embedded_at", typ: "timestamp with time zone"},
-	)
+	), corpusColumns(cfg.Corpus)...)
 }
 
 func createTableSQL(table pgx.Identifier, cols []column) string {

@@ -135,6 +135,9 @@ func (w *Writer) writeTx(ctx context.Context, c *sinks.Chunk, rows []sinks.Embed
 			return fmt.Errorf("upsert: %w", err)
 		}
 	}
+	if err := w.replacePassages(ctx, tx, rows); err != nil {
+		return err
+	}
 	if err := writeFailures(ctx, tx, c, !fast); err != nil {
 		return err
 	}
@@ -236,6 +239,8 @@ func (s *rowSource) Values() ([]any, error) {
 			} else {
 				v = e.EmbeddedAt
 			}
+		default:
+			v = corpusValue(c.name, e)
 		}
 		s.vals[j] = v
 	}

@@ -69,6 +69,10 @@ func Open(ctx context.Context, cfg Config) (*Writer, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgvector: %w", err)
 	}
+	if err := w.indexDocIDs(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgvector: %w", err)
+	}
 	w.prepare(clear)
 	return w, nil
 }
