@@ -44,6 +44,9 @@ func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err
 			return fmt.Sprintf("model %q is not listed by /v1/models (a fine-tuned model is managed under /v1/finetuning): passed through to /v1/%s", spec.Model, endpoint), nil
 		}
 		return "", fmt.Errorf("-model %s: not found (%s)", spec.Model, apiErr.Message)
+	case fatal(err):
+		// The key itself is refused: every call of the job would be too.
+		return "", &KeyRefusedError{Err: err}
 	case err != nil:
 		return fmt.Sprintf("could not check model %q before the job: %v", spec.Model, err), nil
 	}
@@ -59,3 +62,11 @@ func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err
 // supportsDimensions: output_dimension is an embed-v4 parameter; v3 and
 // light models have one fixed length (Spec.Dims).
 func supportsDimensions(model string) bool { return strings.HasPrefix(model, "embed-v4") }
+
+// KeyRefusedError is Preflight's answer when the API refuses the key itself
+// (401, 402, 403, 498, the monthly cap): the job would be aborted at its
+// first call, so enqueue exits as for an aborted job.
+type KeyRefusedError struct{ Err error }
+
+func (e *KeyRefusedError) Error() string { return "model check: " + e.Err.Error() }
+func (e *KeyRefusedError) Unwrap() error { return e.Err }

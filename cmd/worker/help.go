@@ -16,7 +16,7 @@ var workerHelp = cli.Help{
 		"redis": secQueue, "queue": secQueue, "concurrency": secQueue, "shutdown-timeout": secQueue,
 		"rate-limit": secAPI, "api-timeout": secAPI,
 		"schedule": secSchedule,
-		"http":     secHTTP, "ui": secHTTP, "ui-write": secHTTP,
+		"http":     secHTTP, "ui": secHTTP, "ui-write": secHTTP, "metrics-grace": secHTTP,
 		"log-format": cli.SecOutput, "v": cli.SecOutput, "version": cli.SecOutput,
 	},
 	Intro: `Usage: worker [flags]
