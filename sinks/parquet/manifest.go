@@ -92,13 +92,15 @@ func (w *Writer) Finish(ctx context.Context, s sinks.Summary) error {
 		Previous:    w.previousJob(s.Job),
 		Pruned:      s.Pruned,
 	}
-	if err := w.carryVanished(ctx, dir, s); err != nil {
-		return err
-	}
+	// Stale parts of a longer earlier run go first: the rows carried forward
+	// are then written as the part after this run's last chunk.
 	if s.AllChunks {
 		if err := pruneParts(dir, s.Chunks); err != nil {
 			return err
 		}
+	}
+	if err := w.carryVanished(ctx, dir, s); err != nil {
+		return err
 	}
 	parts, err := listParts(dir, "part-", ".parquet")
 	if err != nil {
