@@ -1,10 +1,8 @@
 package pgvector
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,24 +45,13 @@ func jsonText(b []byte) *string {
 // upsertChats writes replies keyed by id, rewriting only rows whose reply,
 // fingerprint or content changed. It returns the number of records.
 func (w *Writer) upsertChats(ctx context.Context, tx pgx.Tx, in []sinks.ChatResult) (int, error) {
-	byID := make(map[string]int, len(in))
-	rows := make([]sinks.ChatResult, 0, len(in))
-	for _, r := range in {
-		if r.ID == "" {
-			return 0, fmt.Errorf("chat reply with an empty id")
-		}
-		if i, dup := byID[r.ID]; dup {
-			rows[i] = r
-			continue
-		}
-		byID[r.ID] = len(rows)
-		rows = append(rows, r)
+	rows, err := lastByID(in, func(r sinks.ChatResult) string { return r.ID }, "chat reply")
+	if err != nil {
+		return 0, err
 	}
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	// Sorted ids lock in one order, so that overlapping chunks cannot deadlock.
-	slices.SortFunc(rows, func(a, b sinks.ChatResult) int { return cmp.Compare(a.ID, b.ID) })
 	n := len(rows)
 	ids, outs, jsons, finish := make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
 	tin, tout, models, fps := make([]int32, n), make([]int32, n), make([]string, n), make([]string, n)
@@ -83,7 +70,7 @@ func (w *Writer) upsertChats(ctx context.Context, tx pgx.Tx, in []sinks.ChatResu
 			ats[i] = now
 		}
 	}
-	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, output, output_json, finish_reason, input_tokens, output_tokens,
+	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, output, output_json, finish_reason, input_tokens, output_tokens,
 			model, fingerprint, content_sha256, metadata, prompt, generated_at)
 		SELECT u.id, u.output, u.oj::jsonb, u.finish, u.tin, u.tout, u.model, u.fp, u.sha, u.metadata::jsonb, u.prompt, u.at
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[],

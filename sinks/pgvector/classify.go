@@ -1,11 +1,9 @@
 package pgvector
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,24 +33,13 @@ var classifyTable = resultTable{
 // upsertClassifications writes rows keyed by id, rewriting only rows whose
 // verdict, model or content changed. It returns the number of records.
 func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sinks.Classification) (int, error) {
-	byID := make(map[string]int, len(in))
-	rows := make([]sinks.Classification, 0, len(in))
-	for _, r := range in {
-		if r.ID == "" {
-			return 0, fmt.Errorf("classification with an empty id")
-		}
-		if i, dup := byID[r.ID]; dup {
-			rows[i] = r
-			continue
-		}
-		byID[r.ID] = len(rows)
-		rows = append(rows, r)
+	rows, err := lastByID(in, func(r sinks.Classification) string { return r.ID }, "classification")
+	if err != nil {
+		return 0, err
 	}
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	// Sorted ids lock in one order, so that overlapping chunks cannot deadlock.
-	slices.SortFunc(rows, func(a, b sinks.Classification) int { return cmp.Compare(a.ID, b.ID) })
 	n := len(rows)
 	ids, labels, confs, all := make([]string, n), make([]string, n), make([]float32, n), make([]string, n)
 	models, fps, shas, metas, ats := make([]string, n), make([]string, n), make([][]byte, n), make([]*string, n), make([]time.Time, n)
@@ -74,7 +61,7 @@ func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sink
 			ats[i] = now
 		}
 	}
-	_, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, label, confidence, labels, model, fingerprint, content_sha256, metadata, classified_at, route, labels_predicted)
+	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s AS t (id, label, confidence, labels, model, fingerprint, content_sha256, metadata, classified_at, route, labels_predicted)
 		SELECT u.id, u.label, u.confidence, u.labels::jsonb, u.model, u.fingerprint, u.sha, u.metadata::jsonb, u.at, u.route,
 			CASE WHEN u.multi IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.multi::jsonb)) END
 		FROM unnest($1::text[], $2::text[], $3::real[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
