@@ -144,16 +144,28 @@ func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipe
 	return sinks.Open(ctx, spec.Sink, spec.Target(databaseURL))
 }
 
+// Idle workers look for new tasks every taskCheck and move retried tasks
+// back to the queue every retryCheck. asynq's defaults (1 s and 5 s) add up
+// to a second to a job's start and again to its finalize task, and 5 s to
+// every retried chunk: a tenth of a 20 s job (BENCHMARKS.md, "Rate-limit
+// efficiency"). An idle worker then asks Redis 10 times a second.
+const (
+	taskCheck  = 100 * time.Millisecond
+	retryCheck = 500 * time.Millisecond
+)
+
 // NewServer returns an asynq server processing queue with concurrency
 // handlers.
 func NewServer(opt asynq.RedisConnOpt, concurrency int, queue string, shutdown time.Duration, log *slog.Logger) *asynq.Server {
 	return asynq.NewServer(opt, asynq.Config{
-		Concurrency:     concurrency,
-		Queues:          map[string]int{queue: 1},
-		RetryDelayFunc:  pipeline.RetryDelay,
-		ShutdownTimeout: shutdown,
-		Logger:          asynqLogger{log},
-		LogLevel:        asynq.WarnLevel,
+		Concurrency:              concurrency,
+		Queues:                   map[string]int{queue: 1},
+		RetryDelayFunc:           pipeline.RetryDelay,
+		ShutdownTimeout:          shutdown,
+		TaskCheckInterval:        taskCheck,
+		DelayedTaskCheckInterval: retryCheck,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynq.WarnLevel,
 	})
 }
 
