@@ -198,14 +198,15 @@ func distinct(items []item) ([]item, map[[32]byte]int) {
 	return uniq, first
 }
 
-// embedItems embeds items in calls of at most MaxBatch texts. A text that
-// occurs several times in the chunk is paid for once.
+// embedItems embeds items in calls of at most MaxBatch texts (callSize). A
+// text that occurs several times in the chunk is paid for once.
 func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
 	uniq, first := distinct(items)
 	vecs := make([]*sinks.Embedding, len(uniq))
 	reasons := make([]string, len(uniq))
-	for lo := 0; lo < len(uniq); lo += MaxBatch {
-		hi := min(lo+MaxBatch, len(uniq))
+	size := callSize(w.Limiter("embed").Current().Count)
+	for lo := 0; lo < len(uniq); lo += size {
+		hi := min(lo+size, len(uniq))
 		if err := w.embedBatch(ctx, spec, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
 			return nil, nil, err
 		}
@@ -231,6 +232,20 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 		rows = append(rows, row)
 	}
 	return rows, failed, nil
+}
+
+// callSize is the number of texts per embed call under a limit of count
+// texts per window: the largest size up to MaxBatch that cuts the window
+// into equal calls. Calls of 96 fit 20 times into Cohere's 2,000 a minute and
+// leave 80 texts of every window unused, 4 % of the key's ceiling; calls of
+// 95 fit 21 times (1,995). Limits of 100 calls a window or more lose under
+// 1 % either way and keep 96.
+func callSize(count int) int {
+	if count <= 0 || count >= 100*MaxBatch {
+		return MaxBatch
+	}
+	calls := (count + MaxBatch - 1) / MaxBatch
+	return count / calls
 }
 
 // embedBatch embeds one batch into vecs; the texts the API rejects get the

@@ -22,9 +22,11 @@ type Embedder interface {
 
 // Limiter paces calls to one endpoint across every worker sharing an API key
 // (ratelimit.Limiter satisfies it). Each grant is reported back: sent,
-// unused or throttled.
+// unused or throttled. Current is the limit in force (configured or
+// learned), which sizes embed calls (callSize).
 type Limiter interface {
 	Acquire(ctx context.Context, n int) (*ratelimit.Grant, error)
+	Current() ratelimit.Limit
 }
 
 // Sink stores a job's results: the sink of a job's -sink scheme
