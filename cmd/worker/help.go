@@ -17,7 +17,7 @@ var workerHelp = cli.Help{
 		"rate-limit": secAPI, "api-timeout": secAPI,
 		"schedule": secSchedule,
 		"http":     secHTTP, "ui": secHTTP, "ui-write": secHTTP, "metrics-grace": secHTTP,
-		"log-format": cli.SecOutput, "v": cli.SecOutput, "version": cli.SecOutput,
+		"log-format": cli.SecOutput, "v": cli.SecOutput, "cpu-profile": cli.SecOutput, "version": cli.SecOutput,
 	},
 	Intro: `Usage: worker [flags]
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ type options struct {
 	schedules   scheduleFlag
 	// metricsGrace: how long a finished job's series stay on /metrics.
 	metricsGrace time.Duration
+	cpuProfile   string
 }
 
 // scheduleFlag collects -schedule values; cron specs hold commas, so values
@@ -76,6 +78,7 @@ func run(args []string) int {
 	fs.BoolVar(&o.uiWrite, "ui-write", false, "let the -ui pause queues and delete, run or archive tasks")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file when the worker stops (read it with 'go tool pprof')")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	pos, code, exit := workerHelp.ParseArgs(fs, args, os.Stdout, os.Stderr)
 	if exit {
@@ -113,6 +116,17 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	limits, err := ratelimit.ParseLimits(o.rateLimit)
 	if err != nil {
 		return fmt.Errorf("-rate-limit: %w", err)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	client, err := cli.NewCohere(env, o.timeout)
 	if err != nil {

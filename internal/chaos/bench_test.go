@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -238,8 +240,10 @@ func BenchmarkThroughput(b *testing.B) {
 	c := loadCorpus(b, records)
 	for range b.N {
 		l := &load{name: "tput", workers: 2, concurrency: 8, dims: d,
-			simArgs: []string{"-latency", "50ms"}, rateLimit: "embed=100000000/1m"}
+			simArgs: []string{"-latency", "50ms"}, rateLimit: "embed=100000000/1m",
+			profile: filepath.Join(b.TempDir(), "worker.pprof")}
 		res := runLoad(b, bn, c, l)
+		top := profileTop(b, bn.worker, l.profile, 12)
 		base := baselineLoop(b, l.sim.URL(), l.dbURL, c, d)
 		cp := rawCopy(b, l.dbURL, c, d)
 		x := res.rate() / base
@@ -251,8 +255,27 @@ func BenchmarkThroughput(b *testing.B) {
 			"%d records, %d-d float vectors, simulator at 50 ms per call and no limit. Pipeline: 2 worker processes × 8 handlers. Baseline 1 (same run, same simulator and database): a sequential loop of 96-text `cohere.Client.Embed` calls, each followed by a pgx.Batch of 96 INSERTs. Baseline 2: binary COPY of the same rows (ids and vectors only) into a fresh `vector(%d)` table, the sink's ceiling.\n\n"+
 			"| run | records/s | ratio | target |\n|---|---|---|---|\n"+
 			"| pipeline | %.0f | | |\n| sequential loop (baseline) | %.0f | pipeline ÷ loop = %.2f | ≥ 5: %s |\n| raw COPY (baseline) | %.0f | pipeline ÷ COPY = %.2f | ≥ 0.7: %s |\n",
-			records, d, d, res.rate(), base, x, verdict(x >= 5), cp, ofCopy, verdict(ofCopy >= 0.7)))
+			records, d, d, res.rate(), base, x, verdict(x >= 5), cp, ofCopy, verdict(ofCopy >= 0.7))+
+			"\nCPU profile of the first worker process over the whole job (`worker -cpu-profile`, then `go tool pprof -top`), its head and its top functions by their own CPU time:\n\n"+
+			"```\n"+top+"```\n")
 	}
+}
+
+// profileTop is the head of a CPU profile (how much CPU the process used
+// over the run) and its top n functions by their own CPU time, as go tool
+// pprof prints them.
+func profileTop(b testing.TB, bin, profile string, n int) string {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount", fmt.Sprint(n), bin, profile).CombinedOutput()
+	if err != nil {
+		b.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "File:") && !strings.HasPrefix(l, "Build ID:") && !strings.HasPrefix(l, "Type:") && !strings.HasPrefix(l, "Time:") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // baselineLoop is the straightforward program: embed 96 texts, insert them

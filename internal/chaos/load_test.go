@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +27,7 @@ type load struct {
 	rateLimit   string // the workers' -rate-limit
 	sample      bool   // record records/s over time
 	killAt      int64  // SIGKILL worker 0 once this many chunks are done (0: never)
+	profile     string // worker 0 writes its CPU profile here (-cpu-profile)
 
 	// Shared between the runs of a cost series.
 	sim      *procSim
@@ -67,7 +69,11 @@ func runLoad(b testing.TB, bn bins, c corpus, l *load) loadResult {
 	wargs := []string{"-concurrency", fmt.Sprint(l.concurrency), "-http", "", "-rate-limit", l.rateLimit, "-log-format", "json"}
 	workers := make([]*proc, l.workers)
 	for i := range workers {
-		workers[i] = start(b, "worker", env, bn.worker, wargs...)
+		args := wargs
+		if i == 0 && l.profile != "" {
+			args = append(slices.Clip(wargs), "-cpu-profile", l.profile)
+		}
+		workers[i] = start(b, "worker", env, bn.worker, args...)
 	}
 	opt, _ := redis.ParseURL(l.redisURL)
 	rdb := redis.NewClient(opt)
