@@ -331,3 +331,57 @@ func TestCorpusNightsBothSinks(t *testing.T) {
 		})
 	}
 }
+
+// TestNightlyParquet20000 is the nightly job the README describes, through
+// the enqueue binary (embedded) into one Parquet directory: two nights over
+// the same 20,000 records, the second under a new date-stamped job id
+// costing no embed call; then 100 records change and the third night pays
+// for exactly those 100. Each night's directory is checked record by record
+// as a complete snapshot.
+func TestNightlyParquet20000(t *testing.T) {
+	t.Parallel()
+	const records = 20_000
+	enqueue, _ := binaries(t)
+	fake := coheretest.NewServer()
+	defer fake.Close()
+	corpus, texts := writeCorpus(t, records)
+	out := t.TempDir()
+	night := func(n int, wantWritten int) {
+		t.Helper()
+		job := fmt.Sprintf("nightly-2026-12-%02d", n)
+		fake.ResetStats()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, enqueue, "-in", corpus, "-sink", "parquet:"+out, "-job", job, "-dimensions", "256",
+			"-rate-limit", "embed=100000000/1m")
+		cmd.Env = append(os.Environ(), "REDIS_URL=", "COHERE_BASE_URL="+fake.URL, "COHERE_API_KEY="+coheretest.DefaultAPIKey, "DATABASE_URL=")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("night %d: enqueue: %v\n%s", n, err, b)
+		}
+		want := fmt.Sprintf("%d written, %d skipped, 0 failed, %d total", wantWritten, records-wantWritten, records)
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("night %d: want %q in the summary:\n%s", n, want, b)
+		}
+		if st := fake.Stats(); st.EmbeddedTexts != wantWritten || st.UniqueTexts != wantWritten || wantWritten == 0 && st.Calls["POST /v2/embed"] != 0 {
+			t.Fatalf("night %d: the fake embedded %d texts (%d distinct) in %d calls; want %d, each once",
+				n, st.EmbeddedTexts, st.UniqueTexts, st.Calls["POST /v2/embed"], wantWritten)
+		}
+		verify(t, out, job, texts, 256)
+	}
+	night(1, records)
+	night(2, 0)
+	var changed []string
+	for i := range 100 {
+		id := fmt.Sprintf("r%05d", i*199)
+		texts[id] += " (revised)"
+		changed = append(changed, texts[id])
+	}
+	writeDocs(t, corpus, texts)
+	night(3, 100)
+	for _, text := range changed {
+		if n := fake.EmbedCount(text); n != 1 {
+			t.Fatalf("changed text %q embedded %d times on night 3, want 1", text, n)
+		}
+	}
+}
