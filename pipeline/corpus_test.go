@@ -345,13 +345,20 @@ func TestPruneRefusedForStdin(t *testing.T) {
 }
 
 // TestSummaryCountsCorpus: the summary enqueue prints at a job's end counts
-// the texts truncated and the rows pruned, as `enqueue status` does.
+// the texts truncated and the rows pruned, as `enqueue status` does, and
+// says of a dry run's rows that they are still there.
 func TestSummaryCountsCorpus(t *testing.T) {
 	var b strings.Builder
 	st := pipeline.Status{State: pipeline.StateDone, Written: 3, Skipped: 25, Truncated: 1, Pruned: 6}
 	pipeline.WriteSummary(&b, st, time.Second)
 	if !strings.Contains(b.String(), "  corpus:  1 truncated, 6 pruned\n") {
 		t.Fatalf("summary:\n%s", b.String())
+	}
+	b.Reset()
+	st.Spec.PruneDryRun = true
+	pipeline.WriteSummary(&b, st, time.Second)
+	if !strings.Contains(b.String(), "  corpus:  1 truncated, 6 to prune (-prune-dry-run: none deleted)\n") {
+		t.Fatalf("dry run's summary:\n%s", b.String())
 	}
 	b.Reset()
 	pipeline.WriteSummary(&b, pipeline.Status{State: pipeline.StateDone, Written: 3}, time.Second)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -176,13 +177,14 @@ func readPassageTable(t *testing.T, dbURL, table string) []sinks.Embedding {
 	return rows
 }
 
-// TestCorpusNightsBothSinks runs three "nights" of a split corpus through
+// TestCorpusNightsBothSinks runs four "nights" of a split corpus through
 // the enqueue and worker binaries into each sink, with a new date-stamped
 // job id each night: the first embeds every passage; the second, over the
-// same corpus, costs no call; the third, after three documents changed (one
-// shrinking from 7 passages to 5) and two were deleted, runs with -prune and
-// pays for the changed documents' passages alone. Every night the sink is
-// checked passage by passage.
+// same corpus, costs no call; the third, after two documents were deleted,
+// runs with -prune-dry-run, which lists their rows and deletes none; the
+// fourth, after three documents changed (one shrinking from 7 passages to
+// 5), runs with -prune and pays for the changed documents' passages alone.
+// Every night the sink is checked passage by passage.
 func TestCorpusNightsBothSinks(t *testing.T) {
 	t.Parallel()
 	for _, sink := range []string{"parquet", "postgres"} {
@@ -197,7 +199,7 @@ func TestCorpusNightsBothSinks(t *testing.T) {
 				dbURL = testenv.DatabaseURL(t)
 				env[len(env)-1] = "DATABASE_URL=" + dbURL
 			}
-			start(t, env, worker, "-concurrency", "2", "-http", "", "-rate-limit", "embed=1000000/1m")
+			w := start(t, env, worker, "-concurrency", "2", "-http", "", "-rate-limit", "embed=1000000/1m")
 
 			const dims, chunkSize = 256, 5
 			docs := map[string]string{}
@@ -267,9 +269,10 @@ func TestCorpusNightsBothSinks(t *testing.T) {
 				t.Fatalf("night 2: %d embed calls, %d texts; want none", st.Calls["POST /v2/embed"], st.EmbeddedTexts)
 			}
 
-			// Night 3: doc-07 shrinks to 5 passages, two documents change a
-			// word, two documents of several passages are deleted; -prune
-			// removes their rows.
+			// Night 3: two documents of several passages are deleted from
+			// the corpus; -prune-dry-run counts and lists their rows, deletes
+			// none, and costs no call.
+			before := maps.Clone(docs)
 			gone := map[string]bool{}
 			for _, id := range []string{"doc-09", "doc-20"} {
 				for _, p := range spec.Split(docs[id]) {
@@ -280,14 +283,42 @@ func TestCorpusNightsBothSinks(t *testing.T) {
 			if len(gone) < 4 {
 				t.Fatalf("the deleted documents have %d passages, want several", len(gone))
 			}
+			writeDocs(t, path, docs)
+			sum, rows = night(3, "-prune-dry-run")
+			if !strings.Contains(sum, "0 written, 28 skipped, 0 failed, 28 total") || !strings.Contains(sum, fmt.Sprintf(", %d to prune (-prune-dry-run: none deleted)", len(gone))) {
+				t.Fatalf("night 3 summary (want %d to prune):\n%s", len(gone), sum)
+			}
+			checkPassageRows(t, rows, before, dims)
+			if st := fake.Stats(); st.Calls["POST /v2/embed"] != 0 {
+				t.Fatalf("night 3: %d embed calls, want none", st.Calls["POST /v2/embed"])
+			}
+			w.mu.Lock()
+			logs := w.out.String()
+			w.mu.Unlock()
+			listed := regexp.MustCompile(`"msg":"-prune-dry-run: rows that -prune would delete","job":"nightly-2026-12-03","rows":(\d+),"ids":\[(.*?)\]`).FindStringSubmatch(logs)
+			if listed == nil || listed[1] != fmt.Sprint(len(gone)) || listed[2] != `"`+strings.Join(slices.Sorted(maps.Keys(gone)), `","`)+`"` {
+				t.Fatalf("the worker's log lists not the %d rows to prune %q:\n%s", len(gone), slices.Sorted(maps.Keys(gone)), lastLines(logs, 10))
+			}
+			if sink == "parquet" {
+				m, err := parquet.ReadManifest(out, "nightly-2026-12-03")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(m.Pruned) != 0 || m.Previous != "nightly-2026-12-02" {
+					t.Fatalf("dry run's manifest: pruned %q, previous %q; want none, nightly-2026-12-02", m.Pruned, m.Previous)
+				}
+			}
+
+			// Night 4: doc-07 shrinks to 5 passages, two documents change a
+			// word; -prune removes the deleted documents' rows.
 			docs["doc-07"] = sentences(7, five, "")
 			docs["doc-12"] = sentences(12, 1+12%11, "saffron")
 			docs["doc-21"] = sentences(21, 1+21%11, "saffron")
 			changed := []string{"doc-07", "doc-12", "doc-21"}
 			order := writeDocs(t, path, docs)
-			sum, rows = night(3, "-prune")
-			if !strings.Contains(sum, "3 written, 25 skipped, 0 failed, 28 total") || !strings.Contains(sum, fmt.Sprintf(", %d pruned", len(gone))) {
-				t.Fatalf("night 3 summary (want %d pruned):\n%s", len(gone), sum)
+			sum, rows = night(4, "-prune")
+			if !strings.Contains(sum, "3 written, 25 skipped, 0 failed, 28 total") || !strings.Contains(sum, fmt.Sprintf(", %d pruned\n", len(gone))) {
+				t.Fatalf("night 4 summary (want %d pruned):\n%s", len(gone), sum)
 			}
 			checkPassageRows(t, rows, docs, dims)
 			for _, r := range rows {
@@ -311,21 +342,21 @@ func TestCorpusNightsBothSinks(t *testing.T) {
 			}
 			st := fake.Stats()
 			if st.EmbeddedTexts != len(paid) || st.UniqueTexts != len(paid) || st.Calls["POST /v2/embed"] != len(chunks) {
-				t.Fatalf("night 3: %d embed calls, %d texts (%d distinct); want %d calls, %d texts",
+				t.Fatalf("night 4: %d embed calls, %d texts (%d distinct); want %d calls, %d texts",
 					st.Calls["POST /v2/embed"], st.EmbeddedTexts, st.UniqueTexts, len(chunks), len(paid))
 			}
 			for _, text := range paid {
 				if fake.EmbedCount(text) != 1 {
-					t.Fatalf("passage %q embedded %d times on night 3, want 1", text, fake.EmbedCount(text))
+					t.Fatalf("passage %q embedded %d times on night 4, want 1", text, fake.EmbedCount(text))
 				}
 			}
 			if sink == "parquet" {
-				m, err := parquet.ReadManifest(out, "nightly-2026-12-03")
+				m, err := parquet.ReadManifest(out, "nightly-2026-12-04")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !slices.Equal(m.Pruned, slices.Sorted(maps.Keys(gone))) || m.Previous != "nightly-2026-12-02" {
-					t.Fatalf("manifest: pruned %q, previous %q; want %q, nightly-2026-12-02", m.Pruned, m.Previous, slices.Sorted(maps.Keys(gone)))
+				if !slices.Equal(m.Pruned, slices.Sorted(maps.Keys(gone))) || m.Previous != "nightly-2026-12-03" {
+					t.Fatalf("manifest: pruned %q, previous %q; want %q, nightly-2026-12-03", m.Pruned, m.Previous, slices.Sorted(maps.Keys(gone)))
 				}
 			}
 		})
