@@ -199,7 +199,8 @@ const (
 
 // prune deletes, at the end of a job whose chunks all finished, the sink's
 // rows of documents the job's input no longer holds (-prune), and records
-// how many in the job's stats and their ids in the summary. The input is
+// how many in the job's stats and their ids in the summary; with
+// -prune-dry-run it deletes none and logs their ids instead. The input is
 // read again for its ids alone: no text is kept and no call is made.
 func (w *Worker) prune(ctx context.Context, spec Spec, sink Sink, sum *sinks.Summary) error {
 	if !spec.Prune {
@@ -225,7 +226,13 @@ func (w *Worker) prune(ctx context.Context, spec Spec, sink Sink, sum *sinks.Sum
 	if err != nil {
 		return fmt.Errorf("-prune: %w", err)
 	}
-	sum.Pruned = ids
+	if spec.PruneDryRun {
+		// Nothing was deleted, so the sink's summary (a Parquet manifest's
+		// pruned ids) must not say otherwise: the list goes to the log.
+		w.log().Info("-prune-dry-run: rows that -prune would delete", "job", spec.ID, "rows", len(ids), "ids", ids)
+	} else {
+		sum.Pruned = ids
+	}
 	return w.Store.setStat(ctx, spec.ID, StatPruned, int64(len(ids)))
 }
 

@@ -96,6 +96,9 @@ func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 	if s.OutputTokens > 0 {
 		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, usd(s.Cost()))
 	}
+	if s.Truncated > 0 || s.Pruned > 0 {
+		fmt.Fprintf(w, "  corpus:  %d truncated, %s\n", s.Truncated, prunedText(s.Pruned, s.Spec.PruneDryRun))
+	}
 	writeAsyncSummary(w, s)
 	fmt.Fprintf(w, "  time:    %s", wall.Round(time.Millisecond))
 	if sec := wall.Seconds(); sec > 0 {

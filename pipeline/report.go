@@ -32,8 +32,9 @@ type Report struct {
 	Tokens      int64           `json:"tokens"`
 	SearchUnits int64           `json:"search_units,omitempty"`
 	Truncated   int64           `json:"truncated,omitempty"` // texts longer than the model reads
-	Pruned      int64           `json:"pruned,omitempty"`    // rows -prune deleted
-	CostUSD     float64         `json:"cost_usd"`            // estimated from what was billed
+	Pruned      int64           `json:"pruned,omitempty"`    // rows -prune deleted (or would delete)
+	PruneDryRun bool            `json:"prune_dry_run,omitempty"`
+	CostUSD     float64         `json:"cost_usd"` // estimated from what was billed
 	MaxCostUSD  float64         `json:"max_cost_usd,omitempty"`
 	StartedAt   time.Time       `json:"started_at"`
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
@@ -71,7 +72,7 @@ func NewReport(s Status) Report {
 		Records: s.Records, Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: s.Chunks, ChunksDone: s.ChunksDone, Calls: s.Calls, Throttled: s.Throttled,
 		Tokens: s.Tokens, SearchUnits: s.SearchUnits, CostUSD: s.Cost(), MaxCostUSD: s.Spec.MaxCost,
-		StartedAt: s.StartedAt, Truncated: s.Truncated, Pruned: s.Pruned,
+		StartedAt: s.StartedAt, Truncated: s.Truncated, Pruned: s.Pruned, PruneDryRun: s.Spec.PruneDryRun,
 	}
 	r.OutputTokens, r.MaxTokensCut = s.OutputTokens, s.MaxTokensCut
 	if p := asyncProgress(s); p != "" && !s.Ended() {
@@ -103,7 +104,7 @@ func WriteReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "  records:  %d written, %d skipped, %d failed, %d of %d accounted for\n", r.Written, r.Skipped, r.Failed, r.Total, r.Records)
 	fmt.Fprintf(w, "  chunks:   %d of %d done\n", r.ChunksDone, r.Chunks)
 	if r.Truncated > 0 || r.Pruned > 0 {
-		fmt.Fprintf(w, "  corpus:   %d truncated, %d pruned\n", r.Truncated, r.Pruned)
+		fmt.Fprintf(w, "  corpus:   %d truncated, %s\n", r.Truncated, prunedText(r.Pruned, r.PruneDryRun))
 	}
 	eta := "-"
 	if r.ETASeconds > 0 {
@@ -162,4 +163,13 @@ func WriteDeadLetters(w io.Writer, fails []sinks.Failure) {
 	for _, f := range fails {
 		fmt.Fprintln(w, deadLetterLine(f))
 	}
+}
+
+// prunedText says how many rows -prune deleted, or with -prune-dry-run
+// would have.
+func prunedText(n int64, dryRun bool) string {
+	if dryRun {
+		return fmt.Sprintf("%d to prune (-prune-dry-run: none deleted)", n)
+	}
+	return fmt.Sprintf("%d pruned", n)
 }

@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,58 +19,46 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline/passage"
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
-const model = "embed-english-v3.0"
+const (
+	model = "embed-v4.0"
+	dims  = 256
+	split = "tokens:96,overlap:16"
+)
 
-// row has the columns of an embedding part that sinks/parquet writes (see
-// sinks/parquet/embedding_struct.go), plus those that -split and -store-text
-// add: text, doc_id, chunk_index, char_start and char_end.
-type row struct {
-	ID            string    `parquet:"id"`
-	Embedding     []float32 `parquet:"embedding,list"`
-	Model         string    `parquet:"model,dict"`
-	InputType     string    `parquet:"input_type,dict"`
-	Fingerprint   string    `parquet:"fingerprint,dict"`
-	ContentSHA256 string    `parquet:"content_sha256"`
-	Metadata      string    `parquet:"metadata,optional"`
-	EmbeddedAt    int64     `parquet:"embedded_at,timestamp(microsecond)"`
-	Text          string    `parquet:"text"`
-	DocID         string    `parquet:"doc_id"`
-	ChunkIndex    int32     `parquet:"chunk_index"`
-	CharStart     int32     `parquet:"char_start"`
-	CharEnd       int32     `parquet:"char_end"`
+// The corpus of the first night; the second changes Psalms 23 and drops
+// Genesis 1.
+var night1 = map[string]string{
+	"John 1":    "In the beginning was the Word, and the Word was with God, and the Word was God. The same was in the beginning with God. All things were made by him; and without him was not any thing made that was made. In him was life; and the life was the light of men.",
+	"Psalms 23": "The LORD is my shepherd; I shall not want. He maketh me to lie down in green pastures: he leadeth me beside the still waters. He restoreth my soul: he leadeth me in the paths of righteousness for his name's sake.",
+	"Genesis 1": "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters.",
 }
 
-// docs are two short documents, each cut into several passages.
-var docs = []struct{ id, text string }{
-	{"John 1", "In the beginning was the Word, and the Word was with God, and the Word was God. The same was in the beginning with God. All things were made by him; and without him was not any thing made that was made. In him was life; and the life was the light of men."},
-	{"Psalms 23", "The LORD is my shepherd; I shall not want. He maketh me to lie down in green pastures: he leadeth me beside the still waters. He restoreth my soul: he leadeth me in the paths of righteousness for his name's sake."},
+var night2 = map[string]string{
+	"John 1":    night1["John 1"],
+	"Psalms 23": night1["Psalms 23"] + " Yea, though I walk through the valley of the shadow of death, I will fear no evil: for thou art with me; thy rod and thy staff they comfort me.",
 }
 
-func writePart(t *testing.T, path string, rows []row) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := parquet.NewGenericWriter[row](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
-	if _, err := w.Write(rows); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+// passageRow is a row as the tests read it back through DuckDB.
+type passageRow struct {
+	ID         string    `json:"id"`
+	DocID      string    `json:"doc_id"`
+	ChunkIndex int       `json:"chunk_index"`
+	CharStart  int       `json:"char_start"`
+	CharEnd    int       `json:"char_end"`
+	Text       string    `json:"text"`
+	Embedding  []float64 `json:"embedding"`
 }
 
+// TestDuckDBReadsParts: two nightly jobs of the enqueue binary (embedded,
+// against its simulator) write split passages with their text into one
+// Parquet directory, the second after a document changed and another was
+// deleted (-prune). DuckDB reads the current rows with the README's query,
+// taken from README.md itself: every passage of the second night's corpus
+// once, with its text, place and the simulator's vector; the first night's
+// directory still reads as its own snapshot; and DuckDB's cosine finds the
+// passage a query vector was made from.
 func TestDuckDBReadsParts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -75,66 +66,133 @@ func TestDuckDBReadsParts(t *testing.T) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/npm-ci.sh: %v\n%s", err, out)
 	}
+	enqueue := filepath.Join(t.TempDir(), "enqueue")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", enqueue, "../../cmd/enqueue").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 
 	dir := t.TempDir()
-	spec := passage.Spec{Mode: passage.SplitTokens, MaxTokens: 96, Overlap: 16}
-	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC).UnixMicro()
-	var all []row
-	for i, d := range docs {
-		var rows []row
-		for _, p := range spec.Split(d.text) {
-			rows = append(rows, row{
-				ID: passage.ID(d.id, p.Index), Embedding: coheretest.Embedding(model, "search_document", p.Text, 1024),
-				Model: model, InputType: "search_document", Fingerprint: "f", ContentSHA256: "h",
-				Metadata: fmt.Sprintf(`{"doc":%q}`, d.id), EmbeddedAt: at,
-				Text: p.Text, DocID: d.id, ChunkIndex: int32(p.Index), CharStart: int32(p.CharStart), CharEnd: int32(p.CharEnd),
-			})
-		}
-		if len(rows) < 3 {
-			t.Fatalf("%s: %d passages, want several", d.id, len(rows))
-		}
-		writePart(t, filepath.Join(dir, "nightly", fmt.Sprintf("part-%06d.parquet", i)), rows)
-		all = append(all, rows...)
-	}
+	run(ctx, t, enqueue, dir, "nightly-2026-12-01", night1)
+	run(ctx, t, enqueue, dir, "nightly-2026-12-02", night2, "-prune")
 
-	// Every passage, as written.
-	var got []struct {
-		ID         string `json:"id"`
-		DocID      string `json:"doc_id"`
-		ChunkIndex int    `json:"chunk_index"`
-		CharStart  int    `json:"char_start"`
-		CharEnd    int    `json:"char_end"`
-		Text       string `json:"text"`
-		Dims       int    `json:"dims"`
-		EmbeddedAt string `json:"embedded_at"`
+	current := readmeQuery(t)
+	if !strings.Contains(current, "'DIR/nightly-2026-12-02/part-*.parquet'") {
+		t.Fatalf("the README's query reads no longer the newest job's parts: %s", current)
 	}
-	query(ctx, t, dir, `SELECT id, doc_id, chunk_index, char_start, char_end, text, len(embedding)::INTEGER AS dims, embedded_at
-		FROM parts ORDER BY doc_id, chunk_index`, &got)
-	if len(got) != len(all) {
-		t.Fatalf("DuckDB read %d rows, wrote %d", len(got), len(all))
-	}
-	slices.SortFunc(all, func(a, b row) int {
-		return cmp.Or(strings.Compare(a.DocID, b.DocID), cmp.Compare(a.ChunkIndex, b.ChunkIndex))
-	})
-	for i, g := range got {
-		w := all[i]
-		if g.ID != w.ID || g.DocID != w.DocID || g.ChunkIndex != int(w.ChunkIndex) || g.CharStart != int(w.CharStart) ||
-			g.CharEnd != int(w.CharEnd) || g.Text != w.Text || g.Dims != 1024 || g.EmbeddedAt != "2026-12-01 02:00:00+00" {
-			t.Fatalf("row %d: DuckDB read %+v, wrote %s [%d,%d) %q", i, g, w.ID, w.CharStart, w.CharEnd, w.Text)
-		}
-	}
+	columns := "id, doc_id, chunk_index, char_start, char_end, text, embedding"
+	sql := strings.Replace(strings.Replace(current, "DIR", dir, 1), "id, text, embedding", columns, 1)
+	var got []passageRow
+	query(ctx, t, dir, sql, &got)
+	check(t, "current (README query)", got, night2)
 
-	// The nearest passage to a query, by DuckDB's own cosine.
-	target := all[len(all)-1]
-	q := coheretest.Embedding(model, "search_query", target.Text, 1024)
-	vec, _ := json.Marshal(q)
+	// The first night's job stays a snapshot of its own corpus.
+	old := strings.Replace(sql, "nightly-2026-12-02", "nightly-2026-12-01", 1)
+	got = nil
+	query(ctx, t, dir, old, &got)
+	check(t, "nightly-2026-12-01", got, night1)
+
+	// The nearest current passage to a query, by DuckDB's own cosine.
+	ps := splitter(t).Split(night2["Psalms 23"])
+	last := ps[len(ps)-1]
+	target := passage.ID("Psalms 23", last.Index)
+	vec, _ := json.Marshal(coheretest.Embedding(model, "search_query", last.Text, dims))
 	var nearest []struct {
 		ID string `json:"id"`
 	}
-	query(ctx, t, dir, fmt.Sprintf(`SELECT id FROM parts
-		ORDER BY list_cosine_similarity(embedding, %s::FLOAT[]) DESC LIMIT 1`, vec), &nearest)
-	if len(nearest) != 1 || nearest[0].ID != target.ID {
-		t.Fatalf("nearest to %s: %+v", target.ID, nearest)
+	query(ctx, t, dir, fmt.Sprintf("SELECT id FROM (%s) ORDER BY list_cosine_similarity(embedding, %s::FLOAT[]) DESC LIMIT 1",
+		strings.TrimSuffix(strings.TrimSpace(sql), ";"), vec), &nearest)
+	if len(nearest) != 1 || nearest[0].ID != target {
+		t.Fatalf("nearest to %s: %+v", target, nearest)
+	}
+}
+
+// run writes docs as JSONL and embeds them as job into dir with the enqueue
+// binary, embedded and against its simulator.
+func run(ctx context.Context, t *testing.T, enqueue, dir, job string, docs map[string]string, extra ...string) {
+	t.Helper()
+	var in bytes.Buffer
+	for _, id := range slices.Sorted(maps.Keys(docs)) {
+		fmt.Fprintf(&in, "{\"id\":%q,\"text\":%q}\n", id, docs[id])
+	}
+	path := filepath.Join(t.TempDir(), job+".jsonl")
+	if err := os.WriteFile(path, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-sim", "-in", path, "-sink", "parquet:" + dir, "-job", job, "-model", model,
+		"-dimensions", fmt.Sprint(dims), "-split", split, "-store-text"}, extra...)
+	cmd := exec.CommandContext(ctx, enqueue, args...)
+	cmd.Env = append(os.Environ(), "REDIS_URL=", "COHERE_API_KEY=", "COHERE_API_KEY_FILE=", "DATABASE_URL=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("enqueue %s: %v\n%s", job, err, out)
+	}
+}
+
+// readmeQuery is the SQL the README gives for reading a nightly Parquet
+// directory's current rows: the sql block of its "Nightly Parquet" paragraph.
+func readmeQuery(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "**Nightly Parquet.**")
+	m := regexp.MustCompile("(?s)```sql\n(.*?)```").FindStringSubmatch(after)
+	if !ok || m == nil {
+		t.Fatal("README.md: no sql block after **Nightly Parquet.**")
+	}
+	return strings.TrimSpace(m[1])
+}
+
+func splitter(t *testing.T) passage.Spec {
+	t.Helper()
+	s, err := passage.Parse(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// check compares what DuckDB read to every passage of docs, once each, with
+// its text, place and the simulator's vector of its text.
+func check(t *testing.T, what string, got []passageRow, docs map[string]string) {
+	t.Helper()
+	type want struct {
+		id, doc    string
+		index      int
+		start, end int
+		text       string
+		vector     []float32
+	}
+	var all []want
+	for id, text := range docs {
+		ps := splitter(t).Split(text)
+		if len(ps) < 3 {
+			t.Fatalf("%s: %d passages, want several", id, len(ps))
+		}
+		for _, p := range ps {
+			all = append(all, want{passage.ID(id, p.Index), id, p.Index, p.CharStart, p.CharEnd, p.Text,
+				coheretest.Embedding(model, "search_document", p.Text, dims)})
+		}
+	}
+	slices.SortFunc(all, func(a, b want) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(got, func(a, b passageRow) int { return cmp.Compare(a.ID, b.ID) })
+	if len(got) != len(all) {
+		t.Fatalf("%s: DuckDB read %d rows, want %d", what, len(got), len(all))
+	}
+	for i, g := range got {
+		w := all[i]
+		if g.ID != w.id || g.DocID != w.doc || g.ChunkIndex != w.index || g.CharStart != w.start || g.CharEnd != w.end || g.Text != w.text {
+			t.Fatalf("%s: row %d: DuckDB read %s %s #%d [%d,%d) %q, want %s [%d,%d) %q",
+				what, i, g.ID, g.DocID, g.ChunkIndex, g.CharStart, g.CharEnd, g.Text, w.id, w.start, w.end, w.text)
+		}
+		if len(g.Embedding) != len(w.vector) {
+			t.Fatalf("%s: %s: %d dims, want %d", what, g.ID, len(g.Embedding), len(w.vector))
+		}
+		for j, v := range w.vector {
+			if math.Abs(g.Embedding[j]-float64(v)) > 1e-6 {
+				t.Fatalf("%s: %s: dim %d is %v, the simulator's %v", what, g.ID, j, g.Embedding[j], v)
+			}
+		}
 	}
 }
 
