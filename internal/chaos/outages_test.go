@@ -17,7 +17,7 @@ const asyncRoute = pipeline.AsyncBatches
 
 // asyncSim keeps the simulator's remote phases short, the processing phase
 // long enough for redis-loss to strike while the remote job runs.
-var asyncSim = []string{"-validate-delay", "500ms", "-process-delay", "3s"}
+var asyncSim = []string{"-validate-delay", "300ms", "-process-delay", "1500ms"}
 
 // outageScenarios are the faults of a dependency going away for a while: the
 // database, a create call's answer, the job store.
