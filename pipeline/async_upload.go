@@ -59,6 +59,13 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 		}
 		return out, fmt.Errorf("read %s: %w", r.Path, err)
 	}
+	// An id another chunk of the job claimed is dead-lettered, as on the
+	// sync route (pipeline/ids.go).
+	items, dups, err := w.Store.keepClaimed(ctx, spec.ID, chunk, out.items)
+	if err != nil {
+		return out, err
+	}
+	out.items, out.failed = items, append(out.failed, dups...)
 	if spec.Force || len(out.items) == 0 {
 		return out, nil
 	}

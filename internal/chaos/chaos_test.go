@@ -26,13 +26,14 @@ type mode struct {
 	storm   time.Duration // length of the 429 storm
 	kills   int           // SIGKILLs in the sigkill scenario
 	pgDrops int           // rounds of terminated database connections
+	outage  time.Duration // length of the postgres-outage scenario's outage
 }
 
 func chaosMode() mode {
 	if os.Getenv("CHAOS") == "long" {
-		return mode{records: 31102, storm: 60 * time.Second, kills: 4, pgDrops: 4}
+		return mode{records: 31102, storm: 60 * time.Second, kills: 4, pgDrops: 4, outage: 20 * time.Second}
 	}
-	return mode{records: 20000, storm: 8 * time.Second, kills: 2, pgDrops: 2}
+	return mode{records: 20000, storm: 8 * time.Second, kills: 2, pgDrops: 2, outage: 5 * time.Second}
 }
 
 // scenario is one fault and what the job must still deliver through it.
@@ -66,6 +67,15 @@ type scenario struct {
 
 	// parquet: the job writes Parquet parts instead of the table.
 	parquet bool
+	// async is the job's -async route ("" leaves it sync): remote jobs
+	// embed every record once, so that is what the job must pay.
+	async string
+	// setup runs once the job's Redis and database are chosen, before any
+	// process starts.
+	setup func(t *testing.T, j *job, r *run)
+	// rerun: once the first run has ended, the same command runs again, as a
+	// user would after the failure the fault caused; its exit is checked.
+	rerun bool
 	// trips, when set, gives the embed call numbers at which during's faults
 	// are due (calls is the fewest the job can make); the scenario then runs
 	// against the in-process fake, which holds later calls back until the
@@ -87,13 +97,15 @@ type run struct {
 	redis        *privateRedis
 	note         string
 	callsAtEnd   int
+	proxy        *pgProxy // the database proxy of postgres-outage
+	firstExit    int      // exit of the first run, when the job is run again
 }
 
 func TestChaos(t *testing.T) {
 	m := chaosMode()
 	b := binaries(t)
 	c := loadCorpus(t, m.records)
-	all := scenarios(c)
+	all := append(scenarios(c), outageScenarios()...)
 	var rows []faultRow
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
@@ -157,6 +169,9 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 	t.Cleanup(func() { j.rdb.Close() })
 	j.store = pipeline.NewStore(j.rdb)
 	j.dbURL = testenv.DatabaseURL(t) + "&application_name=" + j.app
+	if sc.setup != nil {
+		sc.setup(t, j, r)
+	}
 
 	// Inputs and expectations.
 	texts := map[string]string{}
@@ -212,6 +227,9 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 	}
 	j.enqueueArgs = append(sink, "-in", strings.Join(inputs, ","), "-job", j.name, "-dimensions", fmt.Sprint(dims),
 		"-chunk-size", fmt.Sprint(chunkSize), "-wait", "-log-format", "json")
+	if sc.async != "" {
+		j.enqueueArgs = append(j.enqueueArgs, "-async", sc.async)
+	}
 	j.texts, j.want, j.paid = texts, want, c.paidOnce(chunkSize, exclude)
 	j.enqueue = start(t, "enqueue", j.env(), b.enqueue, j.enqueueArgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -227,6 +245,11 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 	exit, err := j.enqueue.wait(ctx)
 	dcancel()
 	<-disrupted
+	if err == nil && sc.rerun {
+		r.firstExit = exit
+		j.enqueue = start(t, "enqueue-again", j.env(), b.enqueue, j.enqueueArgs...)
+		exit, err = j.enqueue.wait(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +366,9 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 		fail("the simulator answered %d rate-limit 429s in %d calls: the workers went over the limit", stats.RateLimited, calls)
 	}
 	paid := c.paidOnce(chunkSize, exclude)
+	if sc.async != "" {
+		paid = len(c.ids) - len(exclude)
+	}
 	if sc.inputs != nil {
 		paid = -1 // extra files chunk on their own; checked below by uniqueness
 	}

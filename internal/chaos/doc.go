@@ -14,7 +14,7 @@
 // The long form run of every scenario rewrites the fault table of
 // BENCHMARKS.md between its chaos-faults markers.
 //
-// Each scenario asserts that its fault happened: the kill, restart and drop
+// Each scenario asserts that its fault happened: the kill, restart, drop and outage
 // scenarios hold the fake's embed calls past each fault's moment until the
 // fault has fired, so a fast job cannot end before them.
 //

@@ -69,18 +69,20 @@ func faultSection(m mode, rows []faultRow) string {
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), load, len(rows))
 	fmt.Fprintf(&b, "Each runs a whole job of the %s-verse corpus (bad-inputs adds damaged files) through `enqueue`,\n"+
 		"two `worker` processes of 4 handlers and a simulator, the real Redis (a private AOF redis-server\n"+
-		"for redis-restart) and PostgreSQL with pgvector (Parquet parts for sigkill-parquet), then checks\n"+
+		"for redis-restart) and PostgreSQL with pgvector (through a loopback proxy for postgres-outage,\n"+
+		"Parquet parts for sigkill-parquet), then checks\n"+
 		"the sink record by record (every id there, each vector equal to the simulator's for its text),\n"+
 		"the counts, the dead letters, asynq's archive (empty) and the simulator's counters. `make test`\n"+
-		"runs the same scenarios in a short form (20,000 records, an 8 s storm, 2 kills).\n\n", thousands(m.records))
+		"runs the same scenarios in a short form (20,000 records, an 8 s storm, 2 kills, a 5 s outage).\n\n", thousands(m.records))
 	b.WriteString("`fault fired` is how often the scenario's fault happened; a scenario whose fault never fired fails.\n" +
-		"The kill, restart and drop scenarios run against the in-process fake, whose embed calls past each\n" +
+		"The kill, restart, drop and outage scenarios run against the in-process fake, whose embed calls past each\n" +
 		"fault's moment (a call number in the first two thirds of the job) wait until the fault has fired,\n" +
 		"so the job cannot end before it; each must fire all its faults. `duplicates`: for PostgreSQL,\n" +
 		"records a chunk counted written or skipped beyond the rows of its ids (the table's key cannot\n" +
 		"hold an id twice, so this is where a record written twice shows); for Parquet, also rows beyond\n" +
 		"the first of each id across all parts. `texts paid twice`: texts the simulator embedded beyond one\n" +
-		"per distinct text per chunk, and the scenario's bound.\n\n")
+		"per distinct text per chunk (on the async route of lost-creates and redis-loss, beyond one per\n" +
+		"record), and the scenario's bound.\n\n")
 	b.WriteString("| scenario | fault fired | written / skipped / failed | duplicates | lost | API calls | texts paid twice (allowed) | rate-limit 429s | verdict |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
