@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -26,8 +27,11 @@ var asyncDelays = coheretest.WithAsyncDelays(200*time.Millisecond, 500*time.Mill
 // set, wraps the download handler (to simulate crashes).
 func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.HandlerFunc) *pipeline.Worker {
 	h.t.Helper()
+	// A dataset upload is one large request: under -race on a loaded
+	// machine it can take more than the sync calls' 5 s, and a timed-out
+	// attempt is uploaded again, which the tests' exact counts would see.
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey,
-		Timeout: h.timeout, Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
+		Timeout: cmp.Or(h.timeout, 30*time.Second), Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -33,7 +34,7 @@ type harness struct {
 	enq     *asynq.Client
 	store   *pipeline.Store
 	out     string
-	timeout time.Duration // client timeout of one attempt
+	timeout time.Duration // client timeout of one attempt; 0: 5 s, 30 s on the async route
 	dbURL   string        // for postgres sinks
 	limits  map[string]ratelimit.Limit
 	servers []*asynq.Server
@@ -50,9 +51,8 @@ func newHarness(t *testing.T, opts ...coheretest.Option) *harness {
 	h := &harness{
 		t: t, fake: coheretest.NewServer(opts...), rdb: rdb, aopt: aopt,
 		enq: asynq.NewClientFromRedisClient(rdb), store: pipeline.NewStore(rdb),
-		out:     t.TempDir(),
-		timeout: 5 * time.Second,
-		limits:  map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}},
+		out:    t.TempDir(),
+		limits: map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}},
 	}
 	t.Cleanup(func() {
 		for _, s := range h.servers {
@@ -67,7 +67,7 @@ func newHarness(t *testing.T, opts ...coheretest.Option) *harness {
 func (h *harness) startWorkers(n int) {
 	h.t.Helper()
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey,
-		Timeout: h.timeout, Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
+		Timeout: cmp.Or(h.timeout, 5*time.Second), Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"math"
@@ -30,7 +31,7 @@ import (
 func (h *harness) startMetricsWorker(n int) (*prometheus.Registry, *pipeline.Metrics) {
 	h.t.Helper()
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey,
-		Timeout: h.timeout, Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
+		Timeout: cmp.Or(h.timeout, 5*time.Second), Retry: cohere.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, NoRetryRateLimited: true}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
