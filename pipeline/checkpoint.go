@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -100,75 +102,68 @@ func (c checkpoint) field(sha [32]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// load returns the results stored for the texts with these content hashes.
-func (c checkpoint) load(ctx context.Context, shas [][32]byte) (map[[32]byte][]byte, error) {
-	fields := make([]string, len(shas))
-	for i, s := range shas {
-		fields[i] = c.field(s)
+// savedResults returns the results the checkpoint holds for items, by
+// content hash; one that does not decode is left out, to be paid again.
+func savedResults[T any](ctx context.Context, c checkpoint, items []item, decode func([]byte) (T, error)) (map[[32]byte]T, error) {
+	uniq, _ := distinct(items)
+	fields := make([]string, len(uniq))
+	for i, it := range uniq {
+		fields[i] = c.field(it.sha)
 	}
 	vals, err := c.st.CallResults(ctx, c.job, c.chunk, fields)
 	if err != nil {
 		return nil, fmt.Errorf("load chunk %d's call results: %w", c.chunk, err)
 	}
-	out := map[[32]byte][]byte{}
-	for i, v := range vals {
-		if v != nil {
-			out[shas[i]] = v
+	out := map[[32]byte]T{}
+	for i, b := range vals {
+		if b == nil {
+			continue
+		}
+		if v, err := decode(b); err == nil {
+			out[uniq[i].sha] = v
 		}
 	}
 	return out, nil
 }
 
-// save stores one call's results; a nil result (a rejected text) is left
-// out.
-func (c checkpoint) save(ctx context.Context, shas [][32]byte, results [][]byte) error {
-	kv := make(map[string][]byte, len(shas))
-	for i, s := range shas {
-		if results[i] != nil {
-			kv[c.field(s)] = results[i]
+// saveResults checkpoints one call's results, one per item; a result that
+// encodes to nil (a rejected text) is left out.
+func saveResults[T any](ctx context.Context, c checkpoint, items []item, results []T, encode func(T) []byte) error {
+	kv := make(map[string][]byte, len(items))
+	for i, it := range items {
+		if b := encode(results[i]); b != nil {
+			kv[c.field(it.sha)] = b
 		}
 	}
 	return c.st.SaveCallResults(ctx, c.job, c.chunk, kv)
 }
 
-// savedEmbeddings returns the vectors a checkpoint holds for items, by
-// content hash.
-func (c checkpoint) savedEmbeddings(ctx context.Context, items []item) (map[[32]byte]*sinks.Embedding, error) {
-	uniq, _ := distinct(items)
-	shas := make([][32]byte, len(uniq))
-	for i, it := range uniq {
-		shas[i] = it.sha
+// encodeVerdict checkpoints a classification as JSON, which Go reads back
+// exactly (float64 included), without the input text the API echoes: no
+// text goes to Redis. No verdict (a rejected text) encodes to nil.
+func encodeVerdict(v *cohere.Classification) []byte {
+	if v == nil {
+		return nil
 	}
-	raw, err := c.load(ctx, shas)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[[32]byte]*sinks.Embedding, len(raw))
-	for sha, b := range raw {
-		if v, err := decodeEmbedding(b); err == nil {
-			out[sha] = v
-		}
-	}
-	return out, nil
+	c := *v
+	c.Input = ""
+	b, _ := json.Marshal(c)
+	return b
 }
 
-// saveEmbeddings checkpoints one call's vectors (nil: a rejected text).
-func (c checkpoint) saveEmbeddings(ctx context.Context, items []item, vecs []*sinks.Embedding) error {
-	shas := make([][32]byte, len(items))
-	enc := make([][]byte, len(items))
-	for i, it := range items {
-		shas[i] = it.sha
-		if vecs[i] != nil {
-			enc[i] = encodeEmbedding(vecs[i])
-		}
-	}
-	return c.save(ctx, shas, enc)
+func decodeVerdict(b []byte) (*cohere.Classification, error) {
+	v := &cohere.Classification{}
+	return v, json.Unmarshal(b, v)
 }
 
 // encodeEmbedding packs a vector's four kinds as length-prefixed runs, the
 // floats as their IEEE 754 bits: decoded, it is bit for bit what the API
-// returned (base64 or JSON on the wire alike), 4 bytes a dimension.
+// returned (base64 or JSON on the wire alike), 4 bytes a dimension. No
+// vector (a rejected text) encodes to nil.
 func encodeEmbedding(e *sinks.Embedding) []byte {
+	if e == nil {
+		return nil
+	}
 	b := make([]byte, 0, 4*binary.MaxVarintLen32+4*len(e.Float)+len(e.Int8)+len(e.Uint8)+len(e.Binary))
 	b = binary.AppendUvarint(b, uint64(len(e.Float)))
 	for _, f := range e.Float {

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,31 @@ func TestCheckpointedEmbeddingIsBitExact(t *testing.T) {
 		if _, err := decodeEmbedding(append(b, 0)); err == nil {
 			t.Error("a trailing byte decoded without error")
 		}
+	}
+}
+
+// TestCheckpointedVerdictIsExact: a classification comes back equal, its
+// float64 confidences to the bit, without the input text.
+func TestCheckpointedVerdictIsExact(t *testing.T) {
+	v := &cohere.Classification{ID: "c1", Input: "a secret text", Prediction: "sport", Predictions: []string{"sport"},
+		Confidence: 0.1 + 0.2, Confidences: []float64{math.SmallestNonzeroFloat64, 1 - 1e-16},
+		Labels:             map[string]cohere.LabelConfidence{"sport": {Confidence: 0.30000000000000004}, "tech": {Confidence: 1.0 / 3}},
+		ClassificationType: "single-label"}
+	b := encodeVerdict(v)
+	if strings.Contains(string(b), v.Input) {
+		t.Fatalf("the checkpoint holds the input text: %s", b)
+	}
+	got, err := decodeVerdict(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *v
+	want.Input = ""
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("decoded %+v, want %+v", *got, want)
+	}
+	if encodeVerdict(nil) != nil {
+		t.Error("no verdict encodes to bytes")
 	}
 }
 
@@ -125,12 +152,12 @@ func BenchmarkCheckpointPerCall(b *testing.B) {
 					b.Fatal(err)
 				}
 				start = time.Now()
-				if err := ck.saveEmbeddings(ctx, chunk[:MaxBatch], vecs); err != nil {
+				if err := saveResults(ctx, ck, chunk[:MaxBatch], vecs, encodeEmbedding); err != nil {
 					b.Fatal(err)
 				}
 				save += time.Since(start)
 				start = time.Now()
-				got, err := ck.savedEmbeddings(ctx, chunk)
+				got, err := savedResults(ctx, ck, chunk, decodeEmbedding)
 				if err != nil || len(got) != MaxBatch {
 					b.Fatalf("%d vectors found, want %d (%v)", len(got), MaxBatch, err)
 				}

@@ -207,7 +207,7 @@ func distinct(items []item) ([]item, map[[32]byte]int) {
 // earlier delivery of the chunk checkpointed is not paid for again, and each
 // call's vectors are checkpointed as it returns.
 func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	saved, err := ck.savedEmbeddings(ctx, items)
+	saved, err := savedResults(ctx, ck, items, decodeEmbedding)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -225,7 +225,7 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items
 		if err := w.embedBatch(ctx, spec, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
 			return nil, nil, err
 		}
-		if err := ck.saveEmbeddings(ctx, uniq[lo:hi], vecs[lo:hi]); err != nil {
+		if err := saveResults(ctx, ck, uniq[lo:hi], vecs[lo:hi], encodeEmbedding); err != nil {
 			// Only the protection is lost: the vectors are in hand.
 			w.log().Warn("call results not checkpointed", "job", spec.ID, "chunk", ck.chunk, "err", err)
 		}
