@@ -59,14 +59,17 @@ func (st *Store) SaveCallResults(ctx context.Context, job string, chunk int, res
 // CallResults returns the results stored for fields of a chunk, in their
 // order; nil where there is none.
 func (st *Store) CallResults(ctx context.Context, job string, chunk int, fields []string) ([][]byte, error) {
-	if len(fields) == 0 {
-		return nil, nil
+	out := make([][]byte, len(fields))
+	key := callsKey(job, chunk)
+	// A chunk's first delivery finds no key: one small round trip, not
+	// the chunk's every field.
+	if n, err := st.rdb.Exists(ctx, key).Result(); err != nil || n == 0 || len(fields) == 0 {
+		return out, err
 	}
-	vals, err := st.rdb.HMGet(ctx, callsKey(job, chunk), fields...).Result()
+	vals, err := st.rdb.HMGet(ctx, key, fields...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	out := make([][]byte, len(fields))
 	for i, v := range vals {
 		if s, ok := v.(string); ok {
 			out[i] = []byte(s)
