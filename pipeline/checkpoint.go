@@ -22,7 +22,8 @@ import (
 // paid again by its next delivery. The checkpoint keeps each call's results
 // in the job store as the call returns, so that the next delivery pays only
 // for the calls that had not returned: at most one call (MaxBatch texts) per
-// handler of the lost worker.
+// handler of the lost worker. Embed chunks (embedItems) and the classify
+// route (classifyChunk) use it.
 //
 // Results are bytes (the operation encodes them) under the chunk, one field
 // per text: the hash of the operation's fingerprint and the text's content
