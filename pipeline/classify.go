@@ -70,7 +70,20 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	if err != nil {
 		return nil, err
 	}
-	uniq, first := distinct(todo)
+	// As for embed (embedItems): the verdicts of calls an earlier delivery
+	// made are not paid for again, and each call's are checkpointed.
+	ck := newCheckpoint(w.Store, spec, p.Chunk)
+	saved, err := savedResults(ctx, ck, todo, decodeVerdict)
+	if err != nil {
+		return nil, err
+	}
+	var rest []item
+	for _, it := range todo {
+		if saved[it.sha] == nil {
+			rest = append(rest, it)
+		}
+	}
+	uniq, first := distinct(rest)
 	verdicts := make([]*cohere.Classification, len(uniq))
 	reasons := make([]string, len(uniq))
 	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
@@ -79,15 +92,20 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 		if err := cb.batch(ctx, uniq[lo:hi], verdicts[lo:hi], reasons[lo:hi]); err != nil {
 			return nil, err
 		}
+		if err := saveResults(ctx, ck, uniq[lo:hi], verdicts[lo:hi], encodeVerdict); err != nil {
+			w.log().Warn("call results not checkpointed", "job", spec.ID, "chunk", p.Chunk, "err", err)
+		}
 	}
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
 	for _, it := range todo {
-		u := first[it.sha]
-		v := verdicts[u]
+		v := saved[it.sha]
 		if v == nil {
-			out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
-			continue
+			u := first[it.sha]
+			if v = verdicts[u]; v == nil {
+				out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
+				continue
+			}
 		}
 		labels := make(map[string]float32, len(v.Labels))
 		for l, c := range v.Labels {

@@ -84,6 +84,10 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	// The rows are in the sink: a later delivery finds them there, so the
+	// calls' checkpointed results (checkpoint.go) are no longer needed; the
+	// key's TTL covers a failed delete.
+	_ = w.Store.DropCallResults(ctx, p.Job, p.Chunk)
 	if n < 0 {
 		return nil // another delivery of this chunk recorded it first
 	}
@@ -108,7 +112,7 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 	if err := w.countTruncated(ctx, spec, todo); err != nil {
 		return nil, err
 	}
-	rows, failed, err := w.embedItems(ctx, spec, todo)
+	rows, failed, err := w.embedItems(ctx, spec, newCheckpoint(w.Store, spec, p.Chunk), todo)
 	if err != nil {
 		return nil, err
 	}
@@ -199,9 +203,21 @@ func distinct(items []item) ([]item, map[[32]byte]int) {
 }
 
 // embedItems embeds items in calls of at most MaxBatch texts (callSize). A
-// text that occurs several times in the chunk is paid for once.
-func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	uniq, first := distinct(items)
+// text that occurs several times in the chunk is paid for once; one whose
+// vector an earlier delivery of the chunk checkpointed is not paid for again,
+// and each call's vectors are checkpointed as it returns.
+func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+	saved, err := savedResults(ctx, ck, items, decodeEmbedding)
+	if err != nil {
+		return nil, nil, err
+	}
+	var todo []item
+	for _, it := range items {
+		if saved[it.sha] == nil {
+			todo = append(todo, it)
+		}
+	}
+	uniq, first := distinct(todo)
 	vecs := make([]*sinks.Embedding, len(uniq))
 	reasons := make([]string, len(uniq))
 	size := callSize(w.Limiter("embed").Current().Count)
@@ -210,18 +226,26 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, items []item) ([]sin
 		if err := w.embedBatch(ctx, spec, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
 			return nil, nil, err
 		}
+		if err := saveResults(ctx, ck, uniq[lo:hi], vecs[lo:hi], encodeEmbedding); err != nil {
+			// Only the protection is lost: the vectors are in hand.
+			w.log().Warn("call results not checkpointed", "job", spec.ID, "chunk", ck.chunk, "err", err)
+		}
 	}
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
 	var rows []sinks.Embedding
 	var failed []sinks.Failure
 	for _, it := range items {
-		u := first[it.sha]
-		if vecs[u] == nil {
-			failed = append(failed, failure(it.rec, reasons[u]))
-			continue
+		v := saved[it.sha]
+		if v == nil {
+			u := first[it.sha]
+			if vecs[u] == nil {
+				failed = append(failed, failure(it.rec, reasons[u]))
+				continue
+			}
+			v = vecs[u]
 		}
-		row := *vecs[u]
+		row := *v
 		row.ID, row.Metadata = it.rec.ID, it.rec.Meta
 		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
 		row.ContentSHA256, row.EmbeddedAt = it.sha, now

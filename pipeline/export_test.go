@@ -7,3 +7,6 @@ var (
 	TotalsKey = totalsKey
 	GroupKey  = groupKey
 )
+
+// CallsKey is where a chunk's calls are checkpointed (checkpoint.go).
+var CallsKey = callsKey

@@ -50,7 +50,7 @@ type Index = sinks.Index
 const (
 	DefaultModel     = "embed-v4.0"
 	DefaultInputType = "search_document"
-	DefaultChunkSize = 960 // ten full embed calls: a retried chunk repeats at most ten
+	DefaultChunkSize = 960 // ten full embed calls; an embed chunk's retry repeats none that returned (checkpoint.go)
 	MaxBatch         = 96  // texts per embed call, the API's limit
 )
 

@@ -63,3 +63,8 @@ func centroidsLockKey(id string) string { return jobPrefix(id) + "centroids:lock
 // and the record's file:line ("CHUNK|FILE:LINE"), so that an id repeated in
 // another chunk is caught.
 func idsKey(id string) string { return jobPrefix(id) + "ids" }
+
+// callsKey holds the results of a chunk's API calls as each returns, until
+// the chunk's rows are written (checkpoint.go): a chunk redelivered after a
+// crash does not pay for them again.
+func callsKey(id string, chunk int) string { return jobPrefix(id) + "calls:" + strconv.Itoa(chunk) }

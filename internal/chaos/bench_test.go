@@ -20,6 +20,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/pipeline"
 )
 
 // Benchmarks of whole jobs: worker processes, the cohere-sim process, Redis
@@ -374,14 +375,14 @@ func BenchmarkScaling(b *testing.B) {
 
 // BenchmarkCost counts calls and billed tokens for a first run, the same
 // command again (target: zero calls), and a new job whose worker is killed
-// once mid-run (target: at most the killed worker's in-flight chunks paid
-// twice).
+// once mid-run (target: at most the killed worker's calls in flight paid
+// twice, perKill).
 func BenchmarkCost(b *testing.B) {
 	const records = 10000
 	bn := binaries(b)
 	c := loadCorpus(b, records)
 	for range b.N {
-		l := &load{name: "cost", workers: 2, concurrency: 4, dims: 256,
+		l := &load{name: "cost", workers: 2, concurrency: concurrency, dims: 256,
 			simArgs: []string{"-latency", "20ms"}, rateLimit: "embed=100000000/1m"}
 		first := runLoad(b, bn, c, l)
 		again := runLoad(b, bn, c, l)
@@ -391,14 +392,14 @@ func BenchmarkCost(b *testing.B) {
 		repaid := crash.embedded - paid
 		b.ReportMetric(float64(again.calls()), "rerun-calls")
 		b.ReportMetric(float64(repaid), "crash-repaid-texts")
-		addReport(fmt.Sprintf("### Cost\n\n%d records, 256-d, 2 workers × 4 handlers. Baseline: the first run. The crash run is a new job whose first worker is SIGKILLed once 4 chunks are done; asynq hands its chunks to the other worker after the lease expires.\n\n"+
+		addReport(fmt.Sprintf("### Cost\n\n%d records, 256-d, 2 workers × %d handlers. Baseline: the first run. The crash run is a new job whose first worker is SIGKILLed once 4 chunks are done; asynq hands its chunks to the other worker after the lease expires.\n\n"+
 			"| run | embed calls | texts embedded | billed tokens | written / skipped | ÷ first run (texts) | target |\n|---|---|---|---|---|---|---|\n"+
 			"| first | %d | %d | %d | %d / %d | 1 | |\n"+
 			"| unchanged re-run | %d | %d | %d | %d / %d | %.3f | zero calls: %s |\n"+
-			"| after a crash | %d | %d | %d | %d / %d | %.3f | repaid %d ≤ %d (4 in-flight chunks): %s |\n",
-			records, first.calls(), first.embedded, first.stats.BilledInputTokens, first.st.Written, first.st.Skipped,
+			"| after a crash | %d | %d | %d | %d / %d | %.3f | repaid %d ≤ %d (%d calls in flight × %d texts): %s |\n",
+			records, concurrency, first.calls(), first.embedded, first.stats.BilledInputTokens, first.st.Written, first.st.Skipped,
 			again.calls(), again.embedded, again.stats.BilledInputTokens, again.st.Written, again.st.Skipped, float64(again.embedded)/float64(first.embedded), verdict(again.calls() == 0),
-			crash.calls(), crash.embedded, crash.stats.BilledInputTokens, crash.st.Written, crash.st.Skipped, float64(crash.embedded)/float64(first.embedded), repaid, perKill, verdict(repaid <= perKill)))
+			crash.calls(), crash.embedded, crash.stats.BilledInputTokens, crash.st.Written, crash.st.Skipped, float64(crash.embedded)/float64(first.embedded), repaid, perKill, concurrency, pipeline.MaxBatch, verdict(repaid <= perKill)))
 	}
 }
 

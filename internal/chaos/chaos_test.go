@@ -214,7 +214,7 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 	}
 
 	// Workers, then the job.
-	j.wargs = append([]string{"-concurrency", "4", "-http", "", "-rate-limit", rateLimit,
+	j.wargs = append([]string{"-concurrency", fmt.Sprint(concurrency), "-http", "", "-rate-limit", rateLimit,
 		"-api-timeout", "10s", "-shutdown-timeout", "30s", "-log-format", "json"}, sc.wargs...)
 	for i := range 2 {
 		j.startWorker(i)

@@ -17,13 +17,17 @@ import (
 	"github.com/cobatch/cobatch/pipeline"
 )
 
-// perKill bounds what one SIGKILL can cost: every chunk the worker held
-// (its concurrency) is redone.
-const perKill = 4 * chunkSize
+// concurrency is each worker's -concurrency: its handlers.
+const concurrency = 4
 
-// handlers is how many chunks the scenario's two workers of concurrency 4
-// run at once.
-const handlers = 2 * 4
+// perKill bounds what one SIGKILL can cost: the calls the killed worker's
+// handlers had in flight, at most MaxBatch texts each. Every call that had
+// returned is checkpointed (pipeline/checkpoint.go), so the chunks' next
+// deliveries do not pay for it again.
+const perKill = concurrency * pipeline.MaxBatch
+
+// handlers is how many chunks the scenario's two workers run at once.
+const handlers = 2 * concurrency
 
 func scenarios(c corpus) []scenario {
 	kills := func(ctx context.Context, j *job, m mode, r *run) {

@@ -1,0 +1,236 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/sinks"
+)
+
+// A chunk reaches its sink in one write, at its end. Without a checkpoint a
+// worker killed mid-chunk would leave every call the chunk had made to be
+// paid again by its next delivery. The checkpoint keeps each call's results
+// in the job store as the call returns, so that the next delivery pays only
+// for the calls that had not returned: at most one call (MaxBatch texts) per
+// handler of the lost worker. Embed chunks (embedItems) and the classify
+// route (classifyChunk) use it.
+//
+// Results are bytes (the operation encodes them) under the chunk, one field
+// per text: the hash of the operation's fingerprint and the text's content
+// hash. A changed text or another model never meets another's result, and
+// the key sits under the job's own prefix. The chunk's key goes once its
+// rows are written and recorded (HandleEmbedChunk), so Redis holds results
+// only of chunks in progress or waiting for redelivery; callResultsTTL
+// removes those of a job that never comes back.
+
+// callResultsTTL outlives a chunk's redelivery: asynq hands a lost worker's
+// chunk to another once its lease expires, and RetryDelay spaces retries at
+// most 5 minutes apart. A job left alone for a day pays its lost calls again
+// rather than keeping their results in Redis.
+const callResultsTTL = 24 * time.Hour
+
+// SaveCallResults stores one call's results for a chunk (field → bytes) and
+// renews the chunk's TTL, in one round trip.
+func (st *Store) SaveCallResults(ctx context.Context, job string, chunk int, results map[string][]byte) error {
+	if len(results) == 0 {
+		return nil
+	}
+	key := callsKey(job, chunk)
+	args := make([]any, 0, 2*len(results))
+	for f, v := range results {
+		args = append(args, f, v)
+	}
+	pipe := st.rdb.TxPipeline()
+	pipe.HSet(ctx, key, args...)
+	pipe.Expire(ctx, key, callResultsTTL)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// CallResults returns the results stored for fields of a chunk, in their
+// order; nil where there is none.
+func (st *Store) CallResults(ctx context.Context, job string, chunk int, fields []string) ([][]byte, error) {
+	out := make([][]byte, len(fields))
+	key := callsKey(job, chunk)
+	// A chunk's first delivery finds no key: one small round trip, not
+	// the chunk's every field.
+	if n, err := st.rdb.Exists(ctx, key).Result(); err != nil || n == 0 || len(fields) == 0 {
+		return out, err
+	}
+	vals, err := st.rdb.HMGet(ctx, key, fields...).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
+}
+
+// DropCallResults removes a chunk's stored results, once its rows are
+// written.
+func (st *Store) DropCallResults(ctx context.Context, job string, chunk int) error {
+	return st.rdb.Del(ctx, callsKey(job, chunk)).Err()
+}
+
+// checkpoint is one chunk's call results, for an operation with fingerprint
+// fp.
+type checkpoint struct {
+	st    *Store
+	job   string
+	chunk int
+	fp    [32]byte
+}
+
+func newCheckpoint(st *Store, spec Spec, chunk int) checkpoint {
+	return checkpoint{st: st, job: spec.ID, chunk: chunk, fp: sha256.Sum256([]byte(spec.Op + "|" + spec.Fingerprint()))}
+}
+
+// field names a text's result: its content hash under the fingerprint.
+func (c checkpoint) field(sha [32]byte) string {
+	h := sha256.New()
+	h.Write(c.fp[:])
+	h.Write(sha[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// savedResults returns the results the checkpoint holds for items, by
+// content hash; one that does not decode is left out, to be paid again.
+func savedResults[T any](ctx context.Context, c checkpoint, items []item, decode func([]byte) (T, error)) (map[[32]byte]T, error) {
+	uniq, _ := distinct(items)
+	fields := make([]string, len(uniq))
+	for i, it := range uniq {
+		fields[i] = c.field(it.sha)
+	}
+	vals, err := c.st.CallResults(ctx, c.job, c.chunk, fields)
+	if err != nil {
+		return nil, fmt.Errorf("load chunk %d's call results: %w", c.chunk, err)
+	}
+	out := map[[32]byte]T{}
+	for i, b := range vals {
+		if b == nil {
+			continue
+		}
+		if v, err := decode(b); err == nil {
+			out[uniq[i].sha] = v
+		}
+	}
+	return out, nil
+}
+
+// saveResults checkpoints one call's results, one per item; a result that
+// encodes to nil (a rejected text) is left out.
+func saveResults[T any](ctx context.Context, c checkpoint, items []item, results []T, encode func(T) []byte) error {
+	kv := make(map[string][]byte, len(items))
+	for i, it := range items {
+		if b := encode(results[i]); b != nil {
+			kv[c.field(it.sha)] = b
+		}
+	}
+	return c.st.SaveCallResults(ctx, c.job, c.chunk, kv)
+}
+
+// encodeVerdict checkpoints a classification as JSON, which Go reads back
+// exactly (float64 included), without the input text the API echoes: no
+// text goes to Redis. No verdict (a rejected text) encodes to nil.
+func encodeVerdict(v *cohere.Classification) []byte {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	c.Input = ""
+	b, _ := json.Marshal(c)
+	return b
+}
+
+func decodeVerdict(b []byte) (*cohere.Classification, error) {
+	v := &cohere.Classification{}
+	return v, json.Unmarshal(b, v)
+}
+
+// encodeEmbedding packs a vector's four kinds as length-prefixed runs, the
+// floats as their IEEE 754 bits: decoded, it is bit for bit what the API
+// returned (base64 or JSON on the wire alike), 4 bytes a dimension. No
+// vector (a rejected text) encodes to nil.
+func encodeEmbedding(e *sinks.Embedding) []byte {
+	if e == nil {
+		return nil
+	}
+	b := make([]byte, 0, 4*binary.MaxVarintLen32+4*len(e.Float)+len(e.Int8)+len(e.Uint8)+len(e.Binary))
+	b = binary.AppendUvarint(b, uint64(len(e.Float)))
+	for _, f := range e.Float {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.Int8)))
+	for _, v := range e.Int8 {
+		b = append(b, byte(v))
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.Uint8)))
+	b = append(b, e.Uint8...)
+	b = binary.AppendUvarint(b, uint64(len(e.Binary)))
+	return append(b, e.Binary...)
+}
+
+var errBadCheckpoint = errors.New("malformed checkpointed embedding")
+
+// decodeEmbedding reverses encodeEmbedding; an empty run stays nil, as the
+// response left it.
+func decodeEmbedding(b []byte) (*sinks.Embedding, error) {
+	run := func(size int) ([]byte, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k)/uint64(size) {
+			return nil, errBadCheckpoint
+		}
+		r := b[k : k+int(n)*size]
+		b = b[k+int(n)*size:]
+		return r, nil
+	}
+	e := &sinks.Embedding{}
+	floats, err := run(4)
+	if err != nil {
+		return nil, err
+	}
+	if len(floats) > 0 {
+		e.Float = make([]float32, len(floats)/4)
+		for i := range e.Float {
+			e.Float[i] = math.Float32frombits(binary.LittleEndian.Uint32(floats[4*i:]))
+		}
+	}
+	int8s, err := run(1)
+	if err != nil {
+		return nil, err
+	}
+	if len(int8s) > 0 {
+		e.Int8 = make([]int8, len(int8s))
+		for i, v := range int8s {
+			e.Int8[i] = int8(v)
+		}
+	}
+	uint8s, err := run(1)
+	if err != nil {
+		return nil, err
+	}
+	bins, err := run(1)
+	if err != nil || len(b) != 0 {
+		return nil, errBadCheckpoint
+	}
+	if len(uint8s) > 0 {
+		e.Uint8 = uint8s
+	}
+	if len(bins) > 0 {
+		e.Binary = bins
+	}
+	return e, nil
+}

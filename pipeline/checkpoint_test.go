@@ -1,0 +1,219 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/input"
+)
+
+// dyingEmbedder passes calls through until call number dieAt, whose answer
+// (paid for) is lost as the worker dies: the handler's context is cancelled.
+type dyingEmbedder struct {
+	pipeline.Embedder
+	calls atomic.Int64
+	dieAt int64
+	die   context.CancelFunc
+}
+
+func (d *dyingEmbedder) Embed(ctx context.Context, req *cohere.EmbedRequest) (*cohere.EmbedResponse, error) {
+	resp, err := d.Embedder.Embed(ctx, req)
+	if d.calls.Add(1) == d.dieAt {
+		d.die()
+		return nil, context.Canceled
+	}
+	return resp, err
+}
+
+// oneChunkTask plans spec's input (records records) as one chunk by hand
+// and returns its task, for handlers called directly.
+func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) *asynq.Task {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var r input.Range
+	if err := input.Split(ctx, spec.Inputs, spec.Input, records, func(got input.Range) error { r = got; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.Planned(ctx, spec.ID, 1, int64(records)); err != nil {
+		t.Fatal(err)
+	}
+	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}, pipeline.DefaultQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// TestCrashMidChunkRepaysOnlyTheCallInFlight: a handler killed during the
+// fifth of its chunk's ten calls leaves four calls' vectors checkpointed; the
+// chunk's next delivery pays for the other six calls' texts only, and a
+// record whose text changed in between is embedded anew, never given the
+// vector of its old text.
+func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
+	t.Parallel()
+	const records, died = 960, 5 // ten calls of 96; the fifth is in flight
+	h := newHarness(t)
+	path, texts := writeCorpus(t, records, corpusText)
+	spec := h.spec("ckpt-crash", path)
+	spec.ChunkSize = records
+	ctx := context.Background()
+	task := oneChunkTask(t, h, spec, records)
+	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWorker := func() *pipeline.Worker {
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+
+	crashing := newWorker()
+	dctx, die := context.WithCancel(ctx)
+	crashing.Embedder = &dyingEmbedder{Embedder: client, dieAt: died, die: die}
+	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+		t.Fatal("the dying delivery reported success")
+	}
+	if n := h.fake.Stats().EmbeddedTexts; n != died*pipeline.MaxBatch {
+		t.Fatalf("the dying delivery paid %d texts, want %d", n, died*pipeline.MaxBatch)
+	}
+
+	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-1)*pipeline.MaxBatch {
+		t.Fatalf("%d vectors checkpointed, want the %d of the calls that returned", n, (died-1)*pipeline.MaxBatch)
+	}
+	// Record 10 (answered by the first call) changes its text, same length,
+	// so the chunk's byte range still holds it.
+	old := texts["doc-00010"]
+	texts["doc-00010"] = strings.ToUpper(old)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, texts["doc-00010"], 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.store.Status(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written != records || st.Failed != 0 || st.ChunksDone != 1 {
+		t.Fatalf("written %d failed %d chunks %d, want %d, 0, 1", st.Written, st.Failed, st.ChunksDone, records)
+	}
+	// The lost call's 96 texts and the changed record are paid twice,
+	// nothing else.
+	if n, want := h.fake.Stats().EmbeddedTexts, records+pipeline.MaxBatch+1; n != want {
+		t.Errorf("fake embedded %d texts, want %d: %d paid twice, want %d", n, want, n-records, pipeline.MaxBatch+1)
+	}
+	checkParquet(t, h.out, spec, texts)
+	if n, err := h.rdb.Exists(ctx, pipeline.CallsKey(spec.ID, 0)).Result(); err != nil || n != 0 {
+		t.Errorf("the chunk's checkpoint is still in Redis after the chunk was written (%d, %v)", n, err)
+	}
+}
+
+// dyingClassifier is dyingEmbedder for classify calls.
+type dyingClassifier struct {
+	pipeline.Classifier
+	calls atomic.Int64
+	dieAt int64
+	die   context.CancelFunc
+}
+
+func (d *dyingClassifier) Classify(ctx context.Context, req *cohere.ClassifyRequest) (*cohere.ClassifyResponse, error) {
+	resp, err := d.Classifier.Classify(ctx, req)
+	if d.calls.Add(1) == d.dieAt {
+		d.die()
+		return nil, context.Canceled
+	}
+	return resp, err
+}
+
+// TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight: the same for a
+// classify job (five calls, the third in flight), whose checkpointed
+// verdicts hold no input text.
+func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
+	t.Parallel()
+	const records, died = 480, 3
+	h := newHarness(t)
+	h.limits = rateLimits()
+	path, texts := writeCorpus(t, records, corpusText)
+	ex, err := pipeline.ReadExamples(writeExamples(t, classifyExamples))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := pipeline.Spec{ID: "ckpt-classify", Op: pipeline.OpClassify, OpOptions: pipeline.OpOptions{Examples: ex},
+		Inputs: []string{path}, ChunkSize: records, Sink: "parquet:" + h.out}.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	task := oneChunkTask(t, h, spec, records)
+	if err := h.store.SaveExamples(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWorker := func() *pipeline.Worker {
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	crashing := newWorker()
+	dctx, die := context.WithCancel(ctx)
+	crashing.Classifier = &dyingClassifier{Classifier: client, dieAt: died, die: die}
+	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+		t.Fatal("the dying delivery reported success")
+	}
+	saved := h.rdb.HVals(ctx, pipeline.CallsKey(spec.ID, 0)).Val()
+	if len(saved) != (died-1)*pipeline.MaxBatch {
+		t.Fatalf("%d verdicts checkpointed, want the %d of the calls that returned", len(saved), (died-1)*pipeline.MaxBatch)
+	}
+	for _, v := range saved {
+		for _, text := range texts {
+			if strings.Contains(v, text) {
+				t.Fatalf("a checkpointed verdict holds an input text: %s", v)
+			}
+		}
+	}
+	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {
+		t.Fatalf("written %d chunks %d (%v), want %d, 1", st.Written, st.ChunksDone, err, records)
+	}
+	if n, want := h.fake.Stats().BilledClassifications, records+pipeline.MaxBatch; n != want {
+		t.Errorf("fake classified %d inputs, want %d: only the lost call's %d paid twice", n, want, pipeline.MaxBatch)
+	}
+	all := make([]string, 0, records)
+	for i := range records {
+		all = append(all, texts[fmt.Sprintf("doc-%05d", i)])
+	}
+	want := fakeVerdicts(t, h.fake, "", ex, all)
+	got := readClassifications(t, h, spec)
+	if len(got) != records {
+		t.Fatalf("sink holds %d classifications, want %d", len(got), records)
+	}
+	for id, text := range texts {
+		if got[id].Label != want[text].Prediction {
+			t.Errorf("%s: label %q, want %q", id, got[id].Label, want[text].Prediction)
+		}
+	}
+}
