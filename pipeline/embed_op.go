@@ -25,6 +25,7 @@ func init() {
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.embedChunk(ctx, spec, sink, p)
 		},
+		Async: embedAsync{},
 	})
 }
 
