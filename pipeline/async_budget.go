@@ -18,27 +18,49 @@ import (
 
 // reserveGroup is the atomic check and reservation: 1 reserved (or reserved
 // before, by an earlier delivery), 0 wait for the groups still running, -1
-// over the budget. A group's reservation counts until its remote job is
-// billed (billed_claim, pollRemote) or it leaves the remote phases.
+// over the budget. A group's reservation counts until its remote job's bill
+// is in the job's stats (billGroup) or it leaves the remote phases. What
+// was spent is read here too: a bill added between a separate read and
+// this check would be counted neither as spent nor as reserved.
 //
-// KEYS[1]: the group's hash; KEYS[2..]: the job's other groups' hashes.
-// ARGV: the group's bound, the job's spending, -max-cost (USD).
+// KEYS[1]: the job's stats; KEYS[2]: the group's hash; KEYS[3..]: the
+// job's other groups' hashes. ARGV: the group's bound, the price per
+// million input tokens (or per 1,000 search units), the price per million
+// output tokens, -max-cost (USD).
 var reserveGroup = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], 'reserve') == 1 then return 1 end
+if redis.call('HEXISTS', KEYS[2], 'reserve') == 1 then return 1 end
+local x = redis.call('HMGET', KEYS[1], ARGV[5], ARGV[6], ARGV[7])
+local spent = (tonumber(x[1]) or 0) / 1e6 * tonumber(ARGV[2]) + (tonumber(x[2]) or 0) / 1e3 * tonumber(ARGV[2])
+  + (tonumber(x[3]) or 0) / 1e6 * tonumber(ARGV[3])
 local pending = 0
-for i = 2, #KEYS do
-  local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed_claim', 'phase')
+for i = 3, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
   if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
     pending = pending + tonumber(v[1])
   end
 end
-if tonumber(ARGV[2]) + pending + tonumber(ARGV[1]) <= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'reserve', ARGV[1])
+if spent + pending + tonumber(ARGV[1]) <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[2], 'reserve', ARGV[1])
   return 1
 end
 if pending > 0 then return 0 end
 return -1
 `)
+
+// billGroup adds a remote job's bill to the job's stats and, in the same
+// transaction, ends the group's reservation.
+func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) error {
+	_, err := st.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for k, v := range stats {
+			if v != 0 {
+				pipe.HIncrBy(ctx, statsKey(job), k, v)
+			}
+		}
+		pipe.HSet(ctx, groupKey(job, g), "billed", 1)
+		return nil
+	})
+	return err
+}
 
 // groupBound is the most a group's remote job is expected to cost.
 func groupBound(spec Spec, s spent, st GroupState) float64 {
@@ -63,15 +85,15 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	if err != nil {
 		return false, err
 	}
-	keys := []string{groupKey(spec.ID, st.Group)}
+	keys := []string{statsKey(spec.ID), groupKey(spec.ID, st.Group)}
 	for g := range n {
 		if g != st.Group {
 			keys = append(keys, groupKey(spec.ID, g))
 		}
 	}
-	spentUSD := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
 	bound := groupBound(spec, s, st)
-	r, err := reserveGroup.Run(ctx, w.Store.rdb, keys, bound, spentUSD, s.maxCost).Int()
+	r, err := reserveGroup.Run(ctx, w.Store.rdb, keys, bound, s.price, s.priceOut, s.maxCost,
+		StatTokens, StatSearchUnits, StatOutputTokens).Int()
 	if err != nil {
 		return false, fmt.Errorf("budget of group %d: %w", st.Group, err)
 	}
@@ -81,6 +103,10 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	case 0:
 		return false, nil
 	}
+	if s, err = w.Store.spending(ctx, spec.ID); err != nil {
+		return false, err
+	}
+	spentUSD := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the %s of group %d (%d records, up to ~%s) would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
 		usd(spentUSD), usd(s.maxCost), remoteKind(st.Route), st.Group, st.Sent, usd(bound))
 	return false, w.abort(ctx, spec.ID, reason)

@@ -195,7 +195,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 		// counts until then (async_budget.go).
 		if tokens > 0 || outTokens > 0 {
 			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
-				_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+				_ = w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
 				w.Metrics.billed(spec, st.Route, tokens, outTokens)
 			}
 		}
