@@ -120,11 +120,6 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	}
 	name := datasetName(spec, def)
 	typ := spec.asyncOp().datasetType(st.Route)
-	// An earlier delivery, or a run whose job store was lost, may have
-	// uploaded the dataset: if it exists, it is the group's.
-	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
-		return err
-	}
 	started := time.Now()
 	pr, pw := io.Pipe()
 	sent := make(chan sentCount, 1)
@@ -147,6 +142,15 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+	}
+	// An earlier delivery, or a run whose job store was lost, may have
+	// uploaded the dataset: if it exists, it is the group's. Looked up
+	// only when there is something to send, so that a re-run with
+	// nothing to do makes no call.
+	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
+		pr.CloseWithError(errUploadDone)
+		<-sent
+		return err
 	}
 	id, err := w.async().CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
 	pr.CloseWithError(errUploadDone)

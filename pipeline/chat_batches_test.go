@@ -54,7 +54,9 @@ func kjvChat(t *testing.T, n int) (string, map[string]chatRecord) {
 	return path, recs
 }
 
-func verseOf(r chatRecord) string { return fmt.Sprintf("Summarise this verse of %s: %s", r.Title, r.Text) }
+func verseOf(r chatRecord) string {
+	return fmt.Sprintf("Summarise this verse of %s: %s", r.Title, r.Text)
+}
 
 func (h *harness) chatBatchSpec(job, path string) pipeline.Spec {
 	h.t.Helper()
