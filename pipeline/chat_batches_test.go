@@ -1,9 +1,7 @@
 package pipeline_test
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,30 +20,13 @@ import (
 // records, the verse's book as the title the template reads.
 func kjvChat(t *testing.T, n int) (string, map[string]chatRecord) {
 	t.Helper()
-	f, err := os.Open("../examples/kjv/bible.jsonl.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := map[string]chatRecord{}
 	var b bytes.Buffer
-	sc := bufio.NewScanner(zr)
-	for len(recs) < n && sc.Scan() {
-		var v struct{ ID, Text, Book string }
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatal(err)
-		}
+	for _, v := range testenv.KJV(t, n) {
 		r := chatRecord{ID: v.ID, Text: v.Text, Title: v.Book}
 		recs[r.ID] = r
 		line, _ := json.Marshal(r)
 		b.Write(append(line, '\n'))
-	}
-	if len(recs) != n {
-		t.Fatalf("%d verses, want %d", len(recs), n)
 	}
 	path := filepath.Join(t.TempDir(), "verses.jsonl")
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
@@ -28,25 +25,12 @@ import (
 // JSONL file and returns it with each verse's text and book by id.
 func verses(t *testing.T, n int) (string, map[string][2]string) {
 	t.Helper()
-	f, err := os.Open("../../examples/kjv/bible.jsonl.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string][2]string{}
 	var b bytes.Buffer
-	sc := bufio.NewScanner(zr)
-	for len(got) < n && sc.Scan() {
-		var v struct{ ID, Text, Book string }
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatal(err)
-		}
+	for _, v := range testenv.KJV(t, n) {
 		got[v.ID] = [2]string{v.Text, v.Book}
-		b.Write(append(sc.Bytes(), '\n'))
+		line, _ := json.Marshal(v)
+		b.Write(append(line, '\n'))
 	}
 	path := filepath.Join(t.TempDir(), "verses.jsonl")
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
@@ -70,23 +54,8 @@ func wantVerseReply(v [2]string) string {
 func TestChatBatchesThroughSimulator(t *testing.T) {
 	t.Parallel()
 	enqueue, worker := binaries(t)
-	sim := simulator(t)
-	addr := freeAddr(t)
-	p := start(t, nil, sim, "-addr", addr, "-validate-delay", "200ms", "-process-delay", "1s",
+	addr := startSimulator(t, "-validate-delay", "200ms", "-process-delay", "1s",
 		"-batch-dup-rate", "0.02", "-batch-lost-rate", "0.01", "-part-rows", "700")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p.mu.Lock()
-		up := strings.Contains(p.out.String(), "listening")
-		p.mu.Unlock()
-		if up {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("cohere-sim did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	dbURL, _ := otherDatabase(t)
 	env := []string{"REDIS_URL=" + testenv.RedisURL(t), "COHERE_BASE_URL=http://" + addr,
 		"COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL=" + dbURL}
@@ -187,35 +156,8 @@ func TestChatBatchesWorkerKilled(t *testing.T) {
 	const n = 5000
 	in, vs := verses(t, n)
 	out := t.TempDir()
-	cmd := exec.Command(enqueue, "-op", "chat", "-async", "batches", "-in", in, "-sink", "parquet:"+out, "-job", "chatb-kill",
-		"-chunk-size", "100", "-prompt", versePrompt, "-wait=false")
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("enqueue: %v\n%s", err, b)
-	}
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	store := pipeline.NewStore(rdb)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	for {
-		st, err := store.Status(ctx, "chatb-kill")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.ChunksDone >= 3 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("no chunk finished")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	victim.cmd.Wait()
+	ctx, store := enqueueThenKill(t, env, redisURL, victim, 3, enqueue, "-op", "chat", "-async", "batches", "-in", in,
+		"-sink", "parquet:"+out, "-job", "chatb-kill", "-chunk-size", "100", "-prompt", versePrompt)
 	st, err := store.Status(ctx, "chatb-kill")
 	if err != nil {
 		t.Fatal(err)
