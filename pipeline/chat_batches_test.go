@@ -40,9 +40,14 @@ func verseOf(r chatRecord) string {
 }
 
 func (h *harness) chatBatchSpec(job, path string) pipeline.Spec {
+	return h.chatSpec(job, path, pipeline.AsyncBatches)
+}
+
+// chatSpec is a chat job over verses (kjvChat) on the given route.
+func (h *harness) chatSpec(job, path, route string) pipeline.Spec {
 	h.t.Helper()
 	spec := pipeline.Spec{ID: job, Op: pipeline.OpChat, Inputs: []string{path}, ChunkSize: 500, Sink: "parquet:" + h.out,
-		AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncBatches},
+		AsyncOptions: pipeline.AsyncOptions{Async: route},
 		ChatOptions:  pipeline.ChatOptions{Prompt: "Summarise this verse of {{.title}}: {{.text}}", System: "You are terse."}}.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		h.t.Fatal(err)
@@ -116,6 +121,53 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 				t.Errorf("changed template: %d batches, %d replies, want 3 and %d", fs.Calls["POST /v2/batches"], fs.ChatReplies, n)
 			}
 			checkChatRows(t, h, spec, recs, func(r chatRecord) string { return fmt.Sprintf("In five words, %s: %s", r.Title, r.Text) })
+		})
+	}
+}
+
+// TestChatSyncVerses runs the same 5,000 verses through the sync route
+// into each sink: each record is written once with the fake's reply to its
+// prompt, one call per distinct prompt of a chunk (a verse repeated
+// within a chunk is paid once), and a re-run makes no call.
+func TestChatSyncVerses(t *testing.T) {
+	t.Parallel()
+	for _, sinkName := range []string{"parquet", "postgres"} {
+		t.Run(sinkName, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.limits = chatLimits()
+			if sinkName == "postgres" {
+				h.dbURL = testenv.DatabaseURL(t)
+			}
+			h.startWorkers(4)
+			const n = 5000
+			path, recs := kjvChat(t, n)
+			spec := h.chatSpec("chats-"+sinkName, path, pipeline.AsyncOff)
+			if sinkName == "postgres" {
+				spec.Sink, spec.Table = "postgres", "chatsync_replies"
+			}
+			want := 0
+			seen := map[string]bool{}
+			for i, v := range testenv.KJV(t, n) {
+				if i%spec.ChunkSize == 0 {
+					clear(seen)
+				}
+				p := verseOf(chatRecord{Text: v.Text, Title: v.Book})
+				if !seen[p] {
+					seen[p] = true
+					want++
+				}
+			}
+			st := h.run(spec)
+			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || chatCalls(h) != want || want == n {
+				t.Fatalf("status %s written %d failed %d, %d calls, want %d (%s)", st.State, st.Written, st.Failed, chatCalls(h), want, st.Reason)
+			}
+			checkChatRows(t, h, spec, recs, verseOf)
+			h.fake.ResetStats()
+			st = h.run(spec)
+			if st.State != pipeline.StateDone || st.Skipped != n || len(h.fake.Stats().Calls) != 0 {
+				t.Fatalf("re-run: %s written %d skipped %d, calls %v", st.State, st.Written, st.Skipped, h.fake.Stats().Calls)
+			}
 		})
 	}
 }
