@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/cohere/schema"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
@@ -240,6 +241,26 @@ func TestChatBatchesDeadLetterFallback(t *testing.T) {
 		}
 	}
 
+	// Every written reply is the structured one, valid against the schema.
+	sch, err := schema.Compile([]byte(reviewSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := chatRows(t, h, spec)
+	if len(rows) != int(st.Written) {
+		t.Fatalf("%d rows, %d written", len(rows), st.Written)
+	}
+	for id, c := range rows {
+		want, err := coheretest.ChatJSON(spec.Model, 0, []coheretest.Turn{{Role: "system", Text: spec.System},
+			{Role: "user", Text: fmt.Sprintf("Rate %s : %s", id, recs[id].Text)}}, []byte(reviewSchema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(c.OutputJSON); err != nil || c.Output != want || !jsonEqual(t, c.OutputJSON, []byte(want)) {
+			t.Fatalf("%s: output %q json %s (%v), want %s", id, c.Output, c.OutputJSON, err, want)
+		}
+	}
+
 	// The sync fallback: lost lines are written, the others fail there.
 	spec.ID, spec.AsyncFallback = "chatb-sync", pipeline.FallbackSync
 	h.fake.ResetStats()
@@ -287,4 +308,29 @@ func TestChatBatchesBudget(t *testing.T) {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
 	}
 	t.Logf("%d batches, billed $%.4f: %s", batches, billed, st.Reason)
+}
+
+// TestChatBatchesMaxTokens: replies the batch cut at -max-tokens are
+// written with finish_reason MAX_TOKENS and counted, as on the sync route.
+func TestChatBatchesMaxTokens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, asyncDelays)
+	h.limits = chatLimits()
+	h.startAsyncWorkers(2, nil)
+	const n = 300
+	path, recs := kjvChat(t, n)
+	spec := h.chatBatchSpec("chatb-cut", path)
+	spec.MaxTokens = 3
+	h.plan(spec, 1000)
+	st := h.follow(spec.ID)
+	fs := h.fake.Stats()
+	if st.State != pipeline.StateDone || st.Written != n || st.MaxTokensCut != n || fs.ChatMaxTokens != n || st.OutputTokens != 3*n {
+		t.Fatalf("status %s written %d cut %d (fake %d), %d output tokens (%s)", st.State, st.Written, st.MaxTokensCut, fs.ChatMaxTokens, st.OutputTokens, st.Reason)
+	}
+	for id, c := range chatRows(t, h, spec) {
+		full := coheretest.ChatText(spec.Model, 0, []coheretest.Turn{{Role: "system", Text: spec.System}, {Role: "user", Text: verseOf(recs[id])}})
+		if c.FinishReason != "MAX_TOKENS" || c.OutputTokens != 3 || c.Output == "" || !strings.HasPrefix(full, c.Output) {
+			t.Fatalf("%s: finish %s, %d tokens, output %q (full reply %q)", id, c.FinishReason, c.OutputTokens, c.Output, full)
+		}
+	}
 }
