@@ -36,6 +36,26 @@ func kjvChat(t *testing.T, n int) (string, map[string]chatRecord) {
 	return path, recs
 }
 
+// chatHarness is a harness for chat jobs into sinkName (parquet or
+// postgres) with its workers started, polling fast when async.
+func chatHarness(t *testing.T, sinkName string, workers int, async bool, opts ...coheretest.Option) *harness {
+	t.Helper()
+	if async {
+		opts = append([]coheretest.Option{asyncDelays}, opts...)
+	}
+	h := newHarness(t, opts...)
+	h.limits = chatLimits()
+	if sinkName == "postgres" {
+		h.dbURL = testenv.DatabaseURL(t)
+	}
+	if async {
+		h.startAsyncWorkers(workers, nil)
+	} else {
+		h.startWorkers(workers)
+	}
+	return h
+}
+
 func verseOf(r chatRecord) string {
 	return fmt.Sprintf("Summarise this verse of %s: %s", r.Title, r.Text)
 }
@@ -67,13 +87,8 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 	for _, sinkName := range []string{"parquet", "postgres"} {
 		t.Run(sinkName, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, asyncDelays, coheretest.WithPartRows(1500), coheretest.WithBatchDuplicates(0.02),
+			h := chatHarness(t, sinkName, 4, true, coheretest.WithPartRows(1500), coheretest.WithBatchDuplicates(0.02),
 				coheretest.WithBatchLostLines(0.01), coheretest.WithSeed(15))
-			h.limits = chatLimits()
-			if sinkName == "postgres" {
-				h.dbURL = testenv.DatabaseURL(t)
-			}
-			h.startAsyncWorkers(4, nil)
 			const n = 5000
 			path, recs := kjvChat(t, n)
 			spec := h.chatBatchSpec("chatb-"+sinkName, path)
@@ -135,12 +150,7 @@ func TestChatSyncVerses(t *testing.T) {
 	for _, sinkName := range []string{"parquet", "postgres"} {
 		t.Run(sinkName, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t)
-			h.limits = chatLimits()
-			if sinkName == "postgres" {
-				h.dbURL = testenv.DatabaseURL(t)
-			}
-			h.startWorkers(4)
+			h := chatHarness(t, sinkName, 4, false)
 			const n = 5000
 			path, recs := kjvChat(t, n)
 			spec := h.chatSpec("chats-"+sinkName, path, pipeline.AsyncOff)
@@ -180,11 +190,9 @@ func TestChatSyncVerses(t *testing.T) {
 // which writes the lost ones and dead-letters the rest as it does its own.
 func TestChatBatchesDeadLetterFallback(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, asyncDelays, coheretest.WithBatchLostLines(0.02), coheretest.WithSeed(7),
+	h := chatHarness(t, "parquet", 4, true, coheretest.WithBatchLostLines(0.02), coheretest.WithSeed(7),
 		coheretest.WithPoison("the sons of Shem"),
 		coheretest.WithBadReplies(func(last string, _ int) bool { return strings.Contains(last, "Genesis 1:5 ") }))
-	h.limits = chatLimits()
-	h.startAsyncWorkers(4, nil)
 	const n = 600
 	path, recs := kjvChat(t, n)
 	poisoned := 0
@@ -282,9 +290,7 @@ func TestChatBatchesDeadLetterFallback(t *testing.T) {
 // it, with the finished batches' records kept.
 func TestChatBatchesBudget(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, asyncDelays)
-	h.limits = chatLimits()
-	h.startAsyncWorkers(4, nil)
+	h := chatHarness(t, "parquet", 4, true)
 	const n = 5000
 	path, _ := kjvChat(t, n)
 	spec := h.chatBatchSpec("chatb-budget", path)
@@ -314,9 +320,7 @@ func TestChatBatchesBudget(t *testing.T) {
 // written with finish_reason MAX_TOKENS and counted, as on the sync route.
 func TestChatBatchesMaxTokens(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, asyncDelays)
-	h.limits = chatLimits()
-	h.startAsyncWorkers(2, nil)
+	h := chatHarness(t, "parquet", 2, true)
 	const n = 300
 	path, recs := kjvChat(t, n)
 	spec := h.chatBatchSpec("chatb-cut", path)
