@@ -316,18 +316,23 @@ func TestChatBatchesBudget(t *testing.T) {
 	t.Logf("%d batches, billed $%.4f: %s", batches, billed, st.Reason)
 }
 
-// TestChatBatchesMaxTokens: replies the batch cut at -max-tokens are
-// written with finish_reason MAX_TOKENS and counted, as on the sync route.
+// TestChatBatchesMaxTokens: a job over -async-threshold records takes
+// the Batches route under -async auto; replies the batch cut at
+// -max-tokens are written with finish_reason MAX_TOKENS and counted, as on
+// the sync route.
 func TestChatBatchesMaxTokens(t *testing.T) {
 	t.Parallel()
 	h := chatHarness(t, "parquet", 2, true)
 	const n = 300
 	path, recs := kjvChat(t, n)
-	spec := h.chatBatchSpec("chatb-cut", path)
-	spec.MaxTokens = 3
+	spec := h.chatSpec("chatb-cut", path, pipeline.AsyncAuto)
+	spec.MaxTokens, spec.AsyncThreshold = 3, n-1
 	h.plan(spec, 1000)
 	st := h.follow(spec.ID)
 	fs := h.fake.Stats()
+	if fs.Calls["POST /v2/batches"] != 1 || chatCalls(h) != 0 {
+		t.Fatalf("%d batches, %d sync calls: want the Batches route above the threshold", fs.Calls["POST /v2/batches"], chatCalls(h))
+	}
 	if st.State != pipeline.StateDone || st.Written != n || st.MaxTokensCut != n || fs.ChatMaxTokens != n || st.OutputTokens != 3*n {
 		t.Fatalf("status %s written %d cut %d (fake %d), %d output tokens (%s)", st.State, st.Written, st.MaxTokensCut, fs.ChatMaxTokens, st.OutputTokens, st.Reason)
 	}
