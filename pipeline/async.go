@@ -77,16 +77,26 @@ func isEmbedJobModel(m string) bool {
 	return false
 }
 
-// BatchModel is the model a batch of this job runs: -batch-model, or the
-// batch twin of the embed model ("" when there is none).
+// BatchModelName is the model a batch of this job runs: -batch-model, or
+// the operation's choice ("" when there is none).
 func (s Spec) BatchModelName() string {
-	switch {
-	case s.BatchModel != "":
+	if s.BatchModel != "" {
 		return s.BatchModel
-	case strings.HasPrefix(s.Model, "embed-v4"):
-		return "batch-embed-v4"
+	}
+	if a := s.asyncOp(); a != nil {
+		return a.batchModel(s)
 	}
 	return ""
+}
+
+// asyncOp is the job's operation's part in the async route; nil for an
+// operation without one.
+func (s Spec) asyncOp() asyncOp {
+	op, err := LookupOp(s.Op)
+	if err != nil {
+		return nil
+	}
+	return op.Async
 }
 
 func (s Spec) validateAsync() []error {
@@ -130,14 +140,8 @@ func (s Spec) asyncRoute(records int64) string {
 	case AsyncEmbedJobs, AsyncBatches:
 		return s.Async
 	case AsyncAuto:
-		if records <= int64(s.AsyncThreshold) {
-			return ""
-		}
-		if isEmbedJobModel(s.Model) && s.Dimensions == 0 {
-			return AsyncEmbedJobs
-		}
-		if strings.HasPrefix(s.Model, "embed-v4") && s.BatchModelName() != "" {
-			return AsyncBatches
+		if a := s.asyncOp(); a != nil && records > int64(s.AsyncThreshold) {
+			return a.autoRoute(s)
 		}
 	}
 	return ""
@@ -160,6 +164,7 @@ type AsyncAPI interface {
 	CancelBatch(ctx context.Context, id string) error
 	ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(cohere.EmbedJobRow) error) error
 	ReadBatchOutput(ctx context.Context, rawURL string, fn func(cohere.BatchOutputRow) error) error
+	ReadBatchChatOutput(ctx context.Context, rawURL string, fn func(cohere.BatchChatResult) error) error
 	// Find* look a remote object up by name (cohere/create.go): a create
 	// is never sent again blindly.
 	FindDataset(ctx context.Context, name, typ string) (*cohere.Dataset, error)

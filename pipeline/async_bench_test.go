@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,11 +22,52 @@ import (
 
 // BenchmarkAsyncDownloadToSink measures the download phase of the async
 // route (stream the Avro output parts, join by id, write each chunk to the
-// Parquet sink and record it) against the sink half of the sync route
-// (WriteChunk of the same rows, already in memory), in the same run.
-// Metrics: async-rec/s, sync-sink-rec/s and their ratio.
+// sink and record it) against the sink half of the sync route (WriteChunk
+// of the same rows, already in memory), in the same run, for an embed job
+// (Embed Jobs) and a chat job (Batches). Metrics: async-rec/s,
+// sync-sink-rec/s and their ratio.
 func BenchmarkAsyncDownloadToSink(b *testing.B) {
-	const records, chunk = 20_000, 1000
+	b.Run("embed", func(b *testing.B) { benchDownload(b, embedDownload) })
+	b.Run("chat", func(b *testing.B) { benchDownload(b, chatDownload) })
+}
+
+// embedDownload is an embed job on Embed Jobs and the sync route's rows of
+// a chunk of it.
+func embedDownload(path, out string) (pipeline.Spec, func(lo, hi int) *sinks.Chunk) {
+	spec := pipeline.Spec{ID: "bench", Model: "embed-english-v3.0", Inputs: []string{path}, ChunkSize: benchChunk,
+		Sink: "parquet:" + out, AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncEmbedJobs, KeepDatasets: true}}.WithDefaults()
+	rows := make([]sinks.Embedding, benchRecords)
+	for i := range rows {
+		rows[i] = sinks.Embedding{ID: fmt.Sprintf("doc-%05d", i), Float: coheretest.Embedding(spec.Model, spec.InputType, corpusText(i), spec.Dims()),
+			Model: spec.Model, InputType: spec.InputType, Fingerprint: spec.Fingerprint(), EmbeddedAt: time.Now()}
+	}
+	return spec, func(lo, hi int) *sinks.Chunk {
+		return &sinks.Chunk{Job: spec.ID, Number: lo / benchChunk, Rows: rows[lo:hi]}
+	}
+}
+
+// chatDownload is a chat job on Batches and the sync route's rows of a
+// chunk of it.
+func chatDownload(path, out string) (pipeline.Spec, func(lo, hi int) *sinks.Chunk) {
+	spec := pipeline.Spec{ID: "bench-chat", Op: pipeline.OpChat, Inputs: []string{path}, ChunkSize: benchChunk,
+		Sink: "parquet:" + out, AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncBatches, KeepDatasets: true},
+		ChatOptions: pipeline.ChatOptions{Prompt: "Summarise: {{.text}}", MaxTokens: 200}}.WithDefaults()
+	rows := make([]sinks.ChatResult, benchRecords)
+	for i := range rows {
+		prompt := "Summarise: " + corpusText(i)
+		out := coheretest.ChatText(spec.Model, 0, []coheretest.Turn{{Role: "user", Text: prompt}})
+		rows[i] = sinks.ChatResult{ID: fmt.Sprintf("doc-%05d", i), Output: out, FinishReason: "COMPLETE", InputTokens: len(prompt) / 4,
+			OutputTokens: len(out) / 4, Model: spec.Model, Fingerprint: spec.Fingerprint(), GeneratedAt: time.Now()}
+	}
+	return spec, func(lo, hi int) *sinks.Chunk {
+		return &sinks.Chunk{Job: spec.ID, Number: lo / benchChunk, Chats: rows[lo:hi]}
+	}
+}
+
+const benchRecords, benchChunk = 20_000, 1000
+
+func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func(lo, hi int) *sinks.Chunk)) {
+	const records, chunk = benchRecords, benchChunk
 	ctx := context.Background()
 	rdb, url := testenv.RedisClient(b)
 	aopt, err := asynq.ParseRedisURI(url)
@@ -64,8 +106,7 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 		fmt.Fprintf(f, "{\"id\":\"doc-%05d\",\"text\":%q}\n", i, corpusText(i))
 	}
 	f.Close()
-	spec := pipeline.Spec{ID: "bench", Model: "embed-english-v3.0", Inputs: []string{path}, ChunkSize: chunk,
-		Sink: "parquet:" + filepath.Join(dir, "out"), AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncEmbedJobs, KeepDatasets: true}}.WithDefaults()
+	spec, syncRows := job(path, filepath.Join(dir, "out"))
 	if _, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec); err != nil {
 		b.Fatal(err)
 	}
@@ -80,14 +121,6 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	srv.Shutdown()
-	// The sync route's rows for the same records, for its sink half.
-	texts := make([]string, records)
-	rows := make([]sinks.Embedding, records)
-	for i := range rows {
-		texts[i] = corpusText(i)
-		rows[i] = sinks.Embedding{ID: fmt.Sprintf("doc-%05d", i), Float: coheretest.Embedding(spec.Model, spec.InputType, texts[i], spec.Dims()),
-			Model: spec.Model, InputType: spec.InputType, Fingerprint: spec.Fingerprint(), EmbeddedAt: time.Now()}
-	}
 	payload, _ := json.Marshal(pipeline.AsyncPayload{Job: spec.ID, Group: 0})
 	task := asynq.NewTask(pipeline.TypeAsyncDownload, payload)
 
@@ -108,7 +141,7 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 				s := spec
 				s.Sink = "parquet:" + out
 				if kind == "pgvector" {
-					s.Sink, s.Table = "postgres", fmt.Sprintf("async_%d", i)
+					s.Sink, s.Table = "postgres", fmt.Sprintf("%s_%d", strings.ReplaceAll(spec.ID, "-", "_"), i)
 				}
 				sb, _ := json.Marshal(s)
 				rdb.HSet(ctx, pipeline.JobKey(spec.ID), "spec", sb)
@@ -133,7 +166,7 @@ func BenchmarkAsyncDownloadToSink(b *testing.B) {
 				asyncTime += time.Since(start)
 				start = time.Now()
 				for lo := 0; lo < records; lo += chunk {
-					if err := sink.WriteChunk(ctx, &sinks.Chunk{Job: spec.ID, Number: lo / chunk, Rows: rows[lo : lo+chunk]}); err != nil {
+					if err := sink.WriteChunk(ctx, syncRows(lo, lo+chunk)); err != nil {
 						b.Fatal(err)
 					}
 				}

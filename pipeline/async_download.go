@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,11 +16,15 @@ import (
 // pendingChunk is a chunk of a group being downloaded: its records, and the
 // output rows received for them so far.
 type pendingChunk struct {
-	number  int
-	recs    chunkRecords
-	want    int // records of the chunk that were sent
-	rows    []sinks.Embedding
-	flushed bool
+	number int
+	recs   chunkRecords
+	want   int // records of the chunk that were sent
+	got    int // of them, records with an output row
+	// out holds the rows received so far, of the operation's kind;
+	// unusable, why a received row cannot be written.
+	out      sinks.Chunk
+	unusable map[string]string
+	flushed  bool
 }
 
 // HandleAsyncDownload streams every output part of a group row by row into
@@ -53,20 +56,15 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return w.settle(ctx, p.Job, err)
 	}
-	fp := spec.Fingerprint()
-	now := time.Now().UTC()
-	accept := func(id string, row *sinks.Embedding) error {
+	accept := func(id string, row asyncRow) error {
 		c, ok := byID[id]
 		if !ok {
 			return nil // a repeated row, or a record whose chunk is done
 		}
 		delete(byID, id)
-		it := c.recs.items[c.itemIndex(id)]
-		row.ID, row.Metadata = id, it.rec.Meta
-		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
-		row.ContentSHA256, row.EmbeddedAt = it.sha, now
-		c.rows = append(c.rows, *row)
-		if len(c.rows) == c.want {
+		row.join(c.pendingChunk, c.recs.items[c.itemIndex(id)])
+		c.got++
+		if c.got == c.want {
 			return w.flushChunk(ctx, spec, sink, st, c.pendingChunk)
 		}
 		return nil
@@ -100,7 +98,8 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
 
 // pendingChunks reads the group's chunks that are not done yet, as the
 // upload did, and maps each record that was sent to its chunk. Texts are
-// dropped once hashed: only ids, hashes and metadata stay in memory.
+// dropped once hashed (kept for -store-prompt): only ids, hashes and
+// metadata stay in memory.
 func (w *Worker) pendingChunks(ctx context.Context, spec Spec, sink Sink, job string, g int) ([]*pendingChunk, map[string]*chunkRef, error) {
 	def, err := w.Store.group(ctx, job, g)
 	if err != nil {
@@ -118,10 +117,14 @@ func (w *Worker) pendingChunks(ctx context.Context, spec Spec, sink Sink, job st
 		if err != nil {
 			return nil, nil, err
 		}
-		c := &pendingChunk{number: n, recs: recs, flushed: done}
+		c := &pendingChunk{number: n, recs: recs, flushed: done, unusable: map[string]string{},
+			out: sinks.Chunk{Job: job, Number: n, Kept: recs.kept, Failed: recs.failed}}
+		spec.asyncOp().rowKind(&c.out)
 		ref := &chunkRef{pendingChunk: c, index: map[string]int{}}
 		for j := range recs.items {
-			recs.items[j].rec.Text = ""
+			if !spec.StorePrompt {
+				recs.items[j].rec.Text = ""
+			}
 			id := recs.items[j].rec.ID
 			if _, dup := byID[id]; dup {
 				continue // an earlier chunk of the group sent this id
@@ -146,8 +149,8 @@ type chunkRef struct {
 func (c *chunkRef) itemIndex(id string) int { return c.index[id] }
 
 // readOutput streams the remote job's output parts and hands each row to
-// accept as an embedding of the job's types.
-func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, *sinks.Embedding) error) error {
+// accept, as the operation reads it.
+func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, asyncRow) error) error {
 	d, err := w.async().GetDataset(ctx, st.OutputID)
 	if err != nil {
 		return err
@@ -158,30 +161,7 @@ func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accep
 		if w.stopped(ctx, spec.ID) {
 			return errStopped
 		}
-		var err error
-		if st.Route == AsyncBatches {
-			err = w.async().ReadBatchOutput(ctx, part.URL, func(r cohere.BatchOutputRow) error {
-				var resp cohere.EmbedResponse
-				if err := json.Unmarshal(r.Body, &resp); err != nil {
-					return fmt.Errorf("batch output %s: %w", r.CustomID, err)
-				}
-				vecs := make([]*sinks.Embedding, 1)
-				if err := unpack(spec, &resp, vecs); err != nil {
-					return nil // an unusable answer counts as missing
-				}
-				return accept(r.CustomID, vecs[0])
-			})
-		} else {
-			err = w.async().ReadEmbedJobOutput(ctx, part.URL, func(r cohere.EmbedJobRow) error {
-				id, _ := r.Fields["id"].(string)
-				row, ok := fromJobEmbedding(spec, r.Embeddings)
-				if !ok {
-					return nil
-				}
-				return accept(id, &row)
-			})
-		}
-		if err != nil {
+		if err := spec.asyncOp().readPart(ctx, w.async(), spec, st.Route, part.URL, accept); err != nil {
 			return fmt.Errorf("read part %d of %s: %w", part.Index, st.OutputID, err)
 		}
 	}
@@ -223,53 +203,79 @@ func fromJobEmbedding(spec Spec, e cohere.Embedding) (sinks.Embedding, bool) {
 }
 
 // flushChunk writes a chunk to the sink. With every sent record back, it is
-// recorded done like a sync chunk. Otherwise the missing records are
-// dead-lettered (-async-fallback dead-letter), or what arrived is written
-// and the chunk is handed to the sync route, which finds those records in
-// the sink and embeds only the rest.
+// recorded done like a sync chunk. Otherwise the missing records (and those
+// whose row cannot be written) are dead-lettered (-async-fallback
+// dead-letter), or what arrived is written and the chunk is handed to the
+// sync route, which finds those records in the sink and runs only the rest.
 func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupState, c *pendingChunk) error {
 	c.flushed = true
 	if w.stopped(ctx, spec.ID) {
 		return errStopped
 	}
-	got := make(map[string]bool, len(c.rows))
-	for _, r := range c.rows {
+	out := c.out
+	written := recordsWritten(&out)
+	got := make(map[string]bool, written)
+	for _, r := range out.Rows {
+		got[r.ID] = true
+	}
+	for _, r := range out.Chats {
 		got[r.ID] = true
 	}
 	var missing []sinks.Failure
-	reason := fmt.Sprintf("missing from the output of %s %s", remoteKind(st.Route), st.RemoteID)
 	for _, it := range c.recs.items {
-		if !got[it.rec.ID] {
-			missing = append(missing, failure(it.rec, reason))
+		if got[it.rec.ID] {
+			continue
 		}
+		reason := fmt.Sprintf("missing from the output of %s %s", remoteKind(st.Route), st.RemoteID)
+		if why, ok := c.unusable[it.rec.ID]; ok {
+			reason = fmt.Sprintf("%s %s: %s", remoteKind(st.Route), st.RemoteID, why)
+		}
+		missing = append(missing, failure(it.rec, reason))
 	}
-	out := &sinks.Chunk{Job: spec.ID, Number: c.number, Rows: c.rows, Kept: c.recs.kept, Failed: c.recs.failed}
 	fallback := len(missing) > 0 && spec.AsyncFallback == FallbackSync
 	if len(missing) > 0 && !fallback {
 		out.Failed = append(slices.Clone(out.Failed), missing...)
 	}
-	if !fallback || len(c.rows) > 0 {
+	if !fallback || written > 0 {
 		sinkStart := time.Now()
-		if err := w.writeChunk(ctx, spec, sink, out); err != nil {
+		if err := w.writeChunk(ctx, spec, sink, &out); err != nil {
 			return fmt.Errorf("sink: %w", err)
 		}
 		w.Metrics.sinkWrite(spec.ID, time.Since(sinkStart))
+		w.countCut(ctx, spec.ID, st.Group, c.number, out.Chats)
 	}
-	c.rows = nil
+	c.out.Rows, c.out.Chats = nil, nil
 	if fallback {
 		def, err := w.Store.group(ctx, spec.ID, st.Group)
 		if err != nil {
 			return err
 		}
 		w.log().Info("records missing from the remote output go the sync route", "job", spec.ID, "chunk", c.number, "missing", len(missing))
-		_, err = enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), c.number, def.Ranges[c.number-def.First], int64(len(out.Rows)))
+		_, err = enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), c.number, def.Ranges[c.number-def.First], written)
 		return err
 	}
-	r := ChunkResult{Written: int64(len(out.Rows)), Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
+	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
 	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
 	if err != nil || n < 0 {
 		return err
 	}
 	w.Metrics.records(spec.ID, r)
 	return nil
+}
+
+// countCut counts the replies of a chunk written cut at -max-tokens, once
+// per chunk however often its download runs.
+func (w *Worker) countCut(ctx context.Context, job string, g, chunk int, chats []sinks.ChatResult) {
+	var cut int64
+	for _, c := range chats {
+		if c.FinishReason == cohere.FinishMaxTokens {
+			cut++
+		}
+	}
+	if cut == 0 {
+		return
+	}
+	if ok, _ := w.Store.claim(ctx, job, g, fmt.Sprintf("cut:%d", chunk)); ok {
+		_ = w.Store.AddStats(ctx, job, map[string]int64{StatMaxTokens: cut})
+	}
 }

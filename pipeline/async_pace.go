@@ -171,6 +171,10 @@ func (p pacedAsync) ReadBatchOutput(ctx context.Context, rawURL string, fn func(
 	return p.api.ReadBatchOutput(ctx, rawURL, fn)
 }
 
+func (p pacedAsync) ReadBatchChatOutput(ctx context.Context, rawURL string, fn func(cohere.BatchChatResult) error) error {
+	return p.api.ReadBatchChatOutput(ctx, rawURL, fn)
+}
+
 // retryAfter is the Retry-After of an API error (0 when none).
 func retryAfter(err error) time.Duration {
 	var apiErr *cohere.APIError

@@ -78,6 +78,14 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 	default:
 		return w.pollAgain(ctx, p)
 	}
+	if st.RemoteID == "" {
+		if ok, err := w.mayCreate(ctx, spec, st); err != nil || !ok {
+			if err != nil {
+				return w.settle(ctx, spec.ID, err)
+			}
+			return w.pollAgain(ctx, p) // other groups' bills decide whether this one fits
+		}
+	}
 	id, err := w.createRemote(ctx, spec, st)
 	if err != nil {
 		return w.asyncAPIError(ctx, spec, err)
@@ -156,13 +164,13 @@ func (w *Worker) findRemote(ctx context.Context, route, name string) (string, er
 // pollRemote checks the embed job or batch.
 func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
 	var status, output, reason string
-	var tokens int64
+	var tokens, outTokens int64
 	if st.Route == AsyncBatches {
 		b, err := w.async().GetBatch(ctx, st.RemoteID)
 		if err != nil {
 			return w.asyncAPIError(ctx, spec, err)
 		}
-		output, tokens, reason = b.OutputDatasetID, int64(b.InputTokens), b.StatusReason
+		output, tokens, outTokens, reason = b.OutputDatasetID, int64(b.InputTokens), int64(b.OutputTokens), b.StatusReason
 		switch b.Status {
 		case cohere.BatchStatusCompleted:
 			status = cohere.EmbedJobComplete
@@ -183,14 +191,16 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 	}
 	switch status {
 	case cohere.EmbedJobComplete:
+		// Billed before the phase moves on: a group's budget reservation
+		// counts until then (async_budget.go).
+		if tokens > 0 || outTokens > 0 {
+			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
+				_ = w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+				w.Metrics.billed(spec, st.Route, tokens, outTokens)
+			}
+		}
 		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseDownload, "output", output); err != nil {
 			return err
-		}
-		if tokens > 0 {
-			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
-				_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatTokens: tokens})
-				w.Metrics.billed(spec, st.Route, tokens)
-			}
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(spec.ID, st.Group, w.queue()))
 	case cohere.EmbedJobFailed:

@@ -43,6 +43,7 @@ type GroupState struct {
 	RemoteID  string // embed job or batch id
 	OutputID  string
 	Sent      int64 // records in the dataset
+	SentBytes int64 // bytes of the dataset
 	Error     string
 	Token     string // the live poll chain
 }
@@ -102,6 +103,7 @@ func (st *Store) GroupState(ctx context.Context, job string, g int) (GroupState,
 	}
 	s.PhaseAt, _ = time.Parse(time.RFC3339Nano, m["phase_at"])
 	s.Sent, _ = strconv.ParseInt(m["sent"], 10, 64)
+	s.SentBytes, _ = strconv.ParseInt(m["sent_bytes"], 10, 64)
 	return s, nil
 }
 
@@ -129,9 +131,9 @@ func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, 
 	return st.rdb.HSet(ctx, groupKey(job, g), fields...).Err()
 }
 
-// recordSent records how many records a group's dataset holds.
-func (st *Store) recordSent(ctx context.Context, job string, g int, n int64) error {
-	return st.rdb.HSet(ctx, groupKey(job, g), "sent", n).Err()
+// recordSent records how many records and bytes a group's dataset holds.
+func (st *Store) recordSent(ctx context.Context, job string, g int, n sentCount) error {
+	return st.rdb.HSet(ctx, groupKey(job, g), "sent", n.records, "sent_bytes", n.bytes).Err()
 }
 
 // recordPollToken makes token the group's live poll chain.

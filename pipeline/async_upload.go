@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +29,13 @@ type chunkRecords struct {
 // sink already holds unchanged are set aside as kept.
 func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int, r input.Range) (chunkRecords, error) {
 	var out chunkRecords
+	text, err := spec.asyncOp().text(spec)
+	if err != nil {
+		return out, w.abort(ctx, spec.ID, err.Error())
+	}
 	seen := map[string]int64{}
 	read := 0
-	err := input.Read(ctx, r, spec.Input, func(rec input.Record) error {
+	err = input.Read(ctx, r, spec.Input, func(rec input.Record) error {
 		read++
 		if rec.Err != nil {
 			if spec.Strict {
@@ -46,6 +49,12 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 			return nil
 		}
 		seen[rec.ID] = rec.Line
+		t, err := text(rec)
+		if err != nil {
+			out.failed = append(out.failed, failure(rec, err.Error()))
+			return nil
+		}
+		rec.Text = t
 		out.items = append(out.items, item{rec: rec, sha: sha256.Sum256([]byte(rec.Text))})
 		return nil
 	})
@@ -90,28 +99,6 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 	return out, nil
 }
 
-// datasetLine is one line of an embed-input dataset: the id comes back in
-// the output through keep_fields.
-type datasetLine struct {
-	ID   string `json:"id"`
-	Text string `json:"text"`
-}
-
-// batchLine is one line of a batch-embed-v2-input dataset: custom_id is the
-// record id, body a /v2/embed request of one text (the batch names the model).
-type batchLine struct {
-	CustomID string    `json:"custom_id"`
-	Body     batchBody `json:"body"`
-}
-
-type batchBody struct {
-	Texts           []string `json:"texts"`
-	InputType       string   `json:"input_type"`
-	EmbeddingTypes  []string `json:"embedding_types"`
-	OutputDimension int      `json:"output_dimension,omitempty"`
-	Truncate        string   `json:"truncate,omitempty"`
-}
-
 // HandleAsyncUpload builds a group's dataset from its chunks' ranges and
 // uploads it as a streamed multipart body: the file never exists whole, on
 // disk or in memory. A group already past upload is handed on to its phase.
@@ -139,18 +126,10 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	name := datasetName(spec, def)
-	typ := cohere.DatasetEmbedInput
-	if st.Route == AsyncBatches {
-		typ = cohere.DatasetBatchEmbedV2Input
-	}
-	// An earlier delivery, or a run whose job store was lost, may have
-	// uploaded the dataset: if it exists, it is the group's.
-	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
-		return err
-	}
+	typ := spec.asyncOp().datasetType(st.Route)
 	started := time.Now()
 	pr, pw := io.Pipe()
-	sent := make(chan int64, 1)
+	sent := make(chan sentCount, 1)
 	go func() {
 		n, err := w.writeDataset(ctx, spec, sink, def, st.Route, pw)
 		sent <- n
@@ -166,10 +145,19 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		}
 		// Nothing to send: every record is kept or failed. The download
 		// phase records the chunks without a remote job.
-		if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDownload, "sent", n); err != nil {
+		if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDownload, "sent", n.records); err != nil {
 			return err
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+	}
+	// An earlier delivery, or a run whose job store was lost, may have
+	// uploaded the dataset: if it exists, it is the group's. Looked up
+	// only when there is something to send, so that a re-run with
+	// nothing to do makes no call.
+	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
+		pr.CloseWithError(errUploadDone)
+		<-sent
+		return err
 	}
 	id, err := w.async().CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
 	pr.CloseWithError(errUploadDone)
@@ -196,10 +184,10 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		_ = w.async().DeleteDataset(ctx, id)
 		return w.afterUpload(ctx, p.Job, p.Group)
 	}
-	if err := w.Store.recordSent(ctx, p.Job, p.Group, int64(n)); err != nil {
+	if err := w.Store.recordSent(ctx, p.Job, p.Group, n); err != nil {
 		return err
 	}
-	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n, "took", time.Since(started))
+	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n.records, "took", time.Since(started))
 	return w.afterUpload(ctx, p.Job, p.Group)
 }
 
@@ -226,39 +214,54 @@ func (w *Worker) afterUpload(ctx context.Context, job string, g int) error {
 	return w.startPoll(ctx, job, g)
 }
 
+// sentCount is what a group's dataset holds: its records and its bytes
+// (the budget reckons the group's input tokens from them, budget.go).
+type sentCount struct{ records, bytes int64 }
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
 // writeDataset streams the group's records to out as JSONL and returns how
 // many it wrote. An id that an earlier chunk of the group already sent is
 // left out; its chunk finds it missing from the output and treats it as such.
-func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def AsyncGroup, route string, out io.Writer) (int64, error) {
+func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def AsyncGroup, route string, out io.Writer) (sentCount, error) {
 	bw := bufio.NewWriterSize(out, 256<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	cw := &countWriter{w: bw}
+	lines, err := spec.asyncOp().lines(spec, route, cw)
+	if err != nil {
+		return sentCount{}, err
+	}
 	sentIDs := map[string]bool{}
 	var n int64
 	for i, r := range def.Ranges {
 		recs, err := w.readChunk(ctx, spec, sink, def.First+i, r)
 		if err != nil {
-			return n, err
+			return sentCount{n, cw.n}, err
 		}
 		for _, it := range recs.items {
 			if sentIDs[it.rec.ID] {
 				continue
 			}
 			sentIDs[it.rec.ID] = true
-			var line any = datasetLine{ID: it.rec.ID, Text: it.rec.Text}
-			if route == AsyncBatches {
-				line = batchLine{CustomID: it.rec.ID, Body: batchBody{
-					Texts: []string{it.rec.Text}, InputType: spec.InputType, EmbeddingTypes: spec.EmbeddingTypes,
-					OutputDimension: spec.Dimensions, Truncate: spec.Truncate,
-				}}
-			}
-			if err := enc.Encode(line); err != nil {
-				return n, err
+			if err := lines.write(it); err != nil {
+				return sentCount{n, cw.n}, err
 			}
 			n++
 		}
 	}
-	return n, bw.Flush()
+	if err := lines.flush(); err != nil {
+		return sentCount{n, cw.n}, err
+	}
+	return sentCount{n, cw.n}, bw.Flush()
 }
 
 // adoptDataset looks up a group's dataset by name; when it exists, it is

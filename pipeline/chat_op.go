@@ -70,6 +70,7 @@ func init() {
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.chatChunk(ctx, spec, sink, p)
 		},
+		Async: chatAsync{},
 	})
 }
 
@@ -80,6 +81,18 @@ func (s Spec) PriceOut() float64 {
 		return s.PricePerMTokOut
 	}
 	return ChatPrices[s.Model][1]
+}
+
+// replyBound is the output tokens a record's reply is reckoned at:
+// -max-tokens, or ChatEstimateOutput without it (0 for other operations).
+func (s Spec) replyBound() int64 {
+	switch {
+	case s.Op != OpChat:
+		return 0
+	case s.MaxTokens > 0:
+		return int64(s.MaxTokens)
+	}
+	return ChatEstimateOutput
 }
 
 func chatDefaults(s Spec) Spec {
@@ -98,7 +111,8 @@ func chatDefaults(s Spec) Spec {
 			}
 		}
 	}
-	return syncOnly(s)
+	s.AsyncOptions = s.AsyncOptions.withDefaults()
+	return s
 }
 
 func chatValidate(s Spec) []error {
@@ -128,7 +142,11 @@ func chatValidate(s Spec) []error {
 	if s.Truncate != "" {
 		errs = append(errs, errors.New("-truncate: a chat prompt over the model's context is dead-lettered, not truncated"))
 	}
-	return append(errs, validateSyncOnly(s)...)
+	// The sync-only checks but -async's: chat has the Batches route.
+	sync := s
+	sync.Async = AsyncOff
+	errs = append(errs, validateSyncOnly(sync)...)
+	return append(errs, s.validateAsync()...)
 }
 
 // chatFingerprint: the model, the prompt template, the system prompt, the

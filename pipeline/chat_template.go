@@ -191,11 +191,7 @@ func chatEstimate(ctx context.Context, s Spec) (Estimate, error) {
 	if sampled > 0 {
 		e.Tokens = (bytes*e.Records/sampled + 3) / 4
 	}
-	out := int64(s.MaxTokens)
-	if out == 0 {
-		out = ChatEstimateOutput
-	}
-	e.OutputTokens = out * e.Records
+	e.OutputTokens = s.replyBound() * e.Records
 	e.Cost = Cost(e.Price, e.Tokens, 0) + Cost(e.PriceOut, e.OutputTokens, 0)
 	return e, nil
 }

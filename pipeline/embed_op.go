@@ -25,6 +25,7 @@ func init() {
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.embedChunk(ctx, spec, sink, p)
 		},
+		Async: embedAsync{},
 	})
 }
 
@@ -99,7 +100,7 @@ func embedPrice(model string) float64 {
 func validateSyncOnly(s Spec) []error {
 	var errs []error
 	if s.Async != AsyncOff {
-		errs = append(errs, fmt.Errorf("-async %s: only embed jobs have an async route", s.Async))
+		errs = append(errs, fmt.Errorf("-async %s: only embed and chat jobs have an async route", s.Async))
 	}
 	switch s.Truncate {
 	case "", "NONE", "START", "END":

@@ -172,12 +172,12 @@ func (w *Worker) price(job string) float64 {
 
 // billed records the tokens a remote job (route: embed-jobs, batches) was
 // billed, once, when it completed.
-func (m *Metrics) billed(spec Spec, route string, tokens int64) {
+func (m *Metrics) billed(spec Spec, route string, tokens, outTokens int64) {
 	if m == nil {
 		return
 	}
 	m.Tokens.WithLabelValues(spec.ID, route).Add(float64(tokens))
-	m.Cost.WithLabelValues(spec.ID).Add(Cost(spec.Price(), tokens, 0))
+	m.Cost.WithLabelValues(spec.ID).Add(Cost(spec.Price(), tokens, 0) + Cost(spec.PriceOut(), outTokens, 0))
 }
 
 func (m *Metrics) limiterWait(job, endpoint string, d time.Duration) {

@@ -46,6 +46,9 @@ type Op struct {
 	Endpoint func(Spec) (endpoint string, passUnknown bool)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
+	// Async is the operation's part in the async route (async_op.go); nil
+	// for an operation that runs the synchronous route only.
+	Async asyncOp
 }
 
 var (

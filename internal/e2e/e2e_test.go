@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,34 +268,8 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	victim := start(t, env, worker, "-concurrency", "4", "-http", "", "-rate-limit", "embed=1000000/1m")
 	corpus, texts := writeCorpus(t, 6000)
 	out := t.TempDir()
-	cmd := exec.Command(enqueue, "-in", corpus, "-sink", "parquet:"+out, "-job", "kill", "-dimensions", "256", "-chunk-size", "300", "-wait=false")
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("enqueue: %v\n%s", err, b)
-	}
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	store := pipeline.NewStore(rdb)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	for {
-		st, err := store.Status(ctx, "kill")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.ChunksDone >= 3 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("no chunk finished")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	victim.cmd.Wait()
+	ctx, store := enqueueThenKill(t, env, redisURL, victim, 3, enqueue, "-in", corpus, "-sink", "parquet:"+out, "-job", "kill",
+		"-dimensions", "256", "-chunk-size", "300")
 	start(t, env, worker, "-concurrency", "4", "-http", "", "-rate-limit", "embed=1000000/1m")
 	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, "kill")
 	if err != nil {
@@ -308,6 +283,43 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if extra := fake.Stats().EmbeddedTexts - 6000; extra > 4*300 {
 		t.Errorf("%d texts paid twice, more than the 4 in-flight chunks", extra)
 	}
+}
+
+// enqueueThenKill runs enqueue with args and -wait=false, kills victim
+// (SIGKILL) once the job (-job in args) has done chunks chunks, and returns
+// a context bounding the rest of the test and the job store.
+func enqueueThenKill(t *testing.T, env []string, redisURL string, victim *proc, chunks int64, enqueue string, args ...string) (context.Context, *pipeline.Store) {
+	t.Helper()
+	job := args[slices.Index(args, "-job")+1]
+	cmd := exec.Command(enqueue, append(args, "-wait=false")...)
+	cmd.Env = append(os.Environ(), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, b)
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	store := pipeline.NewStore(rdb)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	for {
+		st, err := store.Status(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ChunksDone >= chunks {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no chunk finished")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	victim.cmd.Wait()
+	return ctx, store
 }
 
 // TestJobIDsAreCheckedAtEnqueue: a job id names Redis keys and the Parquet

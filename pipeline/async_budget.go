@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A remote job is billed as a whole when it completes, so the budget cannot
+// be checked call by call as on the sync route (mayCall). Instead each group
+// reserves a bound on what its remote job will cost before the job is
+// created: the dataset's bytes ÷ 4 as input tokens, and for chat the reply
+// bound per record (Spec.replyBound) as output tokens. A group whose bound
+// does not fit beside what was spent and what other running groups reserved
+// waits for them to be billed; when nothing else is running and it still
+// does not fit, the job stops before creating it.
+
+// reserveGroup is the atomic check and reservation: 1 reserved (or reserved
+// before, by an earlier delivery), 0 wait for the groups still running, -1
+// over the budget. A group's reservation counts until its remote job's bill
+// is in the job's stats (billGroup) or it leaves the remote phases. What
+// was spent is read here too: a bill added between a separate read and
+// this check would be counted neither as spent nor as reserved.
+//
+// KEYS[1]: the job's stats; KEYS[2]: the group's hash; KEYS[3..]: the
+// job's other groups' hashes. ARGV: the group's bound, the price per
+// million input tokens (or per 1,000 search units), the price per million
+// output tokens, -max-cost (USD).
+var reserveGroup = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[2], 'reserve') == 1 then return 1 end
+local x = redis.call('HMGET', KEYS[1], ARGV[5], ARGV[6], ARGV[7])
+local spent = (tonumber(x[1]) or 0) / 1e6 * tonumber(ARGV[2]) + (tonumber(x[2]) or 0) / 1e3 * tonumber(ARGV[2])
+  + (tonumber(x[3]) or 0) / 1e6 * tonumber(ARGV[3])
+local pending = 0
+for i = 3, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
+  if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
+    pending = pending + tonumber(v[1])
+  end
+end
+if spent + pending + tonumber(ARGV[1]) <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[2], 'reserve', ARGV[1])
+  return 1
+end
+if pending > 0 then return 0 end
+return -1
+`)
+
+// billGroup adds a remote job's bill to the job's stats and, in the same
+// transaction, ends the group's reservation.
+func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) error {
+	_, err := st.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for k, v := range stats {
+			if v != 0 {
+				pipe.HIncrBy(ctx, statsKey(job), k, v)
+			}
+		}
+		pipe.HSet(ctx, groupKey(job, g), "billed", 1)
+		return nil
+	})
+	return err
+}
+
+// groupBound is the most a group's remote job is expected to cost.
+func groupBound(spec Spec, s spent, st GroupState) float64 {
+	return Cost(s.price, (st.SentBytes+3)/4, 0) + Cost(s.priceOut, st.Sent*spec.replyBound(), 0)
+}
+
+// mayCreate is checked before a group's remote job is created: ok when its
+// bound fits the budget (or the job has none). Not ok with a nil error:
+// poll again later. A group that can never fit aborts the job.
+func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool, error) {
+	s, err := w.Store.spending(ctx, spec.ID)
+	if err != nil {
+		return false, err
+	}
+	if s.state == StateAborted || s.state == StateCancelled {
+		return false, errStopped
+	}
+	if s.maxCost <= 0 {
+		return true, nil
+	}
+	_, n, err := w.Store.asyncRouteOf(ctx, spec.ID)
+	if err != nil {
+		return false, err
+	}
+	keys := []string{statsKey(spec.ID), groupKey(spec.ID, st.Group)}
+	for g := range n {
+		if g != st.Group {
+			keys = append(keys, groupKey(spec.ID, g))
+		}
+	}
+	bound := groupBound(spec, s, st)
+	r, err := reserveGroup.Run(ctx, w.Store.rdb, keys, bound, s.price, s.priceOut, s.maxCost,
+		StatTokens, StatSearchUnits, StatOutputTokens).Int()
+	if err != nil {
+		return false, fmt.Errorf("budget of group %d: %w", st.Group, err)
+	}
+	switch r {
+	case 1:
+		return true, nil
+	case 0:
+		return false, nil
+	}
+	if s, err = w.Store.spending(ctx, spec.ID); err != nil {
+		return false, err
+	}
+	spentUSD := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
+	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the %s of group %d (%d records, up to ~%s) would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
+		usd(spentUSD), usd(s.maxCost), remoteKind(st.Route), st.Group, st.Sent, usd(bound))
+	return false, w.abort(ctx, spec.ID, reason)
+}
