@@ -126,9 +126,6 @@ func (w *Worker) pendingChunks(ctx context.Context, spec Spec, sink Sink, job st
 				recs.items[j].rec.Text = ""
 			}
 			id := recs.items[j].rec.ID
-			if _, dup := byID[id]; dup {
-				continue // an earlier chunk of the group sent this id
-			}
 			ref.index[id] = j
 			if !done {
 				byID[id] = ref

@@ -231,8 +231,8 @@ func (c *countWriter) Write(b []byte) (int, error) {
 }
 
 // writeDataset streams the group's records to out as JSONL and returns how
-// many it wrote. An id that an earlier chunk of the group already sent is
-// left out; its chunk finds it missing from the output and treats it as such.
+// many it wrote. readChunk has already left out ids claimed by another chunk
+// (ids.go), so each id is sent once.
 func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def AsyncGroup, route string, out io.Writer) (sentCount, error) {
 	bw := bufio.NewWriterSize(out, 256<<10)
 	cw := &countWriter{w: bw}
@@ -240,7 +240,6 @@ func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def Asy
 	if err != nil {
 		return sentCount{}, err
 	}
-	sentIDs := map[string]bool{}
 	var n int64
 	for i, r := range def.Ranges {
 		recs, err := w.readChunk(ctx, spec, sink, def.First+i, r)
@@ -248,10 +247,6 @@ func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def Asy
 			return sentCount{n, cw.n}, err
 		}
 		for _, it := range recs.items {
-			if sentIDs[it.rec.ID] {
-				continue
-			}
-			sentIDs[it.rec.ID] = true
 			if err := lines.write(it); err != nil {
 				return sentCount{n, cw.n}, err
 			}
