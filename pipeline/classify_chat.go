@@ -21,8 +21,8 @@ import (
 // text is the last user message after a short fixed lead-in, so that a
 // record cannot pass for the instructions. A reply that is not valid JSON
 // or names no label is asked again once, then dead-lettered with the raw
-// reply. The API gives no confidence: it is left at 0, and labels holds 1
-// for each predicted label.
+// reply. The API gives no confidence: it is left empty (NULL), and labels
+// holds 1 for each predicted label.
 
 // labelChatter calls Cohere's v2 chat endpoint (cohere.Client satisfies it).
 type labelChatter interface {
