@@ -29,12 +29,6 @@ type labelChatter interface {
 	Chat(ctx context.Context, req *cohere.ChatRequest) (*cohere.ChatResponse, error)
 }
 
-// ChatOutputWeight is what an output token of the chat models costs in
-// input tokens (Command A: 2.50 and 10 USD per million; R and R7B the same
-// ratio): the route counts input + 4 × output tokens, so that one price,
-// the input price, bills both.
-const ChatOutputWeight = 4
-
 const (
 	// chatLeadIn precedes each record's text in the last user message.
 	chatLeadIn = "Text to classify:\n"
@@ -187,8 +181,9 @@ func (lc labelCaller) label(ctx context.Context, text string) ([]string, string,
 				return nil, err
 			}
 			resp = r
+			// Output tokens are priced apart, at Spec.PriceOut.
 			b := r.Usage.BilledUnits
-			return map[string]int64{StatTokens: int64(b.InputTokens) + ChatOutputWeight*int64(b.OutputTokens), StatEmbedded: 1}, nil
+			return map[string]int64{StatTokens: int64(b.InputTokens), StatOutputTokens: int64(b.OutputTokens), StatEmbedded: 1}, nil
 		})
 		if v, ok := rejected(err); ok {
 			return nil, rejectedReason(v), nil

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -336,5 +337,66 @@ func TestClassifyMultiLabel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClassifyChatCost: the chat route's estimate and -max-cost count the
+// replies' output tokens at -price-per-mtok-out (or the model's output
+// list price), beside the input tokens at -price-per-mtok.
+func TestClassifyChatCost(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	set := kjvSample(t, n, 2)
+	h := newHarness(t)
+	h.limits = map[string]ratelimit.Limit{"chat": {Count: 1_000_000, Per: 60e9}}
+	h.startWorkers(1)
+	spec := kjvSpec(h, set, "kjv-chat-cost", pipeline.ViaChat, "parquet")
+	spec.Examples, spec.ExamplesSHA256 = nil, ""
+
+	// The estimate: one call per record, each reply at most the longest
+	// label's JSON object, {"label":"History and Wisdom"}: 30 bytes, 8 tokens.
+	e, err := pipeline.EstimateCost(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	price, priceOut := pipeline.ChatPrices[spec.Model][0], pipeline.ChatPrices[spec.Model][1]
+	if e.Calls != n || e.OutputTokens != 8*n || e.Price != price || e.PriceOut != priceOut || e.Tokens < 40*n ||
+		e.Cost != pipeline.Cost(price, e.Tokens, 0)+pipeline.Cost(priceOut, e.OutputTokens, 0) {
+		t.Fatalf("estimate %+v: want %d calls, %d output tokens at %g, input at %g", e, n, 8*n, priceOut, price)
+	}
+	if s := e.String(); !strings.Contains(s, "at most 800 output tokens") {
+		t.Errorf("estimate prints %q, without the output tokens", s)
+	}
+
+	// The embed route pays its examples once besides the records, in
+	// calls of up to 96 texts, and no output tokens.
+	es := kjvSpec(h, set, "kjv-embed-cost", pipeline.ViaEmbed, "parquet")
+	ee, err := pipeline.EstimateCost(context.Background(), es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ee.Calls != 2+1 || ee.OutputTokens != 0 || ee.Price != 0.12 || ee.Tokens <= e.Tokens/10 {
+		t.Errorf("embed route estimate %+v: want 3 calls (100 records, 8 examples) at 0.12", ee)
+	}
+
+	// -max-cost: at 2,000 USD per million output tokens the replies cost
+	// about 100 times the prompts, and the job stops at its budget.
+	spec.PricePerMTokOut, spec.MaxCost = 2000, 0.4
+	if e, _ = pipeline.EstimateCost(context.Background(), spec); pipeline.CheckBudget(spec, e) == nil {
+		t.Errorf("estimate %s passes -max-cost %g", e, spec.MaxCost)
+	}
+	st := h.run(spec)
+	stats := h.fake.Stats()
+	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") || st.Written >= n {
+		t.Fatalf("status %s written %d (%s): want aborted by -max-cost", st.State, st.Written, st.Reason)
+	}
+	if st.OutputTokens != int64(stats.BilledOutputTokens) || st.Tokens != int64(stats.BilledInputTokens) || st.OutputTokens == 0 {
+		t.Fatalf("job counted %d input and %d output tokens, the fake billed %d and %d", st.Tokens, st.OutputTokens, stats.BilledInputTokens, stats.BilledOutputTokens)
+	}
+	spent := pipeline.Cost(price, st.Tokens, 0) + pipeline.Cost(2000, st.OutputTokens, 0)
+	perCall := spent / float64(stats.Calls["POST /v2/chat"])
+	// Calls already in flight when the budget ran out (8 per chunk) finish.
+	if st.Cost() != spent || spent < spec.MaxCost-perCall || spent > spec.MaxCost+8*perCall {
+		t.Errorf("spent %s (status says %s) for -max-cost %g, %g a call", fmt.Sprint(spent), fmt.Sprint(st.Cost()), spec.MaxCost, perCall)
 	}
 }
