@@ -124,7 +124,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"-addr", "-api-key", "-embed-limit", "-rate-limit", "-retry-after", "-latency", "-jitter",
 		"-error-rate", "-error-status", "-reset-rate", "-hang-rate", "-malformed-rate", "-poison", "-monthly-cap",
-		"-validate-delay", "-process-delay", "-part-rows", "-batch-dup-rate", "-seed"} {
+		"-validate-delay", "-process-delay", "-part-rows", "-batch-dup-rate", "-seed", "-classifier"} {
 		if !strings.Contains(out.String(), "  "+f+" ") && !strings.Contains(out.String(), "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}

@@ -43,6 +43,27 @@ func simulator(t *testing.T) string {
 	return simBin
 }
 
+// startSim starts cmd/cohere-sim with args on a free port and returns its
+// address once it listens.
+func startSim(t *testing.T, args ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	p := start(t, nil, simulator(t), append([]string{"-addr", addr}, args...)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		up := strings.Contains(p.out.String(), "listening")
+		p.mu.Unlock()
+		if up {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cohere-sim did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestChatThroughSimulator runs a chat job through the real binaries
 // against cmd/cohere-sim, whose chat limit is below the worker's so that
 // 429s happen: every record is written once with the simulator's reply to
@@ -50,22 +71,7 @@ func simulator(t *testing.T) string {
 func TestChatThroughSimulator(t *testing.T) {
 	t.Parallel()
 	enqueue, worker := binaries(t)
-	sim := simulator(t)
-	addr := freeAddr(t)
-	p := start(t, nil, sim, "-addr", addr, "-rate-limit", "chat=20/1s")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		p.mu.Lock()
-		up := strings.Contains(p.out.String(), "listening")
-		p.mu.Unlock()
-		if up {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("cohere-sim did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	addr := startSim(t, "-rate-limit", "chat=20/1s")
 	env := []string{"REDIS_URL=" + testenv.RedisURL(t), "COHERE_BASE_URL=http://" + addr,
 		"COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
 	start(t, env, worker, "-concurrency", "4", "-http", "", "-rate-limit", "chat=40/1s")
