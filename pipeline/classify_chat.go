@@ -68,10 +68,7 @@ func chatPrompt(spec Spec, examples []cohere.ClassifyExample) []cohere.ChatMessa
 		sys = "You classify texts. Answer with a JSON object whose \"labels\" lists every label that applies, each one of these labels: " + strings.Join(spec.Labels, ", ") + "."
 	}
 	msgs := []cohere.ChatMessage{cohere.SystemMessage(sys)}
-	for i, e := range examples {
-		if i == maxChatShots {
-			break
-		}
+	for _, e := range chatShots(spec.Labels, examples) {
 		ans, _ := json.Marshal(map[string]string{"label": e.Label})
 		if spec.MultiLabel {
 			ans, _ = json.Marshal(map[string][]string{"labels": {e.Label}})
@@ -79,6 +76,25 @@ func chatPrompt(spec Spec, examples []cohere.ClassifyExample) []cohere.ChatMessa
 		msgs = append(msgs, cohere.UserMessage(chatLeadIn+e.Text), cohere.AssistantMessage(string(ans)))
 	}
 	return msgs
+}
+
+// chatShots picks at most maxChatShots examples, taking one of each label
+// in turn, so that an examples file sorted by label still shows the model
+// every label.
+func chatShots(labels []string, examples []cohere.ClassifyExample) []cohere.ClassifyExample {
+	byLabel := map[string][]cohere.ClassifyExample{}
+	for _, e := range examples {
+		byLabel[e.Label] = append(byLabel[e.Label], e)
+	}
+	var out []cohere.ClassifyExample
+	for round := 0; round < len(examples) && len(out) < maxChatShots; round++ {
+		for _, l := range labels {
+			if round < len(byLabel[l]) && len(out) < maxChatShots {
+				out = append(out, byLabel[l][round])
+			}
+		}
+	}
+	return out
 }
 
 func (w *Worker) classifyChatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {

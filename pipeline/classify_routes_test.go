@@ -400,3 +400,26 @@ func TestClassifyChatCost(t *testing.T) {
 		t.Errorf("spent %s (status says %s) for -max-cost %g, %g a call", fmt.Sprint(spent), fmt.Sprint(st.Cost()), spec.MaxCost, perCall)
 	}
 }
+
+// TestChatShots: the chat route's few-shot turns take the labels in turn,
+// so that an examples file sorted by label shows every label, up to 32.
+func TestChatShots(t *testing.T) {
+	t.Parallel()
+	var ex []cohere.ClassifyExample
+	for _, l := range []string{"a", "b", "c", "d"} {
+		for i := range 12 {
+			ex = append(ex, cohere.ClassifyExample{Text: fmt.Sprint(l, i), Label: l})
+		}
+	}
+	shots := pipeline.ChatShots([]string{"a", "b", "c", "d"}, ex)
+	per := map[string]int{}
+	for _, s := range shots {
+		per[s.Label]++
+	}
+	if len(shots) != 32 || per["a"] != 8 || per["d"] != 8 || shots[0].Text != "a0" || shots[1].Text != "b0" || shots[4].Text != "a1" {
+		t.Fatalf("%d shots, %v per label, first %v", len(shots), per, shots[:5])
+	}
+	if got := pipeline.ChatShots([]string{"a", "b"}, ex[:3]); len(got) != 3 {
+		t.Fatalf("%d shots of 3 examples", len(got))
+	}
+}

@@ -7,3 +7,6 @@ var (
 	TotalsKey = totalsKey
 	GroupKey  = groupKey
 )
+
+// ChatShots is the chat route's choice of few-shot examples.
+var ChatShots = chatShots
