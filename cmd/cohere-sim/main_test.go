@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,26 @@ func TestParseLimit(t *testing.T) {
 				t.Fatalf("parseLimit(%q) = %d, %v, %v", tt.in, n, w, err)
 			}
 		})
+	}
+}
+
+// TestClassifierFlag: -classifier reads MODEL=FILE, and a bad line is an
+// error naming the file and line.
+func TestClassifierFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.jsonl"), filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(good, []byte("{\"text\":\"a\",\"label\":\"x\"}\n\n{\"text\":\"b\",\"label\":\"y\"}\n"), 0o644)
+	os.WriteFile(bad, []byte("{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\"}\n"), 0o644)
+	if ex, err := readExamples(good); err != nil || len(ex) != 2 || ex[1].Label != "y" {
+		t.Fatalf("good file: %v %v", ex, err)
+	}
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"-classifier", "ft=" + bad}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), bad+":2:") {
+		t.Fatalf("bad file: %v", err)
+	}
+	if err := run(t.Context(), []string{"-classifier", "no-file"}, io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), "want MODEL=FILE") {
+		t.Fatalf("no file: %v", err)
 	}
 }
