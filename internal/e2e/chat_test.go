@@ -43,9 +43,9 @@ func simulator(t *testing.T) string {
 	return simBin
 }
 
-// startSim starts cmd/cohere-sim with args on a free port and returns its
-// address once it listens.
-func startSim(t *testing.T, args ...string) string {
+// startSimulator starts cmd/cohere-sim on a free port with args and
+// returns its address once it listens.
+func startSimulator(t *testing.T, args ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	p := start(t, nil, simulator(t), append([]string{"-addr", addr}, args...)...)
@@ -71,7 +71,7 @@ func startSim(t *testing.T, args ...string) string {
 func TestChatThroughSimulator(t *testing.T) {
 	t.Parallel()
 	enqueue, worker := binaries(t)
-	addr := startSim(t, "-rate-limit", "chat=20/1s")
+	addr := startSimulator(t, "-rate-limit", "chat=20/1s")
 	env := []string{"REDIS_URL=" + testenv.RedisURL(t), "COHERE_BASE_URL=http://" + addr,
 		"COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
 	start(t, env, worker, "-concurrency", "4", "-http", "", "-rate-limit", "chat=40/1s")

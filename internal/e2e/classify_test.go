@@ -307,7 +307,7 @@ func TestClassifyKilledMidJob(t *testing.T) {
 func TestClassifyThroughSimulator(t *testing.T) {
 	t.Parallel()
 	c := newClassifyEnv(t)
-	addr := startSim(t, "-classifier", kjvModel+"="+c.examples)
+	addr := startSimulator(t, "-classifier", kjvModel+"="+c.examples)
 	c.calls = func() map[string]int {
 		code, body := get(t, "http://"+addr+"/_sim/stats")
 		var st coheretest.Stats
