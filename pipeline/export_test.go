@@ -7,6 +7,3 @@ var (
 	TotalsKey = totalsKey
 	GroupKey  = groupKey
 )
-
-// ChatShots is the chat route's choice of few-shot examples.
-var ChatShots = chatShots
