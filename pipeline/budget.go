@@ -145,17 +145,32 @@ const estimateSample = 1000
 // holds are counted: the estimate is an upper bound. Stdin cannot be read
 // ahead and yields an error.
 func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
-	e := Estimate{Price: spec.Price()}
-	var sampled, bytes int64
 	op, err := LookupOp(spec.Op)
 	if err != nil {
-		return e, err
+		return Estimate{Price: spec.Price()}, err
 	}
 	if op.Estimate != nil {
 		return op.Estimate(ctx, spec)
 	}
-	per := int64(op.RecordsPerCall)
-	err = input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
+	e, err := sampleInputs(ctx, spec, int64(op.RecordsPerCall))
+	if err != nil {
+		return e, err
+	}
+	if op.SearchUnits {
+		e.SearchUnitPriced = true
+		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
+	} else {
+		e.Cost = Cost(e.Price, e.Tokens, 0)
+	}
+	return e, nil
+}
+
+// sampleInputs counts a job's records and its calls of per records, and
+// reckons their tokens from the first (up to 1,000) records' text.
+func sampleInputs(ctx context.Context, spec Spec, per int64) (Estimate, error) {
+	e := Estimate{Price: spec.Price()}
+	var sampled, bytes int64
+	err := input.Split(ctx, spec.Inputs, spec.Input, spec.ChunkSize, func(r input.Range) error {
 		if r.Path == "-" || r.Data != nil {
 			return errors.New("stdin cannot be estimated ahead")
 		}
@@ -177,12 +192,6 @@ func EstimateCost(ctx context.Context, spec Spec) (Estimate, error) {
 	}
 	if sampled > 0 {
 		e.Tokens = (bytes*e.Records/sampled + 3) / 4
-	}
-	if op.SearchUnits {
-		e.SearchUnitPriced = true
-		e.Cost = Cost(e.Price, 0, e.Records) // one search unit per query
-	} else {
-		e.Cost = Cost(e.Price, e.Tokens, 0)
 	}
 	return e, nil
 }

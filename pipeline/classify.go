@@ -112,7 +112,7 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 			labels[l] = float32(c.Confidence)
 		}
 		out.Classifications = append(out.Classifications, sinks.Classification{
-			ID: it.rec.ID, Label: v.Prediction, Confidence: float32(v.Confidence), Labels: labels,
+			ID: it.rec.ID, Label: v.Prediction, Confidence: new(float32(v.Confidence)), Labels: labels,
 			Model: spec.Model, Fingerprint: fp, ContentSHA256: it.sha, Metadata: it.rec.Meta, ClassifiedAt: now, Route: ViaClassify,
 		})
 	}

@@ -21,19 +21,13 @@ import (
 // text is the last user message after a short fixed lead-in, so that a
 // record cannot pass for the instructions. A reply that is not valid JSON
 // or names no label is asked again once, then dead-lettered with the raw
-// reply. The API gives no confidence: it is left at 0, and labels holds 1
-// for each predicted label.
+// reply. The API gives no confidence: it is left empty (NULL), and labels
+// holds 1 for each predicted label.
 
 // labelChatter calls Cohere's v2 chat endpoint (cohere.Client satisfies it).
 type labelChatter interface {
 	Chat(ctx context.Context, req *cohere.ChatRequest) (*cohere.ChatResponse, error)
 }
-
-// ChatOutputWeight is what an output token of the chat models costs in
-// input tokens (Command A: 2.50 and 10 USD per million; R and R7B the same
-// ratio): the route counts input + 4 × output tokens, so that one price,
-// the input price, bills both.
-const ChatOutputWeight = 4
 
 const (
 	// chatLeadIn precedes each record's text in the last user message.
@@ -74,10 +68,7 @@ func chatPrompt(spec Spec, examples []cohere.ClassifyExample) []cohere.ChatMessa
 		sys = "You classify texts. Answer with a JSON object whose \"labels\" lists every label that applies, each one of these labels: " + strings.Join(spec.Labels, ", ") + "."
 	}
 	msgs := []cohere.ChatMessage{cohere.SystemMessage(sys)}
-	for i, e := range examples {
-		if i == maxChatShots {
-			break
-		}
+	for _, e := range chatShots(spec.Labels, examples) {
 		ans, _ := json.Marshal(map[string]string{"label": e.Label})
 		if spec.MultiLabel {
 			ans, _ = json.Marshal(map[string][]string{"labels": {e.Label}})
@@ -85,6 +76,25 @@ func chatPrompt(spec Spec, examples []cohere.ClassifyExample) []cohere.ChatMessa
 		msgs = append(msgs, cohere.UserMessage(chatLeadIn+e.Text), cohere.AssistantMessage(string(ans)))
 	}
 	return msgs
+}
+
+// chatShots picks at most maxChatShots examples, taking one of each label
+// in turn, so that an examples file sorted by label still shows the model
+// every label.
+func chatShots(labels []string, examples []cohere.ClassifyExample) []cohere.ClassifyExample {
+	byLabel := map[string][]cohere.ClassifyExample{}
+	for _, e := range examples {
+		byLabel[e.Label] = append(byLabel[e.Label], e)
+	}
+	var out []cohere.ClassifyExample
+	for round := 0; round < len(examples) && len(out) < maxChatShots; round++ {
+		for _, l := range labels {
+			if round < len(byLabel[l]) && len(out) < maxChatShots {
+				out = append(out, byLabel[l][round])
+			}
+		}
+	}
+	return out
 }
 
 func (w *Worker) classifyChatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
@@ -187,8 +197,9 @@ func (lc labelCaller) label(ctx context.Context, text string) ([]string, string,
 				return nil, err
 			}
 			resp = r
+			// Output tokens are priced apart, at Spec.PriceOut.
 			b := r.Usage.BilledUnits
-			return map[string]int64{StatTokens: int64(b.InputTokens) + ChatOutputWeight*int64(b.OutputTokens), StatEmbedded: 1}, nil
+			return map[string]int64{StatTokens: int64(b.InputTokens), StatOutputTokens: int64(b.OutputTokens), StatEmbedded: 1}, nil
 		})
 		if v, ok := rejected(err); ok {
 			return nil, rejectedReason(v), nil

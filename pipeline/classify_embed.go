@@ -80,7 +80,7 @@ func (w *Worker) classifyEmbedChunk(ctx context.Context, spec Spec, sink Sink, p
 		}
 		label, conf, scores, multi := nearestCentroid(vecs[u].Float, spec.Labels, cents, spec.MultiLabel)
 		out.Classifications = append(out.Classifications, sinks.Classification{
-			ID: it.rec.ID, Label: label, Confidence: conf, Labels: scores, Route: ViaEmbed, LabelsPredicted: multi,
+			ID: it.rec.ID, Label: label, Confidence: &conf, Labels: scores, Route: ViaEmbed, LabelsPredicted: multi,
 			Model: spec.Model, Fingerprint: fp, ContentSHA256: it.sha, Metadata: it.rec.Meta, ClassifiedAt: now,
 		})
 	}

@@ -20,6 +20,7 @@ func init() {
 		Fingerprint:    classifyFingerprint,
 		Price:          classifyRoutePrice, // fine-tuned models have no list price: -price-per-mtok
 		RecordsPerCall: MaxBatch,
+		Estimate:       classifyEstimate,
 		Endpoint:       classifyEndpoint,
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			switch spec.Via {
@@ -51,6 +52,9 @@ func classifyValidate(s Spec) []error {
 		if err := ValidateExamples(s.Examples); err != nil {
 			errs = append(errs, fmt.Errorf("-examples: %w", err))
 		}
+	}
+	if s.PricePerMTokOut < 0 {
+		errs = append(errs, errors.New("-price-per-mtok-out must not be negative"))
 	}
 	if s.Candidates != "" || s.TopN != 0 || s.MaxTokensPerDoc != 0 {
 		errs = append(errs, errors.New("-candidates, -top-n and -max-tokens-per-doc are rerank flags"))

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -147,20 +149,68 @@ func classifyRouteFingerprint(s Spec) string {
 }
 
 // classifyRoutePrice is the list price per million input tokens of the
-// route's model: embed models as embed, chat models as Command A; zero for
-// a fine-tuned model (give -price-per-mtok).
+// route's model: embed models as embed, chat models as chat (ChatPrices;
+// their output tokens are priced by Spec.PriceOut); zero for a fine-tuned
+// model (give -price-per-mtok).
 func classifyRoutePrice(model string) float64 {
-	switch {
-	case strings.HasPrefix(model, "embed-"):
+	if strings.HasPrefix(model, "embed-") {
 		return embedPrice(model)
-	case strings.HasPrefix(model, "command-r7b"):
-		return 0.0375
-	case strings.HasPrefix(model, "command-r-08"):
-		return 0.15
-	case strings.HasPrefix(model, "command"):
-		return 2.50
 	}
-	return 0
+	return ChatPrices[model][0]
+}
+
+// classifyEstimate reckons a classify job's cost by route. The classify
+// route counts the records' tokens in calls of up to MaxBatch. The embed
+// route adds its examples, embedded once. The chat route makes one call per
+// record, each sending the system prompt, the few-shot turns and the
+// lead-in besides the record's text, and is billed its reply, a JSON
+// object naming the label (every label with -multi-label), at the output
+// price.
+func classifyEstimate(ctx context.Context, s Spec) (Estimate, error) {
+	per := int64(MaxBatch)
+	if s.Via == ViaChat {
+		per = 1
+	}
+	e, err := sampleInputs(ctx, s, per)
+	if err != nil {
+		return e, err
+	}
+	switch s.Via {
+	case ViaEmbed:
+		var bytes int64
+		for _, ex := range s.Examples {
+			bytes += int64(len(ex.Text))
+		}
+		e.Tokens += (bytes + 3) / 4
+		e.Calls += int64((len(s.Examples) + MaxBatch - 1) / MaxBatch)
+	case ViaChat:
+		prompt := int64(len(chatLeadIn))
+		for _, m := range chatPrompt(s, s.Examples) {
+			prompt += int64(len(m.Content.String()))
+		}
+		e.Tokens += e.Records * ((prompt + 3) / 4)
+		e.PriceOut = s.PriceOut()
+		e.OutputTokens = e.Records * int64((len(longestReply(s))+3)/4)
+	}
+	e.Cost = Cost(e.Price, e.Tokens, 0) + Cost(e.PriceOut, e.OutputTokens, 0)
+	return e, nil
+}
+
+// longestReply is the longest reply the chat route's schema allows: the
+// longest label, or every label with -multi-label.
+func longestReply(s Spec) string {
+	if s.MultiLabel {
+		b, _ := json.Marshal(map[string][]string{"labels": s.Labels}) // strings always encode
+		return string(b)
+	}
+	longest := ""
+	for _, l := range s.Labels {
+		if len(l) > len(longest) {
+			longest = l
+		}
+	}
+	b, _ := json.Marshal(map[string]string{"label": longest})
+	return string(b)
 }
 
 // CheckExampleLabels names the file and line of the first example whose

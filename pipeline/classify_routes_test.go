@@ -1,116 +1,116 @@
 package pipeline_test
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/kjvtest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
 
-// kjvLabels are the labels of the bundled King James verses: the
-// testament of the verse's book.
-var kjvLabels = []string{"Old Testament", "New Testament"}
+// kjvLabels are the labels of the bundled King James verses: the book
+// group of the verse's book (internal/kjvtest).
+var kjvLabels = kjvtest.Labels
 
-// kjvSet is a labelled sample of examples/kjv/bible.jsonl.gz: n records
-// spread evenly over the whole Bible, and perLabel examples of each
-// testament taken from verses that are not records.
+// kjvFineTuned is the fine-tuned classify model the classify route calls:
+// the fake serves it with the sample's examples as its training set.
+const kjvFineTuned = "kjv-books-ft"
+
+// kjvSet is a labelled sample of examples/kjv/bible.jsonl.gz written for a
+// job: n records spread evenly over the whole Bible, and perLabel examples
+// of each book group taken from verses that are not records.
 type kjvSet struct {
+	kjvtest.Set
 	records  string            // JSONL path
 	truth    map[string]string // id → label
 	texts    map[string]string // id → text
 	examples []cohere.ClassifyExample
 }
 
-func kjvSample(t testing.TB, n, perLabel int) kjvSet {
+func kjvSample(t *testing.T, n, perLabel int) kjvSet {
 	t.Helper()
-	f, err := os.Open("../examples/kjv/bible.jsonl.gz")
+	set, err := kjvtest.Sample("../examples/kjv/bible.jsonl.gz", n, perLabel)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type verse struct{ ID, Text, Book, Label string }
-	var all []verse
-	label := kjvLabels[0]
-	sc := bufio.NewScanner(zr)
-	for sc.Scan() {
-		var v verse
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatal(err)
-		}
-		if v.Book == "Matthew" {
-			label = kjvLabels[1]
-		}
-		v.Label = label
-		all = append(all, v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	s := kjvSet{truth: map[string]string{}, texts: map[string]string{}}
-	step := len(all) / n
-	var lines []string
-	for i := range n {
-		v := all[i*step]
+	s := kjvSet{Set: set, truth: map[string]string{}, texts: map[string]string{}}
+	for _, v := range set.Records {
 		s.truth[v.ID], s.texts[v.ID] = v.Label, v.Text
-		b, _ := json.Marshal(map[string]string{"id": v.ID, "text": v.Text, "book": v.Book})
-		lines = append(lines, string(b))
 	}
-	s.records = writeLines(t.(*testing.T), "kjv.jsonl", lines)
-	per := map[string]int{}
-	for i := step / 2; i < len(all) && (per[kjvLabels[0]] < perLabel || per[kjvLabels[1]] < perLabel); i += step / 3 {
-		v := all[i]
-		if _, isRecord := s.truth[v.ID]; isRecord || per[v.Label] >= perLabel {
-			continue
-		}
-		per[v.Label]++
-		s.examples = append(s.examples, cohere.ClassifyExample{Text: v.Text, Label: v.Label})
+	for _, e := range set.Examples {
+		s.examples = append(s.examples, cohere.ClassifyExample{Text: e.Text, Label: e.Label})
+	}
+	s.records = filepath.Join(t.TempDir(), "kjv.jsonl")
+	if err := os.WriteFile(s.records, []byte(set.RecordsJSONL()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
 
-// TestClassifyRoutesKJV classifies 500 verses by testament on the embed and
-// chat routes into each sink: every id once, every label from the set, the
-// route recorded, the examples embedded once, and a re-run pays nothing.
+// fineTuned registers the sample's examples as the training set of
+// kjvFineTuned.
+func (s kjvSet) fineTuned() coheretest.Option {
+	ex := make([]coheretest.ClassifyExample, len(s.examples))
+	for i, e := range s.examples {
+		ex[i] = coheretest.ClassifyExample{Text: e.Text, Label: e.Label}
+	}
+	return coheretest.WithClassifier(kjvFineTuned, ex)
+}
+
+// kjvSpec is a classify job over the sample on route via: the fine-tuned
+// model on the classify route, the examples on the embed route (and as
+// few-shot turns on chat), the labels on chat.
+func kjvSpec(h *harness, set kjvSet, id, via, sinkName string) pipeline.Spec {
+	spec := pipeline.Spec{ID: id, Op: pipeline.OpClassify, Inputs: []string{set.records},
+		ChunkSize: 50, Sink: "parquet:" + h.out, ClassifyOptions: pipeline.ClassifyOptions{Via: via}}
+	switch via {
+	case pipeline.ViaClassify:
+		spec.Model = kjvFineTuned
+	case pipeline.ViaEmbed:
+		spec.Examples = set.examples
+	case pipeline.ViaChat:
+		spec.Examples, spec.Labels = set.examples, kjvLabels
+	}
+	spec.Input.MetaFields = []string{"book"}
+	if sinkName == "postgres" {
+		spec.Sink, spec.Table = "postgres", "kjv_"+via
+	}
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		h.t.Fatal(err)
+	}
+	return spec
+}
+
+// TestClassifyRoutesKJV classifies 500 verses into four book groups on
+// each route into each sink: every id once, every label from the set, the
+// route recorded, confidence empty where the API gives none, the examples
+// embedded once, and a re-run pays nothing.
 func TestClassifyRoutesKJV(t *testing.T) {
 	t.Parallel()
 	const n = 500
-	for _, via := range []string{pipeline.ViaEmbed, pipeline.ViaChat} {
+	for _, via := range []string{pipeline.ViaClassify, pipeline.ViaEmbed, pipeline.ViaChat} {
 		for _, sinkName := range []string{"parquet", "postgres"} {
 			t.Run(via+"/"+sinkName, func(t *testing.T) {
 				t.Parallel()
-				h := newHarness(t)
-				h.limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: 60e9}, "chat": {Count: 1_000_000, Per: 60e9}}
+				set := kjvSample(t, n, 12)
+				h := newHarness(t, set.fineTuned())
+				h.limits = map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: 60e9}, "chat": {Count: 1_000_000, Per: 60e9}, "classify": {Count: 1_000_000, Per: 60e9}}
 				if sinkName == "postgres" {
 					h.dbURL = testenv.DatabaseURL(t)
 				}
 				h.startWorkers(4)
-				set := kjvSample(t, n, 12)
-				spec := pipeline.Spec{ID: "kjv-" + via + "-" + sinkName, Op: pipeline.OpClassify, Inputs: []string{set.records},
-					ChunkSize: 250, Sink: "parquet:" + h.out,
-					OpOptions:       pipeline.OpOptions{Examples: set.examples},
-					ClassifyOptions: pipeline.ClassifyOptions{Via: via, Labels: kjvLabels}}
-				spec.Input.MetaFields = []string{"book"}
-				if sinkName == "postgres" {
-					spec.Sink, spec.Table = "postgres", "kjv_"+via
-				}
-				spec = spec.WithDefaults()
-				if err := spec.Validate(); err != nil {
-					t.Fatal(err)
-				}
+				spec := kjvSpec(h, set, "kjv-"+via+"-"+sinkName, via, sinkName)
 				st := h.run(spec)
 				if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
 					t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
@@ -128,33 +128,47 @@ func TestClassifyRoutesKJV(t *testing.T) {
 					if !slices.Contains(kjvLabels, c.Label) || c.Route != via || c.Fingerprint != spec.Fingerprint() {
 						t.Fatalf("%s: label %q route %q fingerprint %q", id, c.Label, c.Route, c.Fingerprint)
 					}
+					// The chat API gives no confidence: NULL, not 0.
+					if (via == pipeline.ViaChat) != (c.Confidence == nil) || c.Confidence != nil && (*c.Confidence <= 0 || *c.Confidence > 1) {
+						t.Fatalf("%s: route %s confidence %v", id, via, c.Confidence)
+					}
 					if c.Label == set.truth[id] {
 						right++
 					}
 				}
-				majority := 0
-				for _, l := range set.truth {
-					if l == kjvLabels[0] {
-						majority++
+				if sinkName == "postgres" {
+					var nulls int
+					if err := connect(t, h.dbURL).QueryRow(context.Background(), "select count(*) from "+spec.Table+" where confidence is null").Scan(&nulls); err != nil {
+						t.Fatal(err)
+					}
+					if want := map[bool]int{true: n}[via == pipeline.ViaChat]; nulls != want {
+						t.Errorf("%d rows with a null confidence, want %d (the chat API gives none)", nulls, want)
 					}
 				}
-				t.Logf("accuracy: %s route %d/%d (%.1f%%); majority class (%s) %d/%d (%.1f%%)", via, right, n, 100*float64(right)/n, kjvLabels[0], majority, n, 100*float64(majority)/n)
+				label, majority := set.Majority()
+				t.Logf("accuracy: %s route %d/%d (%.1f%%); majority class (%s) %d/%d (%.1f%%)", via, right, n, 100*float64(right)/n, label, majority, n, 100*float64(majority)/n)
 				stats := h.fake.Stats()
 				distinctTexts := map[string]bool{}
 				for _, text := range set.texts {
 					distinctTexts[text] = true
 				}
+				calls := stats.Calls
 				switch via {
+				case pipeline.ViaClassify:
+					// 10 chunks of 50 records, one call each.
+					if calls["POST /v1/classify"] != n/50 || stats.BilledClassifications != n || calls["POST /v2/embed"]+calls["POST /v2/chat"] != 0 {
+						t.Errorf("calls %v, %d classifications billed; want %d classify calls for %d records", calls, stats.BilledClassifications, n/50, n)
+					}
 				case pipeline.ViaEmbed:
 					// The examples once, then each record once.
 					if stats.EmbeddedTexts != len(set.examples)+len(distinctTexts) || stats.EmbeddedTexts != stats.UniqueTexts {
 						t.Errorf("embedded %d texts (%d distinct), want %d examples + %d records, each once", stats.EmbeddedTexts, stats.UniqueTexts, len(set.examples), len(distinctTexts))
 					}
-					if c := stats.Calls["POST /v2/chat"]; c != 0 {
-						t.Errorf("%d chat calls on the embed route", c)
+					if c := calls["POST /v2/chat"] + calls["POST /v1/classify"]; c != 0 {
+						t.Errorf("%d chat or classify calls on the embed route", c)
 					}
 				case pipeline.ViaChat:
-					if c := stats.Calls["POST /v2/chat"]; c != len(distinctTexts) {
+					if c := calls["POST /v2/chat"]; c != len(distinctTexts) {
 						t.Errorf("%d chat calls, want one per distinct text (%d)", c, len(distinctTexts))
 					}
 				}
@@ -164,7 +178,7 @@ func TestClassifyRoutesKJV(t *testing.T) {
 				if st.State != pipeline.StateDone || st.Skipped != n || st.Written != 0 {
 					t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 				}
-				if calls := h.fake.Stats().Calls; calls["POST /v2/embed"]+calls["POST /v2/chat"] != 0 {
+				if calls := h.fake.Stats().Calls; calls["POST /v2/embed"]+calls["POST /v2/chat"]+calls["POST /v1/classify"] != 0 {
 					t.Errorf("re-run made calls: %v", calls)
 				}
 			})
@@ -179,13 +193,13 @@ func readRoutedClassifications(t *testing.T, h *harness, spec pipeline.Spec) map
 		return readClassifications(t, h, spec)
 	}
 	got := map[string]sinks.Classification{}
-	rows, err := connect(t, h.dbURL).Query(context.Background(), "select id, label, route, fingerprint from "+spec.Table)
+	rows, err := connect(t, h.dbURL).Query(context.Background(), "select id, label, confidence, route, fingerprint from "+spec.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var c sinks.Classification
-		if err := rows.Scan(&c.ID, &c.Label, &c.Route, &c.Fingerprint); err != nil {
+		if err := rows.Scan(&c.ID, &c.Label, &c.Confidence, &c.Route, &c.Fingerprint); err != nil {
 			t.Fatal(err)
 		}
 		if _, dup := got[c.ID]; dup {
@@ -323,5 +337,89 @@ func TestClassifyMultiLabel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClassifyChatCost: the chat route's estimate and -max-cost count the
+// replies' output tokens at -price-per-mtok-out (or the model's output
+// list price), beside the input tokens at -price-per-mtok.
+func TestClassifyChatCost(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	set := kjvSample(t, n, 2)
+	h := newHarness(t)
+	h.limits = map[string]ratelimit.Limit{"chat": {Count: 1_000_000, Per: 60e9}}
+	h.startWorkers(1)
+	spec := kjvSpec(h, set, "kjv-chat-cost", pipeline.ViaChat, "parquet")
+	spec.Examples, spec.ExamplesSHA256 = nil, ""
+
+	// The estimate: one call per record, each reply at most the longest
+	// label's JSON object, {"label":"History and Wisdom"}: 30 bytes, 8 tokens.
+	e, err := pipeline.EstimateCost(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	price, priceOut := pipeline.ChatPrices[spec.Model][0], pipeline.ChatPrices[spec.Model][1]
+	if e.Calls != n || e.OutputTokens != 8*n || e.Price != price || e.PriceOut != priceOut || e.Tokens < 40*n ||
+		e.Cost != pipeline.Cost(price, e.Tokens, 0)+pipeline.Cost(priceOut, e.OutputTokens, 0) {
+		t.Fatalf("estimate %+v: want %d calls, %d output tokens at %g, input at %g", e, n, 8*n, priceOut, price)
+	}
+	if s := e.String(); !strings.Contains(s, "at most 800 output tokens") {
+		t.Errorf("estimate prints %q, without the output tokens", s)
+	}
+
+	// The embed route pays its examples once besides the records, in
+	// calls of up to 96 texts, and no output tokens.
+	es := kjvSpec(h, set, "kjv-embed-cost", pipeline.ViaEmbed, "parquet")
+	ee, err := pipeline.EstimateCost(context.Background(), es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ee.Calls != 2+1 || ee.OutputTokens != 0 || ee.Price != 0.12 || ee.Tokens <= e.Tokens/10 {
+		t.Errorf("embed route estimate %+v: want 3 calls (100 records, 8 examples) at 0.12", ee)
+	}
+
+	// -max-cost: at 2,000 USD per million output tokens the replies cost
+	// about 100 times the prompts, and the job stops at its budget.
+	spec.PricePerMTokOut, spec.MaxCost = 2000, 0.4
+	if e, _ = pipeline.EstimateCost(context.Background(), spec); pipeline.CheckBudget(spec, e) == nil {
+		t.Errorf("estimate %s passes -max-cost %g", e, spec.MaxCost)
+	}
+	st := h.run(spec)
+	stats := h.fake.Stats()
+	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") || st.Written >= n {
+		t.Fatalf("status %s written %d (%s): want aborted by -max-cost", st.State, st.Written, st.Reason)
+	}
+	if st.OutputTokens != int64(stats.BilledOutputTokens) || st.Tokens != int64(stats.BilledInputTokens) || st.OutputTokens == 0 {
+		t.Fatalf("job counted %d input and %d output tokens, the fake billed %d and %d", st.Tokens, st.OutputTokens, stats.BilledInputTokens, stats.BilledOutputTokens)
+	}
+	spent := pipeline.Cost(price, st.Tokens, 0) + pipeline.Cost(2000, st.OutputTokens, 0)
+	perCall := spent / float64(stats.Calls["POST /v2/chat"])
+	// Calls already in flight when the budget ran out (8 per chunk) finish.
+	if st.Cost() != spent || spent < spec.MaxCost-perCall || spent > spec.MaxCost+8*perCall {
+		t.Errorf("spent %s (status says %s) for -max-cost %g, %g a call", fmt.Sprint(spent), fmt.Sprint(st.Cost()), spec.MaxCost, perCall)
+	}
+}
+
+// TestChatShots: the chat route's few-shot turns take the labels in turn,
+// so that an examples file sorted by label shows every label, up to 32.
+func TestChatShots(t *testing.T) {
+	t.Parallel()
+	var ex []cohere.ClassifyExample
+	for _, l := range []string{"a", "b", "c", "d"} {
+		for i := range 12 {
+			ex = append(ex, cohere.ClassifyExample{Text: fmt.Sprint(l, i), Label: l})
+		}
+	}
+	shots := pipeline.ChatShots([]string{"a", "b", "c", "d"}, ex)
+	per := map[string]int{}
+	for _, s := range shots {
+		per[s.Label]++
+	}
+	if len(shots) != 32 || per["a"] != 8 || per["d"] != 8 || shots[0].Text != "a0" || shots[1].Text != "b0" || shots[4].Text != "a1" {
+		t.Fatalf("%d shots, %v per label, first %v", len(shots), per, shots[:5])
+	}
+	if got := pipeline.ChatShots([]string{"a", "b"}, ex[:3]); len(got) != 3 {
+		t.Fatalf("%d shots of 3 examples", len(got))
 	}
 }

@@ -164,7 +164,7 @@ func TestClassifyJobEndToEnd(t *testing.T) {
 					t.Fatalf("%s missing from the sink", id)
 				}
 				w := want[text]
-				if c.Label != w.Prediction || c.Confidence != float32(w.Confidence) || len(c.Labels) != len(w.Labels) {
+				if c.Label != w.Prediction || c.Confidence == nil || *c.Confidence != float32(w.Confidence) || len(c.Labels) != len(w.Labels) {
 					t.Fatalf("%s: got %s %v %v, want %s %v (%d labels)", id, c.Label, c.Confidence, c.Labels, w.Prediction, w.Confidence, len(w.Labels))
 				}
 				for l, lc := range w.Labels {

@@ -30,9 +30,11 @@ type Embedding struct {
 
 // Classification is one classified record: the row a classify job writes.
 type Classification struct {
-	ID         string
-	Label      string  // the predicted label
-	Confidence float32 // the predicted label's confidence
+	ID    string
+	Label string // the predicted label
+	// Confidence is the predicted label's confidence; nil where the API
+	// gives none (the chat route), written as NULL.
+	Confidence *float32
 	// Labels holds every label's confidence, the predicted one included.
 	Labels map[string]float32
 	// Route is how the label was found: classify, embed or chat (empty:

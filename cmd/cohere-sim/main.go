@@ -3,7 +3,10 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,6 +74,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Func("chat-bad-reply", "text that makes every structured chat reply to a last user message containing it break its schema, repeatable", func(v string) error {
 		badTexts = append(badTexts, v)
 		return nil
+	})
+	fs.Func("classifier", "MODEL=FILE registers a fine-tuned classify model trained on FILE's examples (JSONL {\"text\", \"label\"}), repeatable; /v1/classify then serves MODEL without examples", func(v string) error {
+		model, path, ok := strings.Cut(v, "=")
+		if !ok || model == "" {
+			return fmt.Errorf("want MODEL=FILE, got %q", v)
+		}
+		ex, err := readExamples(path)
+		add(coheretest.WithClassifier(model, ex))
+		return err
 	})
 	fs.Func("poison", "text that makes any request containing it fail with 400, repeatable", func(v string) error {
 		add(coheretest.WithPoison(v))
@@ -147,6 +159,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// readExamples reads a fine-tuned model's training examples, one JSON
+// object {"text", "label"} a line.
+func readExamples(path string) ([]coheretest.ClassifyExample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []coheretest.ClassifyExample
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var e struct{ Text, Label string }
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Text == "" || e.Label == "" {
+			return nil, fmt.Errorf("%s:%d: want {\"text\": ..., \"label\": ...}", path, line)
+		}
+		out = append(out, coheretest.ClassifyExample{Text: e.Text, Label: e.Label})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }
 
 // parseLimit reads "N/WINDOW" such as "2000/1m".

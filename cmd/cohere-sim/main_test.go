@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"-addr", "-api-key", "-embed-limit", "-rate-limit", "-retry-after", "-latency", "-jitter",
 		"-error-rate", "-error-status", "-reset-rate", "-hang-rate", "-malformed-rate", "-poison", "-monthly-cap",
-		"-validate-delay", "-process-delay", "-part-rows", "-batch-dup-rate", "-seed"} {
+		"-validate-delay", "-process-delay", "-part-rows", "-batch-dup-rate", "-seed", "-classifier"} {
 		if !strings.Contains(out.String(), "  "+f+" ") && !strings.Contains(out.String(), "  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}
@@ -154,5 +155,26 @@ func TestParseLimit(t *testing.T) {
 				t.Fatalf("parseLimit(%q) = %d, %v, %v", tt.in, n, w, err)
 			}
 		})
+	}
+}
+
+// TestClassifierFlag: -classifier reads MODEL=FILE, and a bad line is an
+// error naming the file and line.
+func TestClassifierFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.jsonl"), filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(good, []byte("{\"text\":\"a\",\"label\":\"x\"}\n\n{\"text\":\"b\",\"label\":\"y\"}\n"), 0o644)
+	os.WriteFile(bad, []byte("{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\"}\n"), 0o644)
+	if ex, err := readExamples(good); err != nil || len(ex) != 2 || ex[1].Label != "y" {
+		t.Fatalf("good file: %v %v", ex, err)
+	}
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"-classifier", "ft=" + bad}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), bad+":2:") {
+		t.Fatalf("bad file: %v", err)
+	}
+	if err := run(t.Context(), []string{"-classifier", "no-file"}, io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), "want MODEL=FILE") {
+		t.Fatalf("no file: %v", err)
 	}
 }

@@ -28,7 +28,7 @@ func (c *chatFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.temperature, "temperature", 0, "chat: sampling temperature, 0 to 1")
 	fs.Int64Var(&c.seed, "seed", -1, "chat: seed for best-effort repeatable replies (-1: none)")
 	fs.BoolVar(&c.storePrompt, "store-prompt", false, "chat: write each record's rendered prompt in a prompt column")
-	fs.Float64Var(&c.pricePerMTokOut, "price-per-mtok-out", 0, "chat: price in USD per million output tokens (0: the model's list price; list prices of June 2025 in USD per million input/output tokens: command-a-03-2025 and command-r-plus-08-2024 2.50/10.00, command-r-08-2024 0.15/0.60, command-r7b-12-2024 0.0375/0.15)")
+	fs.Float64Var(&c.pricePerMTokOut, "price-per-mtok-out", 0, "chat, and classify -via chat: price in USD per million output tokens (0: the model's list price; list prices of June 2025 in USD per million input/output tokens: command-a-03-2025 and command-r-plus-08-2024 2.50/10.00, command-r-08-2024 0.15/0.60, command-r7b-12-2024 0.0375/0.15)")
 }
 
 // apply reads the prompt, system prompt and schema files into the spec.
@@ -36,6 +36,10 @@ func (c *chatFlags) apply(spec *pipeline.Spec) error {
 	if spec.Op != pipeline.OpChat {
 		if c.prompt != "" || c.promptFile != "" || c.system != "" || c.jsonSchema != "" || c.maxTokens != 0 || c.storePrompt {
 			return fmt.Errorf("-prompt, -prompt-file, -system, -json-schema, -max-tokens and -store-prompt are -op chat flags")
+		}
+		if spec.Op == pipeline.OpClassify {
+			// The chat route of a classify job pays output tokens too.
+			spec.PricePerMTokOut = c.pricePerMTokOut
 		}
 		return nil
 	}

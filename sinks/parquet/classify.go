@@ -19,15 +19,15 @@ import (
 // {label: confidence} in a plain string column: it reads as text in every
 // engine, and DuckDB's json functions or Arrow's parsers take it from there.
 type classifyRow struct {
-	ID            string  `parquet:"id"`
-	Label         string  `parquet:"label,dict"`
-	Confidence    float32 `parquet:"confidence"`
-	Labels        string  `parquet:"labels"`
-	Model         string  `parquet:"model,dict"`
-	Fingerprint   string  `parquet:"fingerprint,dict"`
-	ContentSHA256 string  `parquet:"content_sha256"`
-	Metadata      string  `parquet:"metadata,optional"`
-	ClassifiedAt  int64   `parquet:"classified_at,timestamp(microsecond)"`
+	ID            string   `parquet:"id"`
+	Label         string   `parquet:"label,dict"`
+	Confidence    *float32 `parquet:"confidence,optional"`
+	Labels        string   `parquet:"labels"`
+	Model         string   `parquet:"model,dict"`
+	Fingerprint   string   `parquet:"fingerprint,dict"`
+	ContentSHA256 string   `parquet:"content_sha256"`
+	Metadata      string   `parquet:"metadata,optional"`
+	ClassifiedAt  int64    `parquet:"classified_at,timestamp(microsecond)"`
 	// Route and LabelsPredicted: see sinks.Classification.
 	Route           string   `parquet:"route,dict,optional"`
 	LabelsPredicted []string `parquet:"labels_predicted,list"`

@@ -16,8 +16,9 @@
 //
 // Classify and rerank chunks (Chunk.Classifications, Chunk.Reranks) get
 // parts of their own shape, read back with ReadClassifications and
-// ReadReranks: id, label, confidence, labels (a JSON object of every label's
-// confidence, as a string), model, fingerprint, content_sha256, metadata,
-// classified_at; and query_id, rank, doc_id, doc_index, relevance_score,
-// model, scored_at.
+// ReadReranks: id, label, confidence (null where the API gives none),
+// labels (a JSON object of every label's confidence, as a string), model,
+// fingerprint, content_sha256, metadata, classified_at, route,
+// labels_predicted; and query_id, rank, doc_id, doc_index,
+// relevance_score, model, scored_at.
 package parquet

@@ -41,7 +41,7 @@ func (w *Writer) upsertClassifications(ctx context.Context, tx pgx.Tx, in []sink
 		return 0, nil
 	}
 	n := len(rows)
-	ids, labels, confs, all := make([]string, n), make([]string, n), make([]float32, n), make([]string, n)
+	ids, labels, confs, all := make([]string, n), make([]string, n), make([]*float32, n), make([]string, n)
 	models, fps, shas, metas, ats := make([]string, n), make([]string, n), make([][]byte, n), make([]*string, n), make([]time.Time, n)
 	routes, multi := classifyRoutes(rows)
 	now := time.Now()

@@ -32,8 +32,9 @@
 // while two rows fit a page: up to vector(948) or halfvec(1896).
 //
 // With Config.Kind set to KindClassify or KindRerank the same Writer keeps a
-// classify table (id text primary key, label, confidence real, labels jsonb,
-// model, fingerprint, content_sha256, metadata, classified_at) or a rerank
+// classify table (id text primary key, label, confidence real, NULL where
+// the API gives none, labels jsonb, model, fingerprint, content_sha256,
+// metadata, classified_at, route, labels_predicted text[]) or a rerank
 // table (query_id, rank, doc_id, doc_index, relevance_score, model,
 // scored_at; primary key (query_id, doc_id)), with the same one-transaction
 // chunk writes.

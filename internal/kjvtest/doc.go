@@ -1,0 +1,4 @@
+// Package kjvtest labels the bundled King James verses
+// (examples/kjv/bible.jsonl.gz) by book group, the labelled real set the
+// classification tests and the accuracy table in BENCHMARKS.md run on.
+package kjvtest
