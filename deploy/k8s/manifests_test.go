@@ -133,6 +133,7 @@ func TestWorkerDeployment(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("resources %+v: want cpu and memory requests and a memory limit", c.Resources)
 	}
+	checkMemLimit(t, c)
 	st, ok := flagValue(c.Args, "shutdown-timeout")
 	if !ok {
 		st = "30s"
@@ -175,6 +176,7 @@ func TestNightlyCronJob(t *testing.T) {
 	if !slices.Equal(c.Command, []string{"enqueue"}) || !slices.Contains(c.Args, "-wait") {
 		t.Errorf("command %q args %q: want enqueue … -wait", c.Command, c.Args)
 	}
+	checkMemLimit(t, c)
 	jobFile, _ := flagValue(c.Args, "f")
 	// The job file comes from the ConfigMap mounted where -f looks.
 	cms := find[*corev1.ConfigMap](objs)
@@ -237,4 +239,20 @@ func labelsMatch(sel, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// checkMemLimit: a container with a memory limit tells the Go runtime
+// (GOMEMLIMIT), so that garbage is collected before the kernel kills it.
+func checkMemLimit(t *testing.T, c corev1.Container) {
+	t.Helper()
+	if c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("%s: no memory limit", c.Name)
+	}
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+			e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
+			return
+		}
+	}
+	t.Errorf("%s: env %+v: want GOMEMLIMIT from limits.memory", c.Name, c.Env)
 }

@@ -24,10 +24,11 @@ type load struct {
 	concurrency int
 	dims        int
 	simArgs     []string
-	rateLimit   string // the workers' -rate-limit
-	sample      bool   // record records/s over time
-	killAt      int64  // SIGKILL worker 0 once this many chunks are done (0: never)
-	profile     string // worker 0 writes its CPU profile here (-cpu-profile)
+	rateLimit   string   // the workers' -rate-limit
+	sample      bool     // record records/s over time
+	killAt      int64    // SIGKILL worker 0 once this many chunks are done (0: never)
+	profile     string   // worker 0 writes its CPU profile here (-cpu-profile)
+	env         []string // extra environment of the worker processes
 
 	// Shared between the runs of a cost series.
 	sim      *procSim
@@ -73,7 +74,7 @@ func runLoad(b testing.TB, bn bins, c corpus, l *load) loadResult {
 		if i == 0 && l.profile != "" {
 			args = append(slices.Clip(wargs), "-cpu-profile", l.profile)
 		}
-		workers[i] = start(b, "worker", env, bn.worker, args...)
+		workers[i] = start(b, "worker", append(slices.Clip(env), l.env...), bn.worker, args...)
 	}
 	opt, _ := redis.ParseURL(l.redisURL)
 	rdb := redis.NewClient(opt)
