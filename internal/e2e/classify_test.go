@@ -49,7 +49,7 @@ type classifyEnv struct {
 
 func newClassifyEnv(t *testing.T) *classifyEnv {
 	t.Helper()
-	set, err := kjvtest.Sample("../../examples/kjv/bible.jsonl.gz", kjvRecords, 12)
+	set, err := kjvtest.Sample(kjvRecords, 12)
 	if err != nil {
 		t.Fatal(err)
 	}
