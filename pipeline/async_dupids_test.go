@@ -2,11 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cobatch/cobatch/internal/cli"
@@ -27,26 +22,8 @@ func TestAsyncDuplicateIDsAcrossChunks(t *testing.T) {
 	// group 0) comes back at line 551 (group 1) and 951 (group 3),
 	// doc-00010 at line 221 (group 0 again, another chunk), doc-00310
 	// (group 1) at line 721 (group 2); each with another text.
-	repeat := map[int]int{550: 5, 950: 5, 220: 10, 720: 310}
-	path := filepath.Join(t.TempDir(), "dups.jsonl")
-	lines := map[string][]int64{}
-	textAt := map[int64]string{}
-	var b strings.Builder
-	for i := range 1000 {
-		id := fmt.Sprintf("doc-%05d", i)
-		if j, ok := repeat[i]; ok {
-			id = fmt.Sprintf("doc-%05d", j)
-		}
-		text := corpusText(i)
-		line := int64(i + 1)
-		lines[id] = append(lines[id], line)
-		textAt[line] = text
-		fmt.Fprintf(&b, "{\"id\":%q,\"text\":%q}\n", id, text)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spec := h.asyncSpec("async-dupids", "embed-v4.0", pipeline.AsyncBatches, path)
+	c := writeDupCorpus(t, map[int]int{550: 5, 950: 5, 220: 10, 720: 310})
+	spec := h.asyncSpec("async-dupids", "embed-v4.0", pipeline.AsyncBatches, c.path)
 	spec.ChunkSize, spec.Sink, spec.Table = 100, "postgres", "docs"
 	if _, err := cli.OpenSink(context.Background(), spec, h.dbURL); err != nil {
 		t.Fatal(err)
@@ -56,41 +33,7 @@ func TestAsyncDuplicateIDsAcrossChunks(t *testing.T) {
 	if st.State != pipeline.StateDone || st.Written != 996 || st.Skipped != 0 || st.Failed != 4 {
 		t.Fatalf("status %s written %d skipped %d failed %d (%s); want 996 written, 4 failed", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
-	dead, err := h.store.DeadLetters(context.Background(), spec.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dead) != 4 {
-		t.Fatalf("%d dead letters, want 4: %+v", len(dead), dead)
-	}
-	deadLine := map[int64]bool{}
-	for _, d := range dead {
-		occs := lines[d.ID]
-		if len(occs) < 2 || d.File != path {
-			t.Fatalf("dead letter %+v: not a repeated id", d)
-		}
-		deadLine[d.Line] = true
-		named := false
-		for _, l := range occs {
-			named = named || (l != d.Line && strings.Contains(d.Reason, path+":"+strconv.FormatInt(l, 10)+")"))
-		}
-		if !named || !strings.Contains(d.Reason, "duplicate id") {
-			t.Errorf("dead letter %+v: reason names no other occurrence of %s", d, d.ID)
-		}
-	}
-	want := map[string]string{}
-	for id, occs := range lines {
-		kept := 0
-		for _, l := range occs {
-			if !deadLine[l] {
-				want[id] = textAt[l]
-				kept++
-			}
-		}
-		if kept != 1 {
-			t.Fatalf("%s: %d occurrences kept, want 1", id, kept)
-		}
-	}
+	want := c.checkDeadLetters(t, h, spec.ID)
 	checkRows(t, connect(t, h.dbURL), spec, want)
 	// Every kept record went through a remote job, once.
 	fs := h.fake.Stats()

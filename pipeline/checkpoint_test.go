@@ -35,6 +35,22 @@ func (d *dyingEmbedder) Embed(ctx context.Context, req *cohere.EmbedRequest) (*c
 	return resp, err
 }
 
+// crashWorkers returns a client of the harness's fake and newWorker, which
+// builds a worker calling it, closed when the test ends: one to crash
+// mid-chunk, another to take the chunk's next delivery.
+func crashWorkers(t *testing.T, h *harness) (*cohere.Client, func() *pipeline.Worker) {
+	t.Helper()
+	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, func() *pipeline.Worker {
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+}
+
 // oneChunkTask plans spec's input (records records) as one chunk by hand
 // and returns its task, for handlers called directly.
 func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) *asynq.Task {
@@ -71,15 +87,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	spec.ChunkSize = records
 	ctx := context.Background()
 	task := oneChunkTask(t, h, spec, records)
-	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newWorker := func() *pipeline.Worker {
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
-		t.Cleanup(func() { w.Close() })
-		return w
-	}
+	client, newWorker := crashWorkers(t, h)
 
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
@@ -167,15 +175,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	if err := h.store.SaveExamples(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newWorker := func() *pipeline.Worker {
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
-		t.Cleanup(func() { w.Close() })
-		return w
-	}
+	client, newWorker := crashWorkers(t, h)
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Classifier = &dyingClassifier{Classifier: client, dieAt: died, die: die}

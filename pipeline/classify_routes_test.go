@@ -39,7 +39,7 @@ type kjvSet struct {
 
 func kjvSample(t *testing.T, n, perLabel int) kjvSet {
 	t.Helper()
-	set, err := kjvtest.Sample("../examples/kjv/bible.jsonl.gz", n, perLabel)
+	set, err := kjvtest.Sample(n, perLabel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/kjvtest"
@@ -49,7 +48,7 @@ type classifyEnv struct {
 
 func newClassifyEnv(t *testing.T) *classifyEnv {
 	t.Helper()
-	set, err := kjvtest.Sample("../../examples/kjv/bible.jsonl.gz", kjvRecords, 12)
+	set, err := kjvtest.Sample(kjvRecords, 12)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +70,7 @@ func (c *classifyEnv) connect(t *testing.T, base string) {
 	redisURL := testenv.RedisURL(t)
 	c.dbURL = testenv.DatabaseURL(t)
 	c.env = []string{"REDIS_URL=" + redisURL, "COHERE_BASE_URL=" + base, "COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL=" + c.dbURL}
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	c.store = pipeline.NewStore(rdb)
+	c.store = jobStore(t, redisURL)
 }
 
 // classifyPace paces the workers so that the jobs last about ten seconds
@@ -149,29 +142,16 @@ func (c *classifyEnv) killMidJob(t *testing.T, limits string, jobs []classifyJob
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	for running := 0; running < len(jobs); {
-		running = 0
-		for _, j := range jobs {
-			st, err := c.store.Status(ctx, j.id())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Ended() {
-				t.Fatalf("%s ended (%s) before the kill: pace the workers slower", j.id(), st.State)
-			}
-			if st.Progress() > 0 {
-				running++
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("only %d of %d jobs started", running, len(jobs))
-		}
-		time.Sleep(20 * time.Millisecond)
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.id()
 	}
-	if err := victim.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	victim.cmd.Wait()
+	killWhen(ctx, t, c.store, victim, ids, func(id string, st pipeline.Status) bool {
+		if st.Ended() {
+			t.Fatalf("%s ended (%s) before the kill: pace the workers slower", id, st.State)
+		}
+		return st.Progress() > 0
+	})
 	start(t, c.env, c.workerBin, "-concurrency", "8", "-http", "", "-rate-limit", limits)
 	for _, j := range jobs {
 		st, err := (&pipeline.Follower{Store: c.store}).Follow(ctx, j.id())

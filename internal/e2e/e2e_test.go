@@ -296,22 +296,47 @@ func enqueueThenKill(t *testing.T, env []string, redisURL string, victim *proc, 
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("enqueue: %v\n%s", err, b)
 	}
-	opt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	store := pipeline.NewStore(rdb)
+	store := jobStore(t, redisURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
+	killWhen(ctx, t, store, victim, []string{job}, func(_ string, st pipeline.Status) bool { return st.ChunksDone >= chunks })
+	return ctx, store
+}
+
+// jobStore is the job store in the Redis at redisURL, its client closed
+// when the test ends.
+func jobStore(t *testing.T, redisURL string) *pipeline.Store {
+	t.Helper()
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return pipeline.NewStore(rdb)
+}
+
+// killWhen polls the status of every job until ready holds for all of
+// them, then kills victim with SIGKILL and waits for it to exit; it fails
+// the test if ctx ends first.
+func killWhen(ctx context.Context, t *testing.T, store *pipeline.Store, victim *proc, jobs []string, ready func(job string, st pipeline.Status) bool) {
+	t.Helper()
 	for {
-		st, err := store.Status(ctx, job)
-		if err != nil {
-			t.Fatal(err)
+		n := 0
+		for _, job := range jobs {
+			st, err := store.Status(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ready(job, st) {
+				n++
+			}
 		}
-		if st.ChunksDone >= chunks {
+		if n == len(jobs) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatal("no chunk finished")
+			t.Fatalf("only %d of %d jobs ready for the kill", n, len(jobs))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -319,7 +344,6 @@ func enqueueThenKill(t *testing.T, env []string, redisURL string, victim *proc, 
 		t.Fatal(err)
 	}
 	victim.cmd.Wait()
-	return ctx, store
 }
 
 // TestJobIDsAreCheckedAtEnqueue: a job id names Redis keys and the Parquet

@@ -1,12 +1,11 @@
 package kjvtest
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/cobatch/cobatch/internal/testenv"
 )
 
 // Labels are the four book groups, in the Bible's order.
@@ -22,7 +21,8 @@ var firstBooks = map[string]string{
 
 // Verse is one verse and its book group.
 type Verse struct {
-	ID, Text, Book, Label string
+	testenv.Verse
+	Label string
 }
 
 // Set is a labelled sample: Records spread evenly over the whole Bible,
@@ -33,40 +33,26 @@ type Set struct {
 }
 
 // Load reads the bundled verses in order, each with its label.
-func Load(path string) ([]Verse, error) {
-	f, err := os.Open(path)
+func Load() ([]Verse, error) {
+	verses, err := testenv.ReadKJV(-1)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var all []Verse
+	all := make([]Verse, len(verses))
 	label := Labels[0]
-	sc := bufio.NewScanner(zr)
-	for line := 1; sc.Scan(); line++ {
-		var v Verse
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
+	for i, v := range verses {
 		if l, ok := firstBooks[v.Book]; ok {
 			label = l
 		}
-		v.Label = label
-		all = append(all, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		all[i] = Verse{Verse: v, Label: label}
 	}
 	return all, nil
 }
 
 // Sample takes n verses at an even step from the first, and perLabel
 // examples of each label from the verses between them.
-func Sample(path string, n, perLabel int) (Set, error) {
-	all, err := Load(path)
+func Sample(n, perLabel int) (Set, error) {
+	all, err := Load()
 	if err != nil {
 		return Set{}, err
 	}

@@ -5,12 +5,10 @@ import (
 	"testing"
 )
 
-const bible = "../../examples/kjv/bible.jsonl.gz"
-
 // TestGroups: each book's verses carry its group, and the groups follow
 // the Bible's order.
 func TestGroups(t *testing.T) {
-	all, err := Load(bible)
+	all, err := Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +29,7 @@ func TestGroups(t *testing.T) {
 // TestSample: n distinct records, perLabel examples of each label, none of
 // them a record.
 func TestSample(t *testing.T) {
-	s, err := Sample(bible, 500, 12)
+	s, err := Sample(500, 12)
 	if err != nil {
 		t.Fatal(err)
 	}

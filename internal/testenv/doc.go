@@ -1,4 +1,5 @@
-// Package testenv gives tests the project's real services, isolated per test.
+// Package testenv gives tests the project's real services, isolated per test,
+// and the bundled King James verses (KJV, ReadKJV) as real text.
 //
 // Integration tests never mock Redis or PostgreSQL: they run against the
 // services that scripts/services.sh provides and exports as TEST_REDIS_URL and

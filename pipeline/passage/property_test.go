@@ -1,43 +1,22 @@
 package passage
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/internal/testenv"
 )
 
 // kjvBooks reads the bundled Bible into one document per book: verses
 // joined by spaces, chapters by blank lines.
 func kjvBooks(t testing.TB) []string {
 	t.Helper()
-	f, err := os.Open("../../examples/kjv/bible.jsonl.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var books []string
 	var b strings.Builder
 	book, chapter := "", 0
-	sc := bufio.NewScanner(zr)
-	for sc.Scan() {
-		var v struct {
-			Text    string `json:"text"`
-			Book    string `json:"book"`
-			Chapter int    `json:"chapter"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatal(err)
-		}
+	for _, v := range testenv.KJV(t, -1) {
 		switch {
 		case v.Book != book:
 			if b.Len() > 0 {
@@ -51,9 +30,6 @@ func kjvBooks(t testing.TB) []string {
 		}
 		book, chapter = v.Book, v.Chapter
 		b.WriteString(v.Text)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return append(books, b.String())
 }
