@@ -73,10 +73,11 @@ func (c *classifyEnv) connect(t *testing.T, base string) {
 	c.store = jobStore(t, redisURL)
 }
 
-// classifyPace paces the workers so that the jobs last about ten seconds
+// classifyPace paces the workers so that the jobs last about twenty seconds
 // (1,096 embedded texts, 20 classify calls and 1,000 chat calls in all):
-// the kill lands mid-job.
-const classifyPace = "embed=100/1s,classify=2/1s,chat=100/1s"
+// the kill lands mid-job even when a loaded machine starts some jobs
+// seconds after the others.
+const classifyPace = "embed=50/1s,classify=1/1s,chat=50/1s"
 
 // classifyJob is one job: a route into a sink.
 type classifyJob struct{ via, sink string }
