@@ -83,6 +83,12 @@ func (s Spec) PriceOut() float64 {
 	return ChatPrices[s.Model][1]
 }
 
+// PaysOutput tells a job billed for output tokens: chat, and classify's
+// chat route (-via auto already resolved by WithDefaults).
+func (s Spec) PaysOutput() bool {
+	return s.Op == OpChat || s.Op == OpClassify && s.Via == ViaChat
+}
+
 // replyBound is the output tokens a record's reply is reckoned at:
 // -max-tokens, or ChatEstimateOutput without it (0 for other operations).
 func (s Spec) replyBound() int64 {

@@ -207,6 +207,10 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	if spec.MaxCost > 0 && spec.Price() == 0 {
 		return spec, "", fmt.Errorf("-max-cost: a %s job has no default price; give -price-per-mtok", spec.Op)
 	}
+	if spec.MaxCost > 0 && spec.PaysOutput() && spec.PriceOut() == 0 {
+		// Its output tokens would count for nothing against -max-cost.
+		return spec, "", fmt.Errorf("-max-cost: model %s has no list price for output tokens; give -price-per-mtok-out", spec.Model)
+	}
 	if err := spec.Precheck(context.Background()); err != nil {
 		return spec, "", err
 	}
