@@ -136,6 +136,11 @@ func chatValidate(s Spec) []error {
 	if s.MaxTokens < 0 {
 		errs = append(errs, fmt.Errorf("-max-tokens %d: want 0 (the model's maximum) or more", s.MaxTokens))
 	}
+	if s.MaxCost > 0 && s.MaxTokens == 0 && s.Async != AsyncOff {
+		// A batch reply may run to the model's maximum, which the budget's
+		// reservation (async_budget.go) cannot know.
+		errs = append(errs, fmt.Errorf("-max-cost with -async %s: give -max-tokens (a batch may bill each reply up to the model's maximum), or -async off", s.Async))
+	}
 	if s.Temperature < 0 || s.Temperature > 1 {
 		errs = append(errs, fmt.Errorf("-temperature %g: want 0 to 1", s.Temperature))
 	}

@@ -81,7 +81,7 @@ func TestMaxCostNeedsOutputPrice(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"chat", []string{"-op", "chat", "-prompt", "{{.text}}", "-model", "command-private-x"}},
+		{"chat", []string{"-op", "chat", "-prompt", "{{.text}}", "-max-tokens", "100", "-model", "command-private-x"}},
 		{"classify chat", []string{"-op", "classify", "-via", "chat", "-labels", "a,b", "-model", "command-private-x"}},
 		{"classify auto", []string{"-op", "classify", "-via", "auto", "-labels", "a,b", "-model", "command-private-x"}},
 	} {
