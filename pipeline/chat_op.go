@@ -66,6 +66,7 @@ func init() {
 		Price:          func(model string) float64 { return ChatPrices[model][0] },
 		RecordsPerCall: 1,
 		Precheck:       chatPrecheck,
+		Endpoint:       func(Spec) (string, bool) { return "chat", false },
 		Estimate:       chatEstimate,
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.chatChunk(ctx, spec, sink, p)
