@@ -140,3 +140,19 @@ func TestChatBatchesBudgetNeedsMaxTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestChatRefusesBatchModel: each line of a chat batch names -model in its
+// body, so a batch created under another model (-batch-model) would
+// disagree with its own lines; a chat job refuses -batch-model.
+func TestChatRefusesBatchModel(t *testing.T) {
+	spec := pipeline.Spec{ID: "chat-bm", Op: pipeline.OpChat, Inputs: []string{"in.jsonl"}, Sink: "parquet:/tmp/x",
+		ChatOptions:  pipeline.ChatOptions{Prompt: "{{.text}}"},
+		AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncBatches, BatchModel: "command-r-08-2024"}}.WithDefaults()
+	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "-batch-model") {
+		t.Errorf("-op chat -batch-model: err %v, want -batch-model refused", err)
+	}
+	spec.BatchModel = ""
+	if err := spec.Validate(); err != nil || spec.BatchModelName() != spec.Model {
+		t.Errorf("-op chat: err %v, batch model %q, want -model %q", err, spec.BatchModelName(), spec.Model)
+	}
+}

@@ -154,6 +154,11 @@ func chatValidate(s Spec) []error {
 	if s.Truncate != "" {
 		errs = append(errs, errors.New("-truncate: a chat prompt over the model's context is dead-lettered, not truncated"))
 	}
+	if s.BatchModel != "" {
+		// Each line's body names -model (chatJob.request): a batch under
+		// another model would disagree with its own lines.
+		errs = append(errs, errors.New("-batch-model: a chat batch runs its -model; give -model instead"))
+	}
 	// The sync-only checks but -async's: chat has the Batches route.
 	sync := s
 	sync.Async = AsyncOff
