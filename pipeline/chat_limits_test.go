@@ -69,7 +69,8 @@ func TestChatMaxTokensAndContext(t *testing.T) {
 }
 
 // TestChatBudget: -max-cost on billed input and output tokens stops the job
-// before the fake has billed past it.
+// before the fake has billed past it (the sync route: -async off, so no
+// -max-tokens is needed).
 func TestChatBudget(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -84,7 +85,8 @@ func TestChatBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := pipeline.Spec{ID: "chat-budget", Op: pipeline.OpChat, Inputs: []string{path}, Sink: "parquet:" + h.out,
-		ChatOptions: pipeline.ChatOptions{Prompt: "Summarise: {{.text}}"}, Budget: pipeline.Budget{MaxCost: 0.01}}.WithDefaults()
+		ChatOptions: pipeline.ChatOptions{Prompt: "Summarise: {{.text}}"}, AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncOff},
+		Budget: pipeline.Budget{MaxCost: 0.01}}.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +108,51 @@ func TestChatBudget(t *testing.T) {
 	}
 	if c := st.Cost(); c != billed {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
+	}
+}
+
+// TestChatBatchesBudgetNeedsMaxTokens: a batch may bill each reply up to
+// the model's maximum, so a chat job under -max-cost that may take the
+// Batches route (-async batches or auto) must bound its replies with
+// -max-tokens; the sync route alone (-async off) counts what is billed.
+func TestChatBatchesBudgetNeedsMaxTokens(t *testing.T) {
+	for _, tc := range []struct {
+		async     string
+		maxTokens int
+		ok        bool
+	}{
+		{pipeline.AsyncAuto, 0, false},
+		{pipeline.AsyncBatches, 0, false},
+		{pipeline.AsyncOff, 0, true},
+		{pipeline.AsyncAuto, 100, true},
+		{pipeline.AsyncBatches, 100, true},
+	} {
+		spec := pipeline.Spec{ID: "chat-mt", Op: pipeline.OpChat, Inputs: []string{"in.jsonl"}, Sink: "parquet:/tmp/x",
+			ChatOptions:  pipeline.ChatOptions{Prompt: "{{.text}}", MaxTokens: tc.maxTokens},
+			AsyncOptions: pipeline.AsyncOptions{Async: tc.async}, Budget: pipeline.Budget{MaxCost: 5}}.WithDefaults()
+		err := spec.Validate()
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "-max-tokens") {
+			t.Errorf("-async %s -max-tokens %d: err %v, want ok %v", tc.async, tc.maxTokens, err, tc.ok)
+		}
+		spec.MaxCost = 0
+		if err := spec.Validate(); err != nil {
+			t.Errorf("-async %s -max-tokens %d without -max-cost: %v", tc.async, tc.maxTokens, err)
+		}
+	}
+}
+
+// TestChatRefusesBatchModel: each line of a chat batch names -model in its
+// body, so a batch created under another model (-batch-model) would
+// disagree with its own lines; a chat job refuses -batch-model.
+func TestChatRefusesBatchModel(t *testing.T) {
+	spec := pipeline.Spec{ID: "chat-bm", Op: pipeline.OpChat, Inputs: []string{"in.jsonl"}, Sink: "parquet:/tmp/x",
+		ChatOptions:  pipeline.ChatOptions{Prompt: "{{.text}}"},
+		AsyncOptions: pipeline.AsyncOptions{Async: pipeline.AsyncBatches, BatchModel: "command-r-08-2024"}}.WithDefaults()
+	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "-batch-model") {
+		t.Errorf("-op chat -batch-model: err %v, want -batch-model refused", err)
+	}
+	spec.BatchModel = ""
+	if err := spec.Validate(); err != nil || spec.BatchModelName() != spec.Model {
+		t.Errorf("-op chat: err %v, batch model %q, want -model %q", err, spec.BatchModelName(), spec.Model)
 	}
 }

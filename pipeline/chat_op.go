@@ -66,6 +66,7 @@ func init() {
 		Price:          func(model string) float64 { return ChatPrices[model][0] },
 		RecordsPerCall: 1,
 		Precheck:       chatPrecheck,
+		Endpoint:       func(Spec) (string, bool) { return "chat", false },
 		Estimate:       chatEstimate,
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 			return w.chatChunk(ctx, spec, sink, p)
@@ -81,6 +82,12 @@ func (s Spec) PriceOut() float64 {
 		return s.PricePerMTokOut
 	}
 	return ChatPrices[s.Model][1]
+}
+
+// PaysOutput tells a job billed for output tokens: chat, and classify's
+// chat route (-via auto already resolved by WithDefaults).
+func (s Spec) PaysOutput() bool {
+	return s.Op == OpChat || s.Op == OpClassify && s.Via == ViaChat
 }
 
 // replyBound is the output tokens a record's reply is reckoned at:
@@ -130,6 +137,11 @@ func chatValidate(s Spec) []error {
 	if s.MaxTokens < 0 {
 		errs = append(errs, fmt.Errorf("-max-tokens %d: want 0 (the model's maximum) or more", s.MaxTokens))
 	}
+	if s.MaxCost > 0 && s.MaxTokens == 0 && s.Async != AsyncOff {
+		// A batch reply may run to the model's maximum, which the budget's
+		// reservation (async_budget.go) cannot know.
+		errs = append(errs, fmt.Errorf("-max-cost with -async %s: give -max-tokens (a batch may bill each reply up to the model's maximum), or -async off", s.Async))
+	}
 	if s.Temperature < 0 || s.Temperature > 1 {
 		errs = append(errs, fmt.Errorf("-temperature %g: want 0 to 1", s.Temperature))
 	}
@@ -141,6 +153,11 @@ func chatValidate(s Spec) []error {
 	}
 	if s.Truncate != "" {
 		errs = append(errs, errors.New("-truncate: a chat prompt over the model's context is dead-lettered, not truncated"))
+	}
+	if s.BatchModel != "" {
+		// Each line's body names -model (chatJob.request): a batch under
+		// another model would disagree with its own lines.
+		errs = append(errs, errors.New("-batch-model: a chat batch runs its -model; give -model instead"))
 	}
 	// The sync-only checks but -async's: chat has the Batches route.
 	sync := s

@@ -22,8 +22,9 @@ import (
 // paid again by its next delivery. The checkpoint keeps each call's results
 // in the job store as the call returns, so that the next delivery pays only
 // for the calls that had not returned: at most one call (MaxBatch texts) per
-// handler of the lost worker. Embed chunks (embedItems) and the classify
-// route (classifyChunk) use it.
+// handler of the lost worker. Embed chunks and the classify embed route
+// (embedItems) and the classify route (classifyChunk) use it, through
+// checkpointedCalls.
 //
 // Results are bytes (the operation encodes them) under the chunk, one field
 // per text: the hash of the operation's fingerprint and the text's content
@@ -140,6 +141,46 @@ func saveResults[T any](ctx context.Context, c checkpoint, items []item, results
 		}
 	}
 	return c.st.SaveCallResults(ctx, c.job, c.chunk, kv)
+}
+
+// checkpointedCalls makes the calls for the items the checkpoint holds no
+// result for, size distinct texts a call, and checkpoints each call's
+// results as it returns. result gives an item's result, nil with the API's
+// reason for a text it rejected. Embed (embedItems, which the classify
+// embed route uses too) and the classify route call through it.
+func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int,
+	call func(batch []item, res []*T, reasons []string) error,
+	encode func(*T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
+	saved, err := savedResults(ctx, ck, items, decode)
+	if err != nil {
+		return nil, err
+	}
+	var todo []item
+	for _, it := range items {
+		if saved[it.sha] == nil {
+			todo = append(todo, it)
+		}
+	}
+	uniq, first := distinct(todo)
+	res := make([]*T, len(uniq))
+	reasons := make([]string, len(uniq))
+	for lo := 0; lo < len(uniq); lo += size {
+		hi := min(lo+size, len(uniq))
+		if err := call(uniq[lo:hi], res[lo:hi], reasons[lo:hi]); err != nil {
+			return nil, err
+		}
+		if err := saveResults(ctx, ck, uniq[lo:hi], res[lo:hi], encode); err != nil {
+			// Only the protection is lost: the results are in hand.
+			w.log().Warn("call results not checkpointed", "job", ck.job, "chunk", ck.chunk, "err", err)
+		}
+	}
+	return func(it item) (*T, string) {
+		if v := saved[it.sha]; v != nil {
+			return v, ""
+		}
+		u := first[it.sha]
+		return res[u], reasons[u]
+	}, nil
 }
 
 // encodeVerdict checkpoints a classification as JSON, which Go reads back

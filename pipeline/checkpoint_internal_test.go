@@ -110,6 +110,31 @@ func TestCheckpointKeyedByTextAndFingerprint(t *testing.T) {
 	}
 }
 
+// TestRestartDropsCheckpoints: a restarted job starts with no call results
+// of its earlier run, whichever of its planned chunks held them.
+func TestRestartDropsCheckpoints(t *testing.T) {
+	rdb, _ := testenv.RedisClient(t)
+	st := NewStore(rdb)
+	ctx := context.Background()
+	const job = "restart-ckpt"
+	if err := st.Planned(ctx, job, 3, 30); err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{0, 2} {
+		if err := st.SaveCallResults(ctx, job, chunk, map[string][]byte{"f": []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Restart(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	for chunk := range 3 {
+		if n, err := rdb.Exists(ctx, callsKey(job, chunk)).Result(); err != nil || n != 0 {
+			t.Errorf("chunk %d's checkpoint survives the restart (%d, %v)", chunk, n, err)
+		}
+	}
+}
+
 // BenchmarkCheckpointPerCall measures what the checkpoint adds to one embed
 // call of 96 texts (encode the vectors, one Redis round trip) and to a
 // chunk's first delivery (one lookup, finding nothing, per ten calls),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,6 +215,69 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	for id, text := range texts {
 		if got[id].Label != want[text].Prediction {
 			t.Errorf("%s: label %q, want %q", id, got[id].Label, want[text].Prediction)
+		}
+	}
+}
+
+// TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight: the embed route
+// of a classify job checkpoints its records' calls as an embed job does
+// (embedItems): the examples' call, then five calls of 96 records, the
+// third lost as the worker dies; the next delivery pays the lost call's and
+// the unmade calls' records only, the centroids coming from the job store.
+func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
+	t.Parallel()
+	const records, died = 480, 4 // the examples' call, then record calls 1 to 3
+	h := newHarness(t)
+	path, texts := writeCorpus(t, records, corpusText)
+	ex, err := pipeline.ReadExamples(writeExamples(t, classifyExamples))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := pipeline.Spec{ID: "ckpt-classify-embed", Op: pipeline.OpClassify, OpOptions: pipeline.OpOptions{Examples: ex},
+		ClassifyOptions: pipeline.ClassifyOptions{Via: pipeline.ViaEmbed},
+		Inputs:          []string{path}, ChunkSize: records, Sink: "parquet:" + h.out}.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	task := oneChunkTask(t, h, spec, records)
+	if err := h.store.SaveExamples(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newWorker := func() *pipeline.Worker {
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	crashing := newWorker()
+	dctx, die := context.WithCancel(ctx)
+	crashing.Embedder = &dyingEmbedder{Embedder: client, dieAt: died, die: die}
+	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+		t.Fatal("the dying delivery reported success")
+	}
+	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
+		t.Fatalf("%d vectors checkpointed, want the %d of the record calls that returned", n, (died-2)*pipeline.MaxBatch)
+	}
+	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {
+		t.Fatalf("written %d chunks %d (%v), want %d, 1", st.Written, st.ChunksDone, err, records)
+	}
+	if n, want := h.fake.Stats().EmbeddedTexts, len(ex)+records+pipeline.MaxBatch; n != want {
+		t.Errorf("fake embedded %d texts, want %d: the examples once, only the lost call's %d records twice", n, want, pipeline.MaxBatch)
+	}
+	got := readClassifications(t, h, spec)
+	if len(got) != records {
+		t.Fatalf("sink holds %d classifications, want %d", len(got), records)
+	}
+	for id := range texts {
+		if c := got[id]; c.Route != pipeline.ViaEmbed || !slices.Contains(spec.Labels, c.Label) {
+			t.Errorf("%s: route %q label %q, want embed and one of %v", id, c.Route, c.Label, spec.Labels)
 		}
 	}
 }

@@ -72,40 +72,21 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	}
 	// As for embed (embedItems): the verdicts of calls an earlier delivery
 	// made are not paid for again, and each call's are checkpointed.
-	ck := newCheckpoint(w.Store, spec, p.Chunk)
-	saved, err := savedResults(ctx, ck, todo, decodeVerdict)
+	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
+	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch,
+		func(batch []item, verdicts []*cohere.Classification, reasons []string) error {
+			return cb.batch(ctx, batch, verdicts, reasons)
+		}, encodeVerdict, decodeVerdict)
 	if err != nil {
 		return nil, err
-	}
-	var rest []item
-	for _, it := range todo {
-		if saved[it.sha] == nil {
-			rest = append(rest, it)
-		}
-	}
-	uniq, first := distinct(rest)
-	verdicts := make([]*cohere.Classification, len(uniq))
-	reasons := make([]string, len(uniq))
-	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
-	for lo := 0; lo < len(uniq); lo += MaxBatch {
-		hi := min(lo+MaxBatch, len(uniq))
-		if err := cb.batch(ctx, uniq[lo:hi], verdicts[lo:hi], reasons[lo:hi]); err != nil {
-			return nil, err
-		}
-		if err := saveResults(ctx, ck, uniq[lo:hi], verdicts[lo:hi], encodeVerdict); err != nil {
-			w.log().Warn("call results not checkpointed", "job", spec.ID, "chunk", p.Chunk, "err", err)
-		}
 	}
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
 	for _, it := range todo {
-		v := saved[it.sha]
+		v, reason := result(it)
 		if v == nil {
-			u := first[it.sha]
-			if v = verdicts[u]; v == nil {
-				out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
-				continue
-			}
+			out.Failed = append(out.Failed, failure(it.rec, reason))
+			continue
 		}
 		labels := make(map[string]float32, len(v.Labels))
 		for l, c := range v.Labels {

@@ -60,28 +60,19 @@ func (w *Worker) classifyEmbedChunk(ctx context.Context, spec Spec, sink Sink, p
 	if err != nil {
 		return nil, err
 	}
-	es := classifyEmbedSpec(spec)
-	uniq, first := distinct(todo)
-	vecs := make([]*sinks.Embedding, len(uniq))
-	reasons := make([]string, len(uniq))
-	for lo := 0; lo < len(uniq); lo += MaxBatch {
-		hi := min(lo+MaxBatch, len(uniq))
-		if err := w.embedBatch(ctx, es, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
-			return nil, err
-		}
+	// As an embed job: calls sized to the limiter, each checkpointed.
+	rows, failed, err := w.embedItems(ctx, classifyEmbedSpec(spec), newCheckpoint(w.Store, spec, p.Chunk), todo)
+	if err != nil {
+		return nil, err
 	}
+	out.Failed = append(out.Failed, failed...)
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
-	for _, it := range todo {
-		u := first[it.sha]
-		if vecs[u] == nil {
-			out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
-			continue
-		}
-		label, conf, scores, multi := nearestCentroid(vecs[u].Float, spec.Labels, cents, spec.MultiLabel)
+	for _, r := range rows {
+		label, conf, scores, multi := nearestCentroid(r.Float, spec.Labels, cents, spec.MultiLabel)
 		out.Classifications = append(out.Classifications, sinks.Classification{
-			ID: it.rec.ID, Label: label, Confidence: &conf, Labels: scores, Route: ViaEmbed, LabelsPredicted: multi,
-			Model: spec.Model, Fingerprint: fp, ContentSHA256: it.sha, Metadata: it.rec.Meta, ClassifiedAt: now,
+			ID: r.ID, Label: label, Confidence: &conf, Labels: scores, Route: ViaEmbed, LabelsPredicted: multi,
+			Model: spec.Model, Fingerprint: fp, ContentSHA256: r.ContentSHA256, Metadata: r.Metadata, ClassifiedAt: now,
 		})
 	}
 	return out, nil

@@ -207,43 +207,22 @@ func distinct(items []item) ([]item, map[[32]byte]int) {
 // vector an earlier delivery of the chunk checkpointed is not paid for again,
 // and each call's vectors are checkpointed as it returns.
 func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	saved, err := savedResults(ctx, ck, items, decodeEmbedding)
+	result, err := checkpointedCalls(ctx, w, ck, items, callSize(w.Limiter("embed").Current().Count),
+		func(batch []item, vecs []*sinks.Embedding, reasons []string) error {
+			return w.embedBatch(ctx, spec, batch, vecs, reasons)
+		}, encodeEmbedding, decodeEmbedding)
 	if err != nil {
 		return nil, nil, err
-	}
-	var todo []item
-	for _, it := range items {
-		if saved[it.sha] == nil {
-			todo = append(todo, it)
-		}
-	}
-	uniq, first := distinct(todo)
-	vecs := make([]*sinks.Embedding, len(uniq))
-	reasons := make([]string, len(uniq))
-	size := callSize(w.Limiter("embed").Current().Count)
-	for lo := 0; lo < len(uniq); lo += size {
-		hi := min(lo+size, len(uniq))
-		if err := w.embedBatch(ctx, spec, uniq[lo:hi], vecs[lo:hi], reasons[lo:hi]); err != nil {
-			return nil, nil, err
-		}
-		if err := saveResults(ctx, ck, uniq[lo:hi], vecs[lo:hi], encodeEmbedding); err != nil {
-			// Only the protection is lost: the vectors are in hand.
-			w.log().Warn("call results not checkpointed", "job", spec.ID, "chunk", ck.chunk, "err", err)
-		}
 	}
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
 	var rows []sinks.Embedding
 	var failed []sinks.Failure
 	for _, it := range items {
-		v := saved[it.sha]
+		v, reason := result(it)
 		if v == nil {
-			u := first[it.sha]
-			if vecs[u] == nil {
-				failed = append(failed, failure(it.rec, reasons[u]))
-				continue
-			}
-			v = vecs[u]
+			failed = append(failed, failure(it.rec, reason))
+			continue
 		}
 		row := *v
 		row.ID, row.Metadata = it.rec.ID, it.rec.Meta

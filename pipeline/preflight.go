@@ -24,7 +24,12 @@ type ModelGetter interface {
 // (fine-tuned classify models are managed under /v1/finetuning, not listed
 // by /v1/models), and a models endpoint that cannot be reached (the job's
 // own calls will tell).
-func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err error) {
+//
+// A chat job that may go through Batches needs a model the models endpoint
+// lists with batches beside chat: -async batches without it is refused,
+// and -async auto keeps the sync route (spec.Async becomes off, stored with
+// the job).
+func Preflight(ctx context.Context, mg ModelGetter, spec *Spec) (note string, err error) {
 	op, err := LookupOp(spec.Op)
 	if err != nil {
 		return "", err
@@ -32,7 +37,7 @@ func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err
 	if op.Endpoint == nil || spec.Model == "" {
 		return "", nil
 	}
-	endpoint, passUnknown := op.Endpoint(spec)
+	endpoint, passUnknown := op.Endpoint(*spec)
 	if endpoint == "" {
 		return "", nil
 	}
@@ -55,6 +60,13 @@ func Preflight(ctx context.Context, mg ModelGetter, spec Spec) (note string, err
 	}
 	if spec.Dimensions > 0 && !supportsDimensions(spec.Model) {
 		return "", fmt.Errorf("-dimensions %d: model %s has a fixed dimension; only embed-v4 models take -dimensions", spec.Dimensions, spec.Model)
+	}
+	if spec.Op == OpChat && spec.Async != AsyncOff && !slices.Contains(m.Endpoints, "batches") {
+		if spec.Async == AsyncBatches {
+			return "", fmt.Errorf("-async batches: model %s is not served by Cohere Batches (it serves %s); use -async off or another -model", spec.Model, strings.Join(m.Endpoints, ", "))
+		}
+		spec.Async = AsyncOff
+		return fmt.Sprintf("model %s is not served by Cohere Batches: -async auto keeps the sync route", spec.Model), nil
 	}
 	return "", nil
 }

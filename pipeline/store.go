@@ -144,14 +144,22 @@ func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) er
 	return planFailure.Run(ctx, st.rdb, []string{planFailKey(id), totalsKey(id), deadKey(id)}, f.File, b).Err()
 }
 
-// Restart clears a finished job's chunk records and counters so that it can
-// run again from the start.
+// Restart clears a finished job's chunk records, counters and call
+// checkpoints (checkpoint.go) so that it can run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
+	chunks, err := st.rdb.HGet(ctx, jobKey(id), "chunks").Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	keys := []string{doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id), idsKey(id)}
+	for c := range chunks {
+		keys = append(keys, callsKey(id, c))
+	}
 	pipe := st.rdb.TxPipeline()
-	pipe.Del(ctx, doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id), idsKey(id))
+	pipe.Del(ctx, keys...)
 	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
 	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
-	_, err := pipe.Exec(ctx)
+	_, err = pipe.Exec(ctx)
 	return err
 }
 

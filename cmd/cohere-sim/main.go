@@ -81,8 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("want MODEL=FILE, got %q", v)
 		}
 		ex, err := readExamples(path)
+		if err != nil {
+			return err
+		}
 		add(coheretest.WithClassifier(model, ex))
-		return err
+		return nil
 	})
 	fs.Func("poison", "text that makes any request containing it fail with 400, repeatable", func(v string) error {
 		add(coheretest.WithPoison(v))

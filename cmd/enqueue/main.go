@@ -211,7 +211,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	}
 	// The model is checked after the estimate, so that a job over budget
 	// makes no call at all, and before any chunk is planned.
-	if err := preflight(ctx, client, spec, log, stdout); err != nil {
+	if err := preflight(ctx, client, &spec, log, stdout); err != nil {
 		if _, ok := errors.AsType[*pipeline.KeyRefusedError](err); ok {
 			return pipeline.ExitAborted, err
 		}

@@ -15,8 +15,9 @@ import (
 const preflightTimeout = 15 * time.Second
 
 // preflight prints a classify job's route and why it was chosen, then
-// checks the job's model before anything is planned (pipeline.Preflight).
-func preflight(ctx context.Context, mg pipeline.ModelGetter, spec pipeline.Spec, log *slog.Logger, stdout io.Writer) error {
+// checks the job's model before anything is planned (pipeline.Preflight),
+// which may keep a chat job on the sync route.
+func preflight(ctx context.Context, mg pipeline.ModelGetter, spec *pipeline.Spec, log *slog.Logger, stdout io.Writer) error {
 	if spec.Op == pipeline.OpClassify {
 		via := spec.Via
 		if via == "" {

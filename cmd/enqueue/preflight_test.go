@@ -19,6 +19,8 @@ func TestPreflightRefusesBeforeAnyCall(t *testing.T) {
 		{"unknown model", []string{"-model", "embed-nope-v9"}, "-model embed-nope-v9: not found"},
 		{"wrong endpoint", []string{"-model", "rerank-v3.5"}, "-model rerank-v3.5: does not serve the embed endpoint"},
 		{"chat route on an embed model", []string{"-op", "classify", "-via", "chat", "-labels", "a,b", "-model", "embed-v4.0"}, "does not serve the chat endpoint"},
+		{"batches on a chat model Batches does not serve", []string{"-op", "chat", "-prompt", "{{.text}}", "-async", "batches", "-model", "command-a-vision-07-2025"},
+			"-async batches: model command-a-vision-07-2025 is not served by Cohere Batches"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -86,11 +86,11 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, r *http.Request, body 
 	if known, serves := modelServes(req.Model, "batches"); !known {
 		writeError(w, http.StatusNotFound, modelNotFound(req.Model))
 		return
-	} else if _, chat := modelServes(req.Model, "chat"); chat {
-		inputType = TypeBatchChatInput
 	} else if !serves {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid request: model '%s' is not supported by the batches API", req.Model))
 		return
+	} else if _, chat := modelServes(req.Model, "chat"); chat {
+		inputType = TypeBatchChatInput
 	}
 	d, ok := s.validatedInput(w, req.InputDatasetID, inputType, "batches")
 	if !ok {

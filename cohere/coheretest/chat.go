@@ -11,20 +11,22 @@ import (
 )
 
 // chatModels are the chat models the fake serves: context length, the
-// largest max_tokens each accepts, and vision support.
+// largest max_tokens each accepts, vision support, and whether Batches
+// serves it (listed with "batches" beside "chat").
 var chatModels = []struct {
 	name      string
 	ctx       float64
 	maxOutput int
 	vision    bool
+	batches   bool
 }{
-	{"command-a-plus-05-2026", 256000, 8000, false},
-	{"command-a-03-2025", 256000, 8000, false},
-	{"command-a-vision-07-2025", 128000, 8000, true},
-	{"command-a-reasoning-08-2025", 256000, 32000, false},
-	{"command-r-plus-08-2024", 128000, 4000, false},
-	{"command-r-08-2024", 128000, 4000, false},
-	{"command-r7b-12-2024", 128000, 4000, false},
+	{"command-a-plus-05-2026", 256000, 8000, false, true},
+	{"command-a-03-2025", 256000, 8000, false, true},
+	{"command-a-vision-07-2025", 128000, 8000, true, false},
+	{"command-a-reasoning-08-2025", 256000, 32000, false, false},
+	{"command-r-plus-08-2024", 128000, 4000, false, true},
+	{"command-r-08-2024", 128000, 4000, false, true},
+	{"command-r7b-12-2024", 128000, 4000, false, true},
 }
 
 func chatCatalog() []modelInfo {
@@ -33,6 +35,9 @@ func chatCatalog() []modelInfo {
 		info := otherModel(m.name, "chat", m.ctx)
 		info.Features = []string{"json_mode", "json_schema", "safety_modes", "strict_tools", "tools"}
 		info.SupportsVision = m.vision
+		if m.batches {
+			info.Endpoints = append(info.Endpoints, "batches")
+		}
 		out = append(out, info)
 	}
 	return out

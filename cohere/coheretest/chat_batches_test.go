@@ -241,6 +241,9 @@ func TestChatBatchInputMustMatchModel(t *testing.T) {
 	wantError(t, r, 400, "invalid request: dataset "+chat.body["id"].(string)+" is of type batch-chat-v2-input, batches need batch-embed-v2-input")
 	r = call(t, s, http.MethodPost, "/v2/batches", map[string]any{"name": "x", "input_dataset_id": embed.body["id"], "model": "command-a-03-2025"})
 	wantError(t, r, 400, "invalid request: dataset "+embed.body["id"].(string)+" is of type batch-embed-v2-input, batches need batch-chat-v2-input")
+	// A chat model not listed with batches is not served by Batches.
+	r = call(t, s, http.MethodPost, "/v2/batches", map[string]any{"name": "x", "input_dataset_id": chat.body["id"], "model": "command-a-vision-07-2025"})
+	wantError(t, r, 400, "invalid request: model 'command-a-vision-07-2025' is not supported by the batches API")
 	r = upload(t, s, "name=bad&type=batch-chat-v2-input", "b.jsonl", `{"custom_id":"a","body":"hi"}`+"\n")
 	d := poll(t, s, "/v1/datasets/"+r.body["id"].(string), "dataset", "validation_status", "failed")
 	if !strings.Contains(d["validation_error"].(string), "'body'") {

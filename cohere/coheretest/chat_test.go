@@ -394,8 +394,12 @@ func TestChatCatalog(t *testing.T) {
 		}
 	}
 	r = call(t, s, http.MethodGet, "/v1/models/command-a-vision-07-2025", nil)
-	if r.status != 200 || r.body["supports_vision"] != true {
+	if r.status != 200 || r.body["supports_vision"] != true || slices.Contains(r.body["endpoints"].([]any), any("batches")) {
 		t.Errorf("vision model: %s", r.raw)
+	}
+	r = call(t, s, http.MethodGet, "/v1/models/command-a-03-2025", nil)
+	if r.status != 200 || !slices.Contains(r.body["endpoints"].([]any), any("batches")) {
+		t.Errorf("command-a-03-2025 not listed with batches: %s", r.raw)
 	}
 	r = call(t, s, http.MethodGet, "/v1/models/batch-embed-v4", nil)
 	if r.status != 200 || !slices.Contains(r.body["endpoints"].([]any), any("batches")) {

@@ -24,7 +24,7 @@ func (c *chatFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.promptFile, "prompt-file", "", "chat: read the prompt template from this file")
 	fs.StringVar(&c.system, "system", "", "chat: system prompt, TEXT or @FILE")
 	fs.StringVar(&c.jsonSchema, "json-schema", "", "chat: JSON Schema FILE for structured output; each reply is validated against it, retried once, then dead-lettered")
-	fs.IntVar(&c.maxTokens, "max-tokens", 0, "chat: bound on each reply's tokens (0: the model's maximum); a reply cut there is written with finish_reason MAX_TOKENS")
+	fs.IntVar(&c.maxTokens, "max-tokens", 0, "chat: bound on each reply's tokens (0: the model's maximum); a reply cut there is written with finish_reason MAX_TOKENS; required with -max-cost unless -async off (a batch may bill each reply up to the model's maximum)")
 	fs.Float64Var(&c.temperature, "temperature", 0, "chat: sampling temperature, 0 to 1")
 	fs.Int64Var(&c.seed, "seed", -1, "chat: seed for best-effort repeatable replies (-1: none)")
 	fs.BoolVar(&c.storePrompt, "store-prompt", false, "chat: write each record's rendered prompt in a prompt column")

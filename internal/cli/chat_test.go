@@ -65,3 +65,33 @@ func TestChatFlags(t *testing.T) {
 		t.Fatalf("-prompt on an embed job: err %v", err)
 	}
 }
+
+// TestMaxCostNeedsOutputPrice: under -max-cost, a job that pays output
+// tokens (chat, classify -via chat or auto resolving to chat) with a model
+// of no list price and only -price-per-mtok is refused: its output tokens
+// would count for nothing in the budget.
+func TestMaxCostNeedsOutputPrice(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, []byte(`{"id":"a","text":"first"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := "parquet:" + dir
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"chat", []string{"-op", "chat", "-prompt", "{{.text}}", "-max-tokens", "100", "-model", "command-private-x"}},
+		{"classify chat", []string{"-op", "classify", "-via", "chat", "-labels", "a,b", "-model", "command-private-x"}},
+		{"classify auto", []string{"-op", "classify", "-via", "auto", "-labels", "a,b", "-model", "command-private-x"}},
+	} {
+		base := append([]string{"-in", in, "-sink", out, "-max-cost", "5", "-price-per-mtok", "1"}, tc.args...)
+		if _, err := chatSpec(t, base...); err == nil || !strings.Contains(err.Error(), "-price-per-mtok-out") {
+			t.Errorf("%s without -price-per-mtok-out: err %v, want it asked for", tc.name, err)
+		}
+		spec, err := chatSpec(t, append(base, "-price-per-mtok-out", "4")...)
+		if err != nil || spec.PriceOut() != 4 {
+			t.Errorf("%s with -price-per-mtok-out 4: err %v, price out %g", tc.name, err, spec.PriceOut())
+		}
+	}
+}

@@ -109,7 +109,7 @@ func (j *JobFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&j.job, "job", "", "job id (default: derived from the inputs and the spec, so the same command resumes the same job)")
 	fs.StringVar(&j.async.Async, "async", pipeline.AsyncAuto, "route: auto (the async route the model supports when the job has more than -async-threshold records), embed-jobs (v3 models), batches (batch models; chat: the chat model's own batches) or off; stdin is always sync")
 	fs.IntVar(&j.async.AsyncThreshold, "async-threshold", pipeline.DefaultAsyncThreshold, "-async auto: records above which the job goes async")
-	fs.StringVar(&j.async.BatchModel, "batch-model", "", "model of a batch (default: embed-v4.0 runs as batch-embed-v4; chat runs as its -model)")
+	fs.StringVar(&j.async.BatchModel, "batch-model", "", "model of an embed batch (default: embed-v4.0 runs as batch-embed-v4); a chat batch runs its -model and refuses this flag")
 	fs.StringVar(&j.async.AsyncFallback, "async-fallback", pipeline.FallbackSync, "records an async job failed or did not return: sync (run them through the sync route) or dead-letter")
 	fs.BoolVar(&j.async.KeepDatasets, "keep-datasets", false, "keep the datasets an async job uploaded and read (default: deleted once read)")
 	fs.StringVar(&j.examples, "examples", "", "classify: few-shot examples, JSONL {text, label} or CSV with text,label columns (≥2 labels, ≥2 examples each, ≤2500); checked before any call")
@@ -206,6 +206,10 @@ func (j *JobFlags) Spec(env Env) (pipeline.Spec, string, error) {
 	}
 	if spec.MaxCost > 0 && spec.Price() == 0 {
 		return spec, "", fmt.Errorf("-max-cost: a %s job has no default price; give -price-per-mtok", spec.Op)
+	}
+	if spec.MaxCost > 0 && spec.PaysOutput() && spec.PriceOut() == 0 {
+		// Its output tokens would count for nothing against -max-cost.
+		return spec, "", fmt.Errorf("-max-cost: model %s has no list price for output tokens; give -price-per-mtok-out", spec.Model)
 	}
 	if err := spec.Precheck(context.Background()); err != nil {
 		return spec, "", err
