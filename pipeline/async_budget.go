@@ -81,6 +81,12 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	if s.maxCost <= 0 {
 		return true, nil
 	}
+	if st.SentBytes == 0 && st.DatasetID != "" {
+		// Its size is recorded before the group moves on (sentAndOn in
+		// async_upload.go): without it the bound would be $0 and reserve
+		// nothing. Retried rather than created unchecked.
+		return false, fmt.Errorf("budget of group %d: dataset %s has no recorded size", st.Group, st.DatasetID)
+	}
 	_, n, err := w.Store.asyncRouteOf(ctx, spec.ID)
 	if err != nil {
 		return false, err

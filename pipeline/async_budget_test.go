@@ -1,0 +1,66 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cobatch/cobatch/cohere/coheretest"
+	"github.com/cobatch/cobatch/pipeline"
+)
+
+// TestAsyncAdoptedDatasetBudget: a run whose job store was lost after its
+// datasets were uploaded is run again with a budget. The re-run adopts
+// each group's dataset by name instead of uploading it, and still reserves
+// the group's cost bound before creating its batch: -max-cost stops the
+// job before the fake bills past it, as in TestChatBatchesBudget.
+func TestAsyncAdoptedDatasetBudget(t *testing.T) {
+	t.Parallel()
+	// Datasets validate slowly, so that the first run makes none of its
+	// batches before its workers stop.
+	h := chatHarness(t, "parquet", 4, true, coheretest.WithAsyncDelays(3*time.Second, 500*time.Millisecond))
+	const n, groups = 5000, 10
+	path, _ := kjvChat(t, n)
+	spec := h.chatBatchSpec("adopt-budget", path)
+	spec.MaxTokens = 60
+	h.plan(spec, 500)
+	h.waitPhase(spec.ID, pipeline.PhaseValidating)
+	for _, s := range h.servers {
+		s.Shutdown()
+	}
+	h.servers = nil
+	ctx := context.Background()
+	if err := h.rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The fault fired: every dataset is uploaded, no batch made.
+	fs := h.fake.Stats()
+	if d, b := fs.Created["POST /v1/datasets"], fs.Calls["POST /v2/batches"]; d != groups || b != 0 {
+		t.Fatalf("first run made %d datasets and %d batches, want %d and 0", d, b, groups)
+	}
+
+	spec.MaxCost = 1.2
+	if err := h.store.SetBudget(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	h.startAsyncWorkers(4, nil)
+	h.plan(spec, 500)
+	st := h.follow(spec.ID)
+	fs = h.fake.Stats()
+	if d := fs.Created["POST /v1/datasets"]; d != groups {
+		t.Errorf("%d datasets created in all, want %d: the re-run did not adopt them", d, groups)
+	}
+	billed := float64(fs.BilledInputTokens)/1e6*2.5 + float64(fs.BilledOutputTokens)/1e6*10
+	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") {
+		t.Fatalf("status %s (%s), want aborted on the budget", st.State, st.Reason)
+	}
+	batches := fs.Calls["POST /v2/batches"]
+	if billed > spec.MaxCost || batches == 0 || batches >= groups || fs.ChatReplies != 500*batches {
+		t.Errorf("fake billed $%.4f for %d batches (%d replies) under -max-cost $%.2f", billed, batches, fs.ChatReplies, spec.MaxCost)
+	}
+	if c := st.Cost(); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
+		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
+	}
+}
