@@ -47,19 +47,34 @@ if pending > 0 then return 0 end
 return -1
 `)
 
-// billGroup adds a remote job's bill to the job's stats and, in the same
-// transaction, ends the group's reservation.
-func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) error {
-	_, err := st.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for k, v := range stats {
-			if v != 0 {
-				pipe.HIncrBy(ctx, statsKey(job), k, v)
-			}
+// billScript adds a remote job's bill to the job's stats once and, in the
+// same step, ends the group's reservation: a failure leaves both undone,
+// for the poll task to retry. 1: billed now; 0: billed before.
+//
+// KEYS[1]: the job's stats; KEYS[2]: the group's hash. ARGV: stat, amount,
+// stat, amount, ...
+var billScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[2], 'billed', 1) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+`)
+
+// billGroup adds a remote job's bill to the job's stats unless it was
+// added before; billed says whether this call added it.
+func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) (billed bool, err error) {
+	var args []any
+	for k, v := range stats {
+		if v != 0 {
+			args = append(args, k, v)
 		}
-		pipe.HSet(ctx, groupKey(job, g), "billed", 1)
-		return nil
-	})
-	return err
+	}
+	n, err := billScript.Run(ctx, st.rdb, []string{statsKey(job), groupKey(job, g)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("bill group %d of %s: %w", g, job, err)
+	}
+	return n == 1, nil
 }
 
 // groupBound is the most a group's remote job is expected to cost.

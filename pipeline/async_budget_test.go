@@ -2,10 +2,15 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
@@ -62,5 +67,80 @@ func TestAsyncAdoptedDatasetBudget(t *testing.T) {
 	}
 	if c := st.Cost(); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
+	}
+}
+
+// failFirstBill is a Redis hook that fails the first write of a remote
+// job's bill to job's stats, whether sent as commands or as a script.
+type failFirstBill struct {
+	stats string
+	fired atomic.Int32
+}
+
+func (f *failFirstBill) isBill(cmd redis.Cmder) bool {
+	var stats, out, units bool
+	for _, a := range cmd.Args() {
+		s, _ := a.(string)
+		stats = stats || s == f.stats
+		out = out || s == pipeline.StatOutputTokens
+		units = units || s == pipeline.StatSearchUnits // the reservation script's
+	}
+	return stats && out && !units && (cmd.Name() == "hincrby" || cmd.Name() == "evalsha" || cmd.Name() == "eval")
+}
+
+func (f *failFirstBill) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failFirstBill) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.isBill(cmd) && f.fired.CompareAndSwap(0, 1) {
+			err := errors.New("injected: connection lost while billing")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (f *failFirstBill) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if slices.ContainsFunc(cmds, f.isBill) && f.fired.CompareAndSwap(0, 1) {
+			err := errors.New("injected: connection lost while billing")
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestAsyncBudgetBillRetried: Redis fails as the first finished batch's bill
+// is recorded. The poll task fails and is retried rather than moving the
+// group on: the job counts every token the fake billed, so the budget's
+// reservations are released only against recorded bills.
+func TestAsyncBudgetBillRetried(t *testing.T) {
+	t.Parallel()
+	h := chatHarness(t, "parquet", 4, true)
+	const n = 1000
+	path, _ := kjvChat(t, n)
+	spec := h.chatBatchSpec("bill-retried", path)
+	spec.MaxTokens = 60
+	fail := &failFirstBill{stats: pipeline.StatsKey(spec.ID)}
+	h.rdb.AddHook(fail)
+	h.plan(spec, 500)
+	st := h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != n {
+		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
+	}
+	if fail.fired.Load() != 1 {
+		t.Fatal("the bill's write never failed: the fault did not fire")
+	}
+	fs := h.fake.Stats()
+	if fs.Calls["POST /v2/batches"] != 2 || fs.ChatReplies != n {
+		t.Errorf("%d batches, %d replies; want 2 and %d", fs.Calls["POST /v2/batches"], fs.ChatReplies, n)
+	}
+	if st.Tokens != int64(fs.BilledInputTokens) || st.OutputTokens != int64(fs.BilledOutputTokens) {
+		t.Errorf("job counts %d input and %d output tokens, fake billed %d and %d",
+			st.Tokens, st.OutputTokens, fs.BilledInputTokens, fs.BilledOutputTokens)
 	}
 }

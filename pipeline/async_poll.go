@@ -192,10 +192,14 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 	switch status {
 	case cohere.EmbedJobComplete:
 		// Billed before the phase moves on: a group's budget reservation
-		// counts until then (async_budget.go).
+		// counts until then (async_budget.go). A bill that could not be
+		// recorded is retried with the task.
 		if tokens > 0 || outTokens > 0 {
-			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
-				_ = w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+			billed, err := w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+			if err != nil {
+				return w.settle(ctx, spec.ID, err)
+			}
+			if billed {
 				w.Metrics.billed(spec, st.Route, tokens, outTokens)
 			}
 		}
