@@ -144,3 +144,40 @@ func TestAsyncBudgetBillRetried(t *testing.T) {
 			st.Tokens, st.OutputTokens, fs.BilledInputTokens, fs.BilledOutputTokens)
 	}
 }
+
+// TestAsyncBudgetWaitIsNoDeadline: a budget that lets one batch run at a
+// time makes the later groups wait in validation for the earlier ones'
+// bills, longer than the remote phases' deadline. Waiting on the budget is
+// not a remote phase running late: the job completes, each batch created
+// once.
+func TestAsyncBudgetWaitIsNoDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, coheretest.WithAsyncDelays(300*time.Millisecond, time.Second))
+	h.limits = chatLimits()
+	h.deadline = 5 * time.Second
+	h.startAsyncWorkers(4, nil)
+	const n, groups = 2500, 5
+	path, _ := kjvChat(t, n)
+	spec := h.chatBatchSpec("budget-wait", path)
+	// A group's bound (1,000 output tokens a record) is about $5 and its
+	// bill about $0.25: one bound fits beside the bills of the others, two
+	// bounds never fit together.
+	spec.MaxTokens = 1000
+	spec.MaxCost = 6.5
+	if err := h.store.SetBudget(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	h.plan(spec, 500)
+	st := h.follow(spec.ID)
+	if st.State != pipeline.StateDone || st.Written != n {
+		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
+	}
+	fs := h.fake.Stats()
+	if b := fs.Calls["POST /v2/batches"]; b != groups || fs.ChatReplies != n {
+		t.Errorf("%d batches, %d replies; want %d and %d", b, fs.ChatReplies, groups, n)
+	}
+	billed := float64(fs.BilledInputTokens)/1e6*2.5 + float64(fs.BilledOutputTokens)/1e6*10
+	if billed > spec.MaxCost {
+		t.Errorf("fake billed $%.4f under -max-cost $%.2f", billed, spec.MaxCost)
+	}
+}

@@ -83,7 +83,13 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 			if err != nil {
 				return w.settle(ctx, spec.ID, err)
 			}
-			return w.pollAgain(ctx, p) // other groups' bills decide whether this one fits
+			// Other groups' bills decide whether this one fits. Waiting
+			// for them is not this phase running late: its deadline
+			// starts again.
+			if err := w.Store.touchPhase(ctx, spec.ID, st.Group); err != nil {
+				return err
+			}
+			return w.pollAgain(ctx, p)
 		}
 	}
 	id, err := w.createRemote(ctx, spec, st)
