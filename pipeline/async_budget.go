@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,6 +17,45 @@ import (
 // waits for them to be billed; when nothing else is running and it still
 // does not fit, the job stops before creating it.
 
+// reservedLua sums the open reservations of the groups whose hashes are
+// KEYS[from..]: reserved, not yet billed, and still in a remote phase.
+const reservedLua = `
+local function reserved(from)
+  local pending = 0
+  for i = from, #KEYS do
+    local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
+    if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
+      pending = pending + tonumber(v[1])
+    end
+  end
+  return pending
+end
+`
+
+// openReservations sums the open reservations of KEYS (groups' hashes),
+// read at one instant; as a string, since Redis would truncate a number.
+var openReservations = redis.NewScript(reservedLua + `
+return tostring(reserved(1))
+`)
+
+// reserved is what a job's groups hold reserved for their remote jobs
+// (USD): sync calls of the job may spend only beside it (mayCall).
+func (st *Store) reserved(ctx context.Context, job string) (float64, error) {
+	_, n, err := st.asyncRouteOf(ctx, job)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	keys := make([]string, n)
+	for g := range n {
+		keys[g] = groupKey(job, g)
+	}
+	s, err := openReservations.Run(ctx, st.rdb, keys).Text()
+	if err != nil {
+		return 0, fmt.Errorf("budget reservations of %s: %w", job, err)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
 // reserveGroup is the atomic check and reservation: 1 reserved (or reserved
 // before, by an earlier delivery), 0 wait for the groups still running, -1
 // over the budget. A group's reservation counts until its remote job's bill
@@ -27,18 +67,12 @@ import (
 // job's other groups' hashes. ARGV: the group's bound, the price per
 // million input tokens (or per 1,000 search units), the price per million
 // output tokens, -max-cost (USD).
-var reserveGroup = redis.NewScript(`
+var reserveGroup = redis.NewScript(reservedLua + `
 if redis.call('HEXISTS', KEYS[2], 'reserve') == 1 then return 1 end
 local x = redis.call('HMGET', KEYS[1], ARGV[5], ARGV[6], ARGV[7])
 local spent = (tonumber(x[1]) or 0) / 1e6 * tonumber(ARGV[2]) + (tonumber(x[2]) or 0) / 1e3 * tonumber(ARGV[2])
   + (tonumber(x[3]) or 0) / 1e6 * tonumber(ARGV[3])
-local pending = 0
-for i = 3, #KEYS do
-  local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
-  if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
-    pending = pending + tonumber(v[1])
-  end
-end
+local pending = reserved(3)
 if spent + pending + tonumber(ARGV[1]) <= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[2], 'reserve', ARGV[1])
   return 1
