@@ -160,7 +160,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 			<-sent
 			return err
 		}
-		// The group's budget bound is reckoned from its size (budget.go):
+		// The group's budget bound is reckoned from its size (async_budget.go):
 		// the stream is read to its end to count it, not cut off.
 		_, cerr := io.Copy(io.Discard, body)
 		n := <-sent
