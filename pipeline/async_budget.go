@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,6 +17,45 @@ import (
 // waits for them to be billed; when nothing else is running and it still
 // does not fit, the job stops before creating it.
 
+// reservedLua sums the open reservations of the groups whose hashes are
+// KEYS[from..]: reserved, not yet billed, and still in a remote phase.
+const reservedLua = `
+local function reserved(from)
+  local pending = 0
+  for i = from, #KEYS do
+    local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
+    if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
+      pending = pending + tonumber(v[1])
+    end
+  end
+  return pending
+end
+`
+
+// openReservations sums the open reservations of KEYS (groups' hashes),
+// read at one instant; as a string, since Redis would truncate a number.
+var openReservations = redis.NewScript(reservedLua + `
+return tostring(reserved(1))
+`)
+
+// reserved is what a job's groups hold reserved for their remote jobs
+// (USD): sync calls of the job may spend only beside it (mayCall).
+func (st *Store) reserved(ctx context.Context, job string) (float64, error) {
+	_, n, err := st.asyncRouteOf(ctx, job)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	keys := make([]string, n)
+	for g := range n {
+		keys[g] = groupKey(job, g)
+	}
+	s, err := openReservations.Run(ctx, st.rdb, keys).Text()
+	if err != nil {
+		return 0, fmt.Errorf("budget reservations of %s: %w", job, err)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
 // reserveGroup is the atomic check and reservation: 1 reserved (or reserved
 // before, by an earlier delivery), 0 wait for the groups still running, -1
 // over the budget. A group's reservation counts until its remote job's bill
@@ -27,18 +67,12 @@ import (
 // job's other groups' hashes. ARGV: the group's bound, the price per
 // million input tokens (or per 1,000 search units), the price per million
 // output tokens, -max-cost (USD).
-var reserveGroup = redis.NewScript(`
+var reserveGroup = redis.NewScript(reservedLua + `
 if redis.call('HEXISTS', KEYS[2], 'reserve') == 1 then return 1 end
 local x = redis.call('HMGET', KEYS[1], ARGV[5], ARGV[6], ARGV[7])
 local spent = (tonumber(x[1]) or 0) / 1e6 * tonumber(ARGV[2]) + (tonumber(x[2]) or 0) / 1e3 * tonumber(ARGV[2])
   + (tonumber(x[3]) or 0) / 1e6 * tonumber(ARGV[3])
-local pending = 0
-for i = 3, #KEYS do
-  local v = redis.call('HMGET', KEYS[i], 'reserve', 'billed', 'phase')
-  if v[1] and not v[2] and (v[3] == 'validating' or v[3] == 'processing') then
-    pending = pending + tonumber(v[1])
-  end
-end
+local pending = reserved(3)
 if spent + pending + tonumber(ARGV[1]) <= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[2], 'reserve', ARGV[1])
   return 1
@@ -47,19 +81,34 @@ if pending > 0 then return 0 end
 return -1
 `)
 
-// billGroup adds a remote job's bill to the job's stats and, in the same
-// transaction, ends the group's reservation.
-func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) error {
-	_, err := st.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for k, v := range stats {
-			if v != 0 {
-				pipe.HIncrBy(ctx, statsKey(job), k, v)
-			}
+// billScript adds a remote job's bill to the job's stats once and, in the
+// same step, ends the group's reservation: a failure leaves both undone,
+// for the poll task to retry. 1: billed now; 0: billed before.
+//
+// KEYS[1]: the job's stats; KEYS[2]: the group's hash. ARGV: stat, amount,
+// stat, amount, ...
+var billScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[2], 'billed', 1) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+`)
+
+// billGroup adds a remote job's bill to the job's stats unless it was
+// added before; billed says whether this call added it.
+func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[string]int64) (billed bool, err error) {
+	var args []any
+	for k, v := range stats {
+		if v != 0 {
+			args = append(args, k, v)
 		}
-		pipe.HSet(ctx, groupKey(job, g), "billed", 1)
-		return nil
-	})
-	return err
+	}
+	n, err := billScript.Run(ctx, st.rdb, []string{statsKey(job), groupKey(job, g)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("bill group %d of %s: %w", g, job, err)
+	}
+	return n == 1, nil
 }
 
 // groupBound is the most a group's remote job is expected to cost.
@@ -80,6 +129,12 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	}
 	if s.maxCost <= 0 {
 		return true, nil
+	}
+	if st.SentBytes == 0 && st.DatasetID != "" {
+		// Its size is recorded before the group moves on (sentAndOn in
+		// async_upload.go): without it the bound would be $0 and reserve
+		// nothing. Retried rather than created unchecked.
+		return false, fmt.Errorf("budget of group %d: dataset %s has no recorded size", st.Group, st.DatasetID)
 	}
 	_, n, err := w.Store.asyncRouteOf(ctx, spec.ID)
 	if err != nil {

@@ -83,7 +83,13 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 			if err != nil {
 				return w.settle(ctx, spec.ID, err)
 			}
-			return w.pollAgain(ctx, p) // other groups' bills decide whether this one fits
+			// Other groups' bills decide whether this one fits. Waiting
+			// for them is not this phase running late: its deadline
+			// starts again.
+			if err := w.Store.touchPhase(ctx, spec.ID, st.Group); err != nil {
+				return err
+			}
+			return w.pollAgain(ctx, p)
 		}
 	}
 	id, err := w.createRemote(ctx, spec, st)
@@ -192,10 +198,14 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 	switch status {
 	case cohere.EmbedJobComplete:
 		// Billed before the phase moves on: a group's budget reservation
-		// counts until then (async_budget.go).
+		// counts until then (async_budget.go). A bill that could not be
+		// recorded is retried with the task.
 		if tokens > 0 || outTokens > 0 {
-			if ok, _ := w.Store.claim(ctx, spec.ID, st.Group, "billed"); ok {
-				_ = w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+			billed, err := w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+			if err != nil {
+				return w.settle(ctx, spec.ID, err)
+			}
+			if billed {
 				w.Metrics.billed(spec, st.Route, tokens, outTokens)
 			}
 		}

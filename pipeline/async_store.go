@@ -131,6 +131,11 @@ func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, 
 	return st.rdb.HSet(ctx, groupKey(job, g), fields...).Err()
 }
 
+// touchPhase restarts the deadline of a group's phase (its phase_at).
+func (st *Store) touchPhase(ctx context.Context, job string, g int) error {
+	return st.rdb.HSet(ctx, groupKey(job, g), "phase_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
+}
+
 // recordSent records how many records and bytes a group's dataset holds.
 func (st *Store) recordSent(ctx context.Context, job string, g int, n sentCount) error {
 	return st.rdb.HSet(ctx, groupKey(job, g), "sent", n.records, "sent_bytes", n.bytes).Err()

@@ -37,7 +37,7 @@ func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.Ha
 	}
 	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Limits: h.limits, DatabaseURL: h.dbURL, Metrics: h.metrics})
-	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond}
+	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond, Deadline: h.deadline}
 	// As cli.NewServer, but scheduled polls are moved to the queue every
 	// 50 ms rather than every 5 s.
 	srv := asynq.NewServer(h.aopt, asynq.Config{

@@ -154,10 +154,20 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	// uploaded the dataset: if it exists, it is the group's. Looked up
 	// only when there is something to send, so that a re-run with
 	// nothing to do makes no call.
-	if done, err := w.adoptDataset(ctx, spec, p.Group, name, typ); done || err != nil {
-		pr.CloseWithError(errUploadDone)
-		<-sent
-		return err
+	if found, err := w.adoptDataset(ctx, spec, p.Group, name, typ); found || err != nil {
+		if err != nil {
+			pr.CloseWithError(errUploadDone)
+			<-sent
+			return err
+		}
+		// The group's budget bound is reckoned from its size (async_budget.go):
+		// the stream is read to its end to count it, not cut off.
+		_, cerr := io.Copy(io.Discard, body)
+		n := <-sent
+		if cerr != nil {
+			return w.uploadFailed(ctx, p.Job, cerr)
+		}
+		return w.sentAndOn(ctx, p.Job, p.Group, n)
 	}
 	id, err := w.async().CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
 	pr.CloseWithError(errUploadDone)
@@ -167,11 +177,11 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 			return nil
 		}
 		// The answer may be lost while the dataset was made: look again.
-		if done, ferr := w.adoptDataset(ctx, spec, p.Group, name, typ); done || ferr != nil {
-			if ferr == nil {
-				_ = w.Store.recordSent(ctx, p.Job, p.Group, n)
+		if found, ferr := w.adoptDataset(ctx, spec, p.Group, name, typ); found || ferr != nil {
+			if ferr != nil {
+				return ferr
 			}
-			return ferr
+			return w.sentAndOn(ctx, p.Job, p.Group, n)
 		}
 		return w.asyncAPIError(ctx, spec, err)
 	}
@@ -180,15 +190,24 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if got != id {
-		// Another delivery recorded its dataset first: ours is surplus.
+		// Another delivery recorded its dataset first: ours is surplus. It
+		// held the same records; they are recorded here too, as that
+		// delivery may have stopped before recording them.
 		_ = w.async().DeleteDataset(ctx, id)
-		return w.afterUpload(ctx, p.Job, p.Group)
-	}
-	if err := w.Store.recordSent(ctx, p.Job, p.Group, n); err != nil {
-		return err
+		return w.sentAndOn(ctx, p.Job, p.Group, n)
 	}
 	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n.records, "took", time.Since(started))
-	return w.afterUpload(ctx, p.Job, p.Group)
+	return w.sentAndOn(ctx, p.Job, p.Group, n)
+}
+
+// sentAndOn records what a group's dataset holds, then moves the group on
+// to validation: never before, since its budget reservation is reckoned
+// from those counts (async_budget.go).
+func (w *Worker) sentAndOn(ctx context.Context, job string, g int, n sentCount) error {
+	if err := w.Store.recordSent(ctx, job, g, n); err != nil {
+		return err
+	}
+	return w.afterUpload(ctx, job, g)
 }
 
 var errUploadDone = errors.New("upload finished")
@@ -260,8 +279,9 @@ func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def Asy
 }
 
 // adoptDataset looks up a group's dataset by name; when it exists, it is
-// recorded as the group's and the group moves on to validation (done).
-func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ string) (done bool, err error) {
+// recorded as the group's (found). The caller records its size and moves
+// the group on (sentAndOn).
+func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ string) (found bool, err error) {
 	d, err := w.async().FindDataset(ctx, name, typ)
 	if err != nil {
 		return false, w.asyncAPIError(ctx, spec, err)
@@ -274,7 +294,7 @@ func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ s
 		return false, err
 	}
 	w.log().Info("dataset found by name", "job", spec.ID, "group", g, "dataset", got)
-	return true, w.afterUpload(ctx, spec.ID, g)
+	return true, nil
 }
 
 // asyncAPIError decides what an API error in the async route does: a fatal

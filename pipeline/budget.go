@@ -68,7 +68,8 @@ func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
 
 // mayCall is checked before every API call: the job must still be running
 // and, with a budget, what it spent plus one more call (at its average so
-// far) must stay within it. A job that would cross its budget is aborted.
+// far), beside its async groups' open reservations, must stay within it. A
+// job that would cross its budget is aborted.
 func (w *Worker) mayCall(ctx context.Context, job string) error {
 	s, err := w.Store.spending(ctx, job)
 	if err != nil {
@@ -86,11 +87,21 @@ func (w *Worker) mayCall(ctx context.Context, job string) error {
 	if s.calls > 0 {
 		next = spent / float64(s.calls)
 	}
-	if spent+next <= maxCost {
+	// Running remote jobs are billed later (async_budget.go): what their
+	// groups hold reserved is not the sync route's to spend.
+	reserved, err := w.Store.reserved(ctx, job)
+	if err != nil {
 		return nil
 	}
-	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
-		usd(spent), usd(maxCost))
+	if spent+reserved+next <= maxCost {
+		return nil
+	}
+	held := ""
+	if reserved > 0 {
+		held = fmt.Sprintf(" with %s reserved for running remote jobs", usd(reserved))
+	}
+	reason := fmt.Sprintf("budget: spent %s of -max-cost %s%s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
+		usd(spent), usd(maxCost), held)
 	return w.abort(ctx, job, reason)
 }
 

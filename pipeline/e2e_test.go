@@ -27,18 +27,19 @@ import (
 // harness runs jobs through the real queue on the real Redis, with in-process
 // workers calling a coheretest server.
 type harness struct {
-	t       *testing.T
-	fake    *coheretest.Server
-	rdb     *redis.Client
-	aopt    asynq.RedisConnOpt
-	enq     *asynq.Client
-	store   *pipeline.Store
-	out     string
-	timeout time.Duration // client timeout of one attempt; 0: 5 s, 30 s on the async route
-	dbURL   string        // for postgres sinks
-	limits  map[string]ratelimit.Limit
-	servers []*asynq.Server
-	metrics *pipeline.Metrics // given to the async workers; nil: none
+	t        *testing.T
+	fake     *coheretest.Server
+	rdb      *redis.Client
+	aopt     asynq.RedisConnOpt
+	enq      *asynq.Client
+	store    *pipeline.Store
+	out      string
+	timeout  time.Duration // client timeout of one attempt; 0: 5 s, 30 s on the async route
+	dbURL    string        // for postgres sinks
+	limits   map[string]ratelimit.Limit
+	servers  []*asynq.Server
+	metrics  *pipeline.Metrics // given to the async workers; nil: none
+	deadline time.Duration     // of the async workers' remote phases; 0: the default
 }
 
 func newHarness(t *testing.T, opts ...coheretest.Option) *harness {

@@ -6,6 +6,7 @@ var (
 	DoneKey   = doneKey
 	TotalsKey = totalsKey
 	GroupKey  = groupKey
+	StatsKey  = statsKey
 )
 
 // CallsKey is where a chunk's calls are checkpointed (checkpoint.go).

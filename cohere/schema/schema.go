@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -93,7 +94,9 @@ func decodeOne(reply []byte) (any, error) {
 	return v, nil
 }
 
-// problems flattens the error tree to its leaves, one per failing location.
+// problems flattens the error tree to its leaves, one per failing location,
+// sorted: the validator visits an object's properties in map order, and a
+// dead letter's reason should read the same every time.
 func problems(ve *jsonschema.ValidationError) []string {
 	var out []string
 	for _, u := range ve.BasicOutput().Errors {
@@ -113,6 +116,7 @@ func problems(ve *jsonschema.ValidationError) []string {
 	if len(out) == 0 {
 		out = append(out, strings.TrimSpace(ve.Error()))
 	}
+	slices.Sort(out)
 	return out
 }
 

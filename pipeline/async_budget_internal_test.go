@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cobatch/cobatch/internal/testenv"
+)
+
+// TestMayCallCountsReservations: a sync call of a job on the async route
+// may spend only beside what its running groups hold reserved for their
+// remote jobs. The job has spent $0.40 in 4 calls (next: $0.10) of
+// -max-cost $1; a billed group's reservation no longer counts.
+func TestMayCallCountsReservations(t *testing.T) {
+	rdb, _ := testenv.RedisClient(t)
+	ctx := context.Background()
+	w := &Worker{Store: NewStore(rdb)}
+	const job = "maycall-reserved"
+	setup := func(reserve string) {
+		t.Helper()
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range []struct {
+			key    string
+			fields []any
+		}{
+			{jobKey(job), []any{"state", StateRunning, "max_cost", "1", "price", "1", "price_out", "0"}},
+			{statsKey(job), []any{StatTokens, 400_000, StatCalls, 4}},
+			{asyncKey(job), []any{"route", AsyncBatches, "groups", 3}},
+			{groupKey(job, 0), []any{"reserve", reserve, "phase", PhaseProcessing}},
+			{groupKey(job, 1), []any{"reserve", "0.3", "billed", 1, "phase", PhaseDownload}},
+			{groupKey(job, 2), []any{"phase", PhaseValidating}},
+		} {
+			if err := rdb.HSet(ctx, kv.key, kv.fields...).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	setup("0.45")
+	if err := w.mayCall(ctx, job); err != nil {
+		t.Fatalf("$0.40 spent + $0.10 next + $0.45 reserved under $1: %v", err)
+	}
+	setup("0.55")
+	if err := w.mayCall(ctx, job); !errors.Is(err, errStopped) {
+		t.Fatalf("$0.40 spent + $0.10 next + $0.55 reserved over $1: %v, want the job stopped", err)
+	}
+	if state, err := rdb.HGet(ctx, jobKey(job), "state").Result(); err != nil || state != StateAborted {
+		t.Fatalf("state %q (%v), want aborted", state, err)
+	}
+}
