@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // clock is miniredis's clock, moved only by the limiters' waits: the tests
@@ -372,12 +373,14 @@ func TestSharedWindow(t *testing.T) {
 			var spans []span
 			ctx, cancel := context.WithTimeout(t.Context(), run)
 			defer cancel()
+			// Every client before any is used: go-redis writes to a
+			// client's options as it serves calls, and more copies them.
+			rdbs := []*redis.Client{first}
+			for range 7 {
+				rdbs = append(rdbs, more(t, first))
+			}
 			var wg sync.WaitGroup
-			for i := range 8 {
-				rdb := first
-				if i > 0 {
-					rdb = more(t, first)
-				}
+			for _, rdb := range rdbs {
 				l := New(rdb, "fp-shared", "embed", limit)
 				var at time.Time
 				l.onGrant = func(t time.Time, _ int) { at = t }
