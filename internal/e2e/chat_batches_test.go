@@ -138,61 +138,90 @@ func TestChatBatchesThroughSimulator(t *testing.T) {
 	}
 }
 
-// TestChatBatchesWorkerKilled kills the worker (SIGKILL) while it writes a
-// chat batch's output, chunk by chunk, and starts another: the job ends
-// with every verse written once with the fake's reply, from the one
-// dataset and the one batch, each reply billed once.
-func TestChatBatchesWorkerKilled(t *testing.T) {
+// TestChatWorkerKilled kills a worker (SIGKILL) mid-job on each chat route
+// and starts another: the job ends with every verse written once with the
+// fake's reply. On the Batches route the kill lands while the worker writes
+// the batch's output, chunk by chunk, and the job keeps its one dataset and
+// one batch, each reply billed once; on the sync route only the chunks the
+// worker held are asked again.
+func TestChatWorkerKilled(t *testing.T) {
 	t.Parallel()
-	enqueue, worker := binaries(t)
-	// Small output parts, each fetched with latency, keep the download
-	// going long enough to be killed in the middle of it.
-	fake := coheretest.NewServer(coheretest.WithAsyncDelays(200*time.Millisecond, 500*time.Millisecond),
-		coheretest.WithPartRows(100), coheretest.WithLatency(30*time.Millisecond, 0))
-	defer fake.Close()
-	redisURL := testenv.RedisURL(t)
-	env := []string{"REDIS_URL=" + redisURL, "COHERE_BASE_URL=" + fake.URL, "COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
-	victim := start(t, env, worker, "-concurrency", "4", "-http", "")
-	const n = 5000
-	in, vs := verses(t, n)
-	out := t.TempDir()
-	ctx, store := enqueueThenKill(t, env, redisURL, victim, 3, enqueue, "-op", "chat", "-async", "batches", "-in", in,
-		"-sink", "parquet:"+out, "-job", "chatb-kill", "-chunk-size", "100", "-prompt", versePrompt)
-	st, err := store.Status(ctx, "chatb-kill")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.ChunksDone >= st.Chunks {
-		t.Fatalf("killed after the download: %d of %d chunks done", st.ChunksDone, st.Chunks)
-	}
-	start(t, env, worker, "-concurrency", "4", "-http", "")
-	st, err = (&pipeline.Follower{Store: store}).Follow(ctx, "chatb-kill")
-	if err != nil {
-		t.Fatalf("follow: %v", err)
-	}
-	if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
-		t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
-	}
-	seen := map[string]bool{}
-	err = parquet.ReadChats(out, "chatb-kill", func(c sinks.ChatResult) error {
-		if seen[c.ID] {
-			return fmt.Errorf("%s stored twice", c.ID)
-		}
-		seen[c.ID] = true
-		if want := wantVerseReply(vs[c.ID]); c.Output != want {
-			return fmt.Errorf("%s: output %q, want %q", c.ID, c.Output, want)
-		}
-		return nil
-	})
-	if err != nil || len(seen) != n {
-		t.Fatalf("%d rows: %v", len(seen), err)
-	}
-	fs := fake.Stats()
-	if fs.Calls["POST /v1/datasets"] != 1 || fs.Calls["POST /v2/batches"] != 1 || fs.Calls["POST /v2/chat"] != 0 || fs.ChatReplies != n {
-		t.Errorf("%d datasets, %d batches, %d sync calls, %d replies billed: want 1, 1, 0, %d",
-			fs.Calls["POST /v1/datasets"], fs.Calls["POST /v2/batches"], fs.Calls["POST /v2/chat"], fs.ChatReplies, n)
-	}
-	if st.Tokens != int64(fs.BilledInputTokens) || st.OutputTokens != int64(fs.BilledOutputTokens) {
-		t.Errorf("job counts %d/%d tokens, fake billed %d/%d", st.Tokens, st.OutputTokens, fs.BilledInputTokens, fs.BilledOutputTokens)
+	for _, route := range []string{"sync", "batches"} {
+		t.Run(route, func(t *testing.T) {
+			t.Parallel()
+			enqueue, worker := binaries(t)
+			// On Batches, small output parts, each fetched with latency,
+			// keep the download going long enough to be killed in the
+			// middle of it.
+			fake := coheretest.NewServer(coheretest.WithAsyncDelays(200*time.Millisecond, 500*time.Millisecond),
+				coheretest.WithPartRows(100), coheretest.WithLatency(30*time.Millisecond, 0))
+			defer fake.Close()
+			redisURL := testenv.RedisURL(t)
+			env := []string{"REDIS_URL=" + redisURL, "COHERE_BASE_URL=" + fake.URL, "COHERE_API_KEY=" + coheretest.DefaultAPIKey, "DATABASE_URL="}
+			const handlers, chunk = 4, 100
+			n, async := 5000, "batches"
+			if route == "sync" {
+				n, async = 2000, "off" // one call a record: 15 s at 4 handlers
+			}
+			wargs := []string{"-concurrency", fmt.Sprint(handlers), "-http", "", "-rate-limit", "chat=1000000/1m"}
+			victim := start(t, env, worker, wargs...)
+			in, vs := verses(t, n)
+			out := t.TempDir()
+			job := "chat-kill-" + route
+			ctx, store := enqueueThenKill(t, env, redisURL, victim, 3, enqueue, "-op", "chat", "-async", async, "-in", in,
+				"-sink", "parquet:"+out, "-job", job, "-chunk-size", fmt.Sprint(chunk), "-prompt", versePrompt)
+			st, err := store.Status(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.ChunksDone >= st.Chunks {
+				t.Fatalf("killed after the job's last chunk: %d of %d chunks done", st.ChunksDone, st.Chunks)
+			}
+			start(t, env, worker, wargs...)
+			st, err = (&pipeline.Follower{Store: store}).Follow(ctx, job)
+			if err != nil {
+				t.Fatalf("follow: %v", err)
+			}
+			if st.State != pipeline.StateDone || st.Written != int64(n) || st.Failed != 0 || st.Total() != int64(n) {
+				t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
+			}
+			seen := map[string]bool{}
+			err = parquet.ReadChats(out, job, func(c sinks.ChatResult) error {
+				if seen[c.ID] {
+					return fmt.Errorf("%s stored twice", c.ID)
+				}
+				seen[c.ID] = true
+				if want := wantVerseReply(vs[c.ID]); c.Output != want {
+					return fmt.Errorf("%s: output %q, want %q", c.ID, c.Output, want)
+				}
+				return nil
+			})
+			if err != nil || len(seen) != n {
+				t.Fatalf("%d rows: %v", len(seen), err)
+			}
+			fs := fake.Stats()
+			switch route {
+			case "batches":
+				if fs.Calls["POST /v1/datasets"] != 1 || fs.Calls["POST /v2/batches"] != 1 || fs.Calls["POST /v2/chat"] != 0 || fs.ChatReplies != n {
+					t.Errorf("%d datasets, %d batches, %d sync calls, %d replies billed: want 1, 1, 0, %d",
+						fs.Calls["POST /v1/datasets"], fs.Calls["POST /v2/batches"], fs.Calls["POST /v2/chat"], fs.ChatReplies, n)
+				}
+				if st.Tokens != int64(fs.BilledInputTokens) || st.OutputTokens != int64(fs.BilledOutputTokens) {
+					t.Errorf("job counts %d/%d tokens, fake billed %d/%d", st.Tokens, st.OutputTokens, fs.BilledInputTokens, fs.BilledOutputTokens)
+				}
+			case "sync":
+				// A chat chunk is written at its end: the killed worker's
+				// chunks in flight are asked again, no more.
+				if again := fs.Calls["POST /v2/chat"] - n; again < 0 || again > handlers*chunk || fs.Calls["POST /v1/datasets"] != 0 {
+					t.Errorf("%d chat calls for %d verses (%d datasets): want at most the %d in-flight chunks' %d asked again",
+						fs.Calls["POST /v2/chat"], n, fs.Calls["POST /v1/datasets"], handlers, handlers*chunk)
+				}
+				// The job counts the calls that came back: a killed
+				// call may be billed without being counted.
+				if st.Tokens > int64(fs.BilledInputTokens) || st.OutputTokens > int64(fs.BilledOutputTokens) {
+					t.Errorf("job counts %d/%d tokens, more than the fake billed (%d/%d)", st.Tokens, st.OutputTokens, fs.BilledInputTokens, fs.BilledOutputTokens)
+				}
+			}
+		})
 	}
 }
