@@ -211,10 +211,15 @@ func TestChatWorkerKilled(t *testing.T) {
 				}
 			case "sync":
 				// A chat chunk is written at its end: the killed worker's
-				// chunks in flight are asked again, no more.
-				if again := fs.Calls["POST /v2/chat"] - n; again < 0 || again > handlers*chunk || fs.Calls["POST /v1/datasets"] != 0 {
-					t.Errorf("%d chat calls for %d verses (%d datasets): want at most the %d in-flight chunks' %d asked again",
-						fs.Calls["POST /v2/chat"], n, fs.Calls["POST /v1/datasets"], handlers, handlers*chunk)
+				// chunks in flight are asked again, no more. A prompt
+				// repeated within a chunk is asked once.
+				prompts := map[[2]string]bool{}
+				for _, v := range vs {
+					prompts[v] = true
+				}
+				if calls := fs.Calls["POST /v2/chat"]; calls < len(prompts) || calls > n+handlers*chunk || fs.Calls["POST /v1/datasets"] != 0 {
+					t.Errorf("%d chat calls for %d verses, %d distinct prompts (%d datasets): want at most the %d in-flight chunks' %d asked again",
+						calls, n, len(prompts), fs.Calls["POST /v1/datasets"], handlers, handlers*chunk)
 				}
 				// The job counts the calls that came back: a killed
 				// call may be billed without being counted.
