@@ -18,19 +18,46 @@ import (
 	"github.com/cobatch/cobatch/pipeline/input"
 )
 
-// dyingEmbedder passes calls through until call number dieAt, whose answer
-// (paid for) is lost as the worker dies: the handler's context is cancelled.
-type dyingEmbedder struct {
-	pipeline.Embedder
+// dying counts calls; call number dieAt is answered (and paid for) but its
+// answer is lost as the worker dies: the handler's context is cancelled.
+type dying struct {
 	calls atomic.Int64
 	dieAt int64
 	die   context.CancelFunc
 }
 
-func (d *dyingEmbedder) Embed(ctx context.Context, req *cohere.EmbedRequest) (*cohere.EmbedResponse, error) {
+// dies counts a call that came back and reports whether it is the lost one.
+func (d *dying) dies() bool {
+	if d.calls.Add(1) != d.dieAt {
+		return false
+	}
+	d.die()
+	return true
+}
+
+// dyingEmbedder passes embed calls through until its dying call.
+type dyingEmbedder struct {
+	pipeline.Embedder
+	*dying
+}
+
+func (d dyingEmbedder) Embed(ctx context.Context, req *cohere.EmbedRequest) (*cohere.EmbedResponse, error) {
 	resp, err := d.Embedder.Embed(ctx, req)
-	if d.calls.Add(1) == d.dieAt {
-		d.die()
+	if d.dies() {
+		return nil, context.Canceled
+	}
+	return resp, err
+}
+
+// dyingClassifier is dyingEmbedder for classify calls.
+type dyingClassifier struct {
+	pipeline.Classifier
+	*dying
+}
+
+func (d dyingClassifier) Classify(ctx context.Context, req *cohere.ClassifyRequest) (*cohere.ClassifyResponse, error) {
+	resp, err := d.Classifier.Classify(ctx, req)
+	if d.dies() {
 		return nil, context.Canceled
 	}
 	return resp, err
@@ -92,7 +119,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
-	crashing.Embedder = &dyingEmbedder{Embedder: client, dieAt: died, die: die}
+	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
 	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
@@ -136,23 +163,6 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	}
 }
 
-// dyingClassifier is dyingEmbedder for classify calls.
-type dyingClassifier struct {
-	pipeline.Classifier
-	calls atomic.Int64
-	dieAt int64
-	die   context.CancelFunc
-}
-
-func (d *dyingClassifier) Classify(ctx context.Context, req *cohere.ClassifyRequest) (*cohere.ClassifyResponse, error) {
-	resp, err := d.Classifier.Classify(ctx, req)
-	if d.calls.Add(1) == d.dieAt {
-		d.die()
-		return nil, context.Canceled
-	}
-	return resp, err
-}
-
 // TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight: the same for a
 // classify job (five calls, the third in flight), whose checkpointed
 // verdicts hold no input text.
@@ -179,7 +189,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	client, newWorker := crashWorkers(t, h)
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
-	crashing.Classifier = &dyingClassifier{Classifier: client, dieAt: died, die: die}
+	crashing.Classifier = dyingClassifier{client, &dying{dieAt: died, die: die}}
 	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
@@ -255,7 +265,7 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	}
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
-	crashing.Embedder = &dyingEmbedder{Embedder: client, dieAt: died, die: die}
+	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
 	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
