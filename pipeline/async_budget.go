@@ -163,6 +163,6 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	}
 	spentUSD := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s; the %s of group %d (%d records, up to ~%s) would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
-		usd(spentUSD), usd(s.maxCost), remoteKind(st.Route), st.Group, st.Sent, usd(bound))
+		USD(spentUSD), USD(s.maxCost), RemoteKind(st.Route), st.Group, st.Sent, USD(bound))
 	return false, w.abort(ctx, spec.ID, reason)
 }

@@ -223,9 +223,9 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 		if got[it.rec.ID] {
 			continue
 		}
-		reason := fmt.Sprintf("missing from the output of %s %s", remoteKind(st.Route), st.RemoteID)
+		reason := fmt.Sprintf("missing from the output of %s %s", RemoteKind(st.Route), st.RemoteID)
 		if why, ok := c.unusable[it.rec.ID]; ok {
-			reason = fmt.Sprintf("%s %s: %s", remoteKind(st.Route), st.RemoteID, why)
+			reason = fmt.Sprintf("%s %s: %s", RemoteKind(st.Route), st.RemoteID, why)
 		}
 		missing = append(missing, failure(it.rec, reason))
 	}

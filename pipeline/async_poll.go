@@ -214,18 +214,19 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 		}
 		return w.enqueue(ctx, NewAsyncDownloadTask(spec.ID, st.Group, w.queue()))
 	case cohere.EmbedJobFailed:
-		msg := fmt.Sprintf("%s %s failed", remoteKind(st.Route), st.RemoteID)
+		msg := fmt.Sprintf("%s %s failed", RemoteKind(st.Route), st.RemoteID)
 		if reason != "" {
 			msg += ": " + reason
 		}
 		return w.remoteFailed(ctx, spec, st, msg, false)
 	case cohere.EmbedJobCancelled:
-		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("%s %s was cancelled", remoteKind(st.Route), st.RemoteID), false)
+		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("%s %s was cancelled", RemoteKind(st.Route), st.RemoteID), false)
 	}
 	return w.pollAgain(ctx, p)
 }
 
-func remoteKind(route string) string {
+// RemoteKind names what an async route creates at Cohere for a group.
+func RemoteKind(route string) string {
 	if route == AsyncBatches {
 		return "batch"
 	}

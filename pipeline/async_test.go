@@ -94,7 +94,7 @@ func (h *harness) follow(job string) pipeline.Status {
 	// minutes for the 50,000-record async jobs.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := (&pipeline.Follower{Store: h.store}).Follow(ctx, job)
+	st, err := (&pipeline.Waiter{Store: h.store}).Wait(ctx, job)
 	if err != nil {
 		h.t.Fatalf("follow: %v (status %+v)", err, st)
 	}
@@ -143,8 +143,8 @@ func (h *harness) checkClean(st pipeline.Status, groups int, createRoute string)
 	if n := stats.Calls["POST /v1/datasets"]; n != groups {
 		h.t.Errorf("%d datasets uploaded, want %d", n, groups)
 	}
-	if got := pipeline.ExitCode(st); got != pipeline.ExitOK {
-		h.t.Errorf("exit code %d, want 0", got)
+	if st.State != pipeline.StateDone || st.Failed != 0 {
+		h.t.Errorf("status %s with %d failed, want done with none", st.State, st.Failed)
 	}
 }
 
@@ -288,20 +288,19 @@ func TestAsyncFailures(t *testing.T) {
 		name, model, route, fallback string
 		opts                         []coheretest.Option
 		wantState                    string
-		wantExit                     int
 		wantWritten, wantFailed      int64
 		wantReason                   string
 	}{
 		{"validation fails", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackSync,
-			[]coheretest.Option{failValidation}, pipeline.StateAborted, pipeline.ExitAborted, 0, 0, "failed validation: line 12: invalid json"},
+			[]coheretest.Option{failValidation}, pipeline.StateAborted, 0, 0, "failed validation: line 12: invalid json"},
 		{"embed job fails, sync fallback", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackSync,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, pipeline.ExitFailed, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
 		{"embed job fails, dead-letter fallback", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackDeadLetter,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateAborted, pipeline.ExitAborted, 0, 0, "embed job"},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateAborted, 0, 0, "embed job"},
 		{"batch record fails, sync fallback", "embed-v4.0", pipeline.AsyncBatches, pipeline.FallbackSync,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, pipeline.ExitFailed, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
 		{"batch record fails, dead-letter fallback", "embed-v4.0", pipeline.AsyncBatches, pipeline.FallbackDeadLetter,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, pipeline.ExitFailed, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,8 +312,8 @@ func TestAsyncFailures(t *testing.T) {
 			spec.AsyncFallback = tc.fallback
 			h.plan(spec, 0)
 			st := h.follow(spec.ID)
-			if st.State != tc.wantState || pipeline.ExitCode(st) != tc.wantExit {
-				t.Fatalf("state %s exit %d (%s), want %s exit %d", st.State, pipeline.ExitCode(st), st.Reason, tc.wantState, tc.wantExit)
+			if st.State != tc.wantState {
+				t.Fatalf("state %s (%s), want %s", st.State, st.Reason, tc.wantState)
 			}
 			if !strings.Contains(st.Reason, tc.wantReason) {
 				t.Errorf("reason %q, want it to contain %q", st.Reason, tc.wantReason)

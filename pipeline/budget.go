@@ -98,10 +98,10 @@ func (w *Worker) mayCall(ctx context.Context, job string) error {
 	}
 	held := ""
 	if reserved > 0 {
-		held = fmt.Sprintf(" with %s reserved for running remote jobs", usd(reserved))
+		held = fmt.Sprintf(" with %s reserved for running remote jobs", USD(reserved))
 	}
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s%s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
-		usd(spent), usd(maxCost), held)
+		USD(spent), USD(maxCost), held)
 	return w.abort(ctx, job, reason)
 }
 
@@ -130,7 +130,8 @@ func (st *Store) spending(ctx context.Context, job string) (spent, error) {
 		priceOut: f(jv[3]), outTokens: n(xv[3])}, nil
 }
 
-func usd(v float64) string { return fmt.Sprintf("$%.4f", v) }
+// USD spells a cost in dollars, as every message and report does.
+func USD(v float64) string { return fmt.Sprintf("$%.4f", v) }
 
 // Estimate is what a job is expected to cost before it starts.
 type Estimate struct {
@@ -215,17 +216,17 @@ func (e Estimate) String() string {
 	}
 	if e.PriceOut > 0 || e.OutputTokens > 0 {
 		return fmt.Sprintf("estimate: %d records, ~%d input tokens and at most %d output tokens, ~%d API calls, ~%s at %g/%g USD per 1M input/output tokens",
-			e.Records, e.Tokens, e.OutputTokens, e.Calls, usd(e.Cost), e.Price, e.PriceOut)
+			e.Records, e.Tokens, e.OutputTokens, e.Calls, USD(e.Cost), e.Price, e.PriceOut)
 	}
 	return fmt.Sprintf("estimate: %d records, ~%d tokens, ~%d API calls, ~%s at %g USD per %s",
-		e.Records, e.Tokens, e.Calls, usd(e.Cost), e.Price, unit)
+		e.Records, e.Tokens, e.Calls, USD(e.Cost), e.Price, unit)
 }
 
 // CheckBudget returns ErrOverBudget when the estimate exceeds the spec's
 // -max-cost.
 func CheckBudget(spec Spec, e Estimate) error {
 	if spec.MaxCost > 0 && e.Cost > spec.MaxCost {
-		return fmt.Errorf("%w: estimated %s exceeds -max-cost %s; no API call was made", ErrOverBudget, usd(e.Cost), usd(spec.MaxCost))
+		return fmt.Errorf("%w: estimated %s exceeds -max-cost %s; no API call was made", ErrOverBudget, USD(e.Cost), USD(spec.MaxCost))
 	}
 	return nil
 }

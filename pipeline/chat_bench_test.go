@@ -68,7 +68,7 @@ func BenchmarkChatRateLimit(b *testing.B) {
 		if _, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec); err != nil {
 			b.Fatal(err)
 		}
-		st, err := (&pipeline.Follower{Store: store}).Follow(ctx, spec.ID)
+		st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID)
 		took := time.Since(start)
 		srv.Shutdown()
 		fs := fake.Stats()

@@ -64,20 +64,20 @@ func TestStatusOfRunningJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitChunks(spec.ID, 1)
-	r, err := h.store.Report(context.Background(), spec.ID, 10)
+	mid, err := h.store.Status(context.Background(), spec.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != pipeline.StateRunning || r.Records != 3000 || r.Chunks != 6 {
-		t.Errorf("report = state %s, %d records, %d chunks; want running, 3000, 6", r.State, r.Records, r.Chunks)
+	if mid.State != pipeline.StateRunning || mid.Records != 3000 || mid.Chunks != 6 {
+		t.Errorf("status = state %s, %d records, %d chunks; want running, 3000, 6", mid.State, mid.Records, mid.Chunks)
 	}
 	// One handler, 500-record chunks, no failures: the counts are whole chunks.
-	if r.ChunksDone < 1 || r.ChunksDone >= 6 || r.Written != 500*r.ChunksDone || r.Skipped != 0 || r.Failed != 0 {
-		t.Errorf("report = %d chunks done, %d written, %d skipped, %d failed; want 500 written per chunk done, mid-job",
-			r.ChunksDone, r.Written, r.Skipped, r.Failed)
+	if mid.ChunksDone < 1 || mid.ChunksDone >= 6 || mid.Written != 500*mid.ChunksDone || mid.Skipped != 0 || mid.Failed != 0 {
+		t.Errorf("status = %d chunks done, %d written, %d skipped, %d failed; want 500 written per chunk done, mid-job",
+			mid.ChunksDone, mid.Written, mid.Skipped, mid.Failed)
 	}
-	if r.Tokens <= 0 || r.CostUSD <= 0 || r.Calls < 6*r.ChunksDone {
-		t.Errorf("report = %d tokens, cost %v, %d calls; want the billing of %d chunks", r.Tokens, r.CostUSD, r.Calls, r.ChunksDone)
+	if mid.Tokens <= 0 || mid.Cost() <= 0 || mid.Calls < 6*mid.ChunksDone {
+		t.Errorf("status = %d tokens, cost %v, %d calls; want the billing of %d chunks", mid.Tokens, mid.Cost(), mid.Calls, mid.ChunksDone)
 	}
 	st := h.follow(spec.ID)
 	if st.State != pipeline.StateDone || st.Written != 3000 {

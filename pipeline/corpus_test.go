@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	pgv "github.com/pgvector/pgvector-go"
@@ -224,9 +223,6 @@ func TestTruncatedCounted(t *testing.T) {
 	if st.State != pipeline.StateDone || st.Truncated != long || long == 0 {
 		t.Fatalf("%s: truncated %d, want %d", st.State, st.Truncated, long)
 	}
-	if r := pipeline.NewReport(st); r.Truncated != long {
-		t.Fatalf("report: truncated %d, want %d", r.Truncated, long)
-	}
 }
 
 // TestNightlyParquetSnapshot: a date-stamped nightly job into the same
@@ -319,7 +315,7 @@ func TestPruneBothSinks(t *testing.T) {
 			checkPassages(t, spec, rows, before) // nothing deleted: a snapshot carries the gone documents' rows
 
 			st, rows, spec = run(true, false)
-			if st.Pruned != int64(len(gone)) || pipeline.NewReport(st).Pruned != int64(len(gone)) {
+			if st.Pruned != int64(len(gone)) {
 				t.Fatalf("prune: pruned %d, want %d", st.Pruned, len(gone))
 			}
 			checkPassages(t, spec, rows, wantPassages(split, docs))
@@ -341,28 +337,5 @@ func TestPruneRefusedForStdin(t *testing.T) {
 	spec := pipeline.Spec{ID: "p", Inputs: []string{"-"}, Sink: "parquet:/tmp/x", CorpusOptions: pipeline.CorpusOptions{Prune: true}}.WithDefaults()
 	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "-prune: refused for stdin") {
 		t.Fatalf("validate: %v", err)
-	}
-}
-
-// TestSummaryCountsCorpus: the summary enqueue prints at a job's end counts
-// the texts truncated and the rows pruned, as `enqueue status` does, and
-// says of a dry run's rows that they are still there.
-func TestSummaryCountsCorpus(t *testing.T) {
-	var b strings.Builder
-	st := pipeline.Status{State: pipeline.StateDone, Written: 3, Skipped: 25, Truncated: 1, Pruned: 6}
-	pipeline.WriteSummary(&b, st, time.Second)
-	if !strings.Contains(b.String(), "  corpus:  1 truncated, 6 pruned\n") {
-		t.Fatalf("summary:\n%s", b.String())
-	}
-	b.Reset()
-	st.Spec.PruneDryRun = true
-	pipeline.WriteSummary(&b, st, time.Second)
-	if !strings.Contains(b.String(), "  corpus:  1 truncated, 6 to prune (-prune-dry-run: none deleted)\n") {
-		t.Fatalf("dry run's summary:\n%s", b.String())
-	}
-	b.Reset()
-	pipeline.WriteSummary(&b, pipeline.Status{State: pipeline.StateDone, Written: 3}, time.Second)
-	if strings.Contains(b.String(), "corpus:") {
-		t.Fatalf("a job that neither truncated nor pruned has a corpus line:\n%s", b.String())
 	}
 }

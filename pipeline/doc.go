@@ -14,8 +14,10 @@
 //	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Enqueuer: enq}
 //	w.Register(mux) // then asynq's server runs the handlers
 //	res, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec)
-//	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, spec.ID)
-//	os.Exit(pipeline.ExitCode(st))
+//	st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID) // until it is done, aborted or cancelled
+//
+// The package holds a job's data and state; showing them to people (the
+// progress bar, the report, the exit code) is cmd/internal/jobview's.
 //
 // Example (example_test.go) runs a whole job against the simulator.
 package pipeline

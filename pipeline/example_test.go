@@ -64,12 +64,11 @@ func Example() {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	st, _ := (&pipeline.Follower{Store: store}).Follow(ctx, spec.ID)
-	fmt.Printf("%s: %d written, %d skipped, %d failed; exit code %d\n",
-		st.State, st.Written, st.Skipped, st.Failed, pipeline.ExitCode(st))
+	st, _ := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID)
+	fmt.Printf("%s: %d written, %d skipped, %d failed\n", st.State, st.Written, st.Skipped, st.Failed)
 	dead, _ := store.DeadLetters(ctx, spec.ID, 0)
 	fmt.Printf("line %d: %s\n", dead[0].Line, strings.TrimPrefix(dead[0].Reason, dir+"/"))
 	// Output:
-	// done: 2 written, 0 skipped, 1 failed; exit code 2
+	// done: 2 written, 0 skipped, 1 failed
 	// line 3: docs.jsonl:3: field "text": empty text
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
@@ -54,14 +55,14 @@ func runControl(ctx context.Context, name string, args []string, env cli.Env, st
 	help := cli.Help{Command: "enqueue " + name, Intro: controlUsage, Sections: []string{"Flags"},
 		Section: map[string]string{"json": "Flags", "redis": "Flags", "dead-letters-shown": "Flags", "wait": "Flags", "queue": "Flags"}}
 	// The job id may come before or after the flags.
-	pos, code, exit := help.ParseArgs(fs, args, stdout, stderr)
-	if exit {
-		return code
+	pos, err := help.ParseArgs(fs, args, stdout, stderr)
+	if err != nil {
+		return jobview.ArgsExit(err)
 	}
 	switch {
 	case name == "list" && len(pos) != 0, name != "list" && len(pos) != 1:
 		fmt.Fprintf(stderr, "enqueue %s: want %s\n", name, map[bool]string{true: "no argument", false: "one job id"}[name == "list"])
-		return pipeline.ExitUsage
+		return jobview.ExitUsage
 	case name != "list":
 		o.job = pos[0]
 	}
@@ -89,20 +90,20 @@ func controlFlags(o *controlOptions) *flag.FlagSet {
 // control runs a subcommand (or the -status, -dead-letters, -cancel flags).
 func control(ctx context.Context, o controlOptions, stdout io.Writer) (int, error) {
 	if o.redisURL == "" {
-		return pipeline.ExitUsage, errors.New("the job's Redis is unknown: set REDIS_URL or -redis")
+		return jobview.ExitUsage, errors.New("the job's Redis is unknown: set REDIS_URL or -redis")
 	}
 	conn, err := redisconn.Parse(o.redisURL)
 	if err != nil {
-		return pipeline.ExitUsage, fmt.Errorf("-redis: %w", err)
+		return jobview.ExitUsage, fmt.Errorf("-redis: %w", err)
 	}
 	rdb := conn.NewClient()
 	defer rdb.Close()
 	store := pipeline.NewStore(rdb)
 	noJob := func(err error) int {
 		if errors.Is(err, pipeline.ErrNoJob) {
-			return pipeline.ExitUsage
+			return jobview.ExitUsage
 		}
-		return pipeline.ExitAborted
+		return jobview.ExitAborted
 	}
 	switch o.cmd {
 	case "list":
@@ -113,68 +114,68 @@ func control(ctx context.Context, o controlOptions, stdout io.Writer) (int, erro
 		}
 		fmt.Fprintf(stdout, "job %s cancelled\n", o.job)
 		if err := cancelRemote(ctx, store, o.job, stdout); err != nil {
-			return pipeline.ExitAborted, err
+			return jobview.ExitAborted, err
 		}
-		return pipeline.ExitOK, nil
+		return jobview.ExitOK, nil
 	case "dead-letters":
 		if _, err := store.Spec(ctx, o.job); err != nil {
 			return noJob(err), err
 		}
 		fails, err := store.DeadLetters(ctx, o.job, 0)
 		if err != nil {
-			return pipeline.ExitAborted, err
+			return jobview.ExitAborted, err
 		}
 		if !o.json {
-			pipeline.WriteDeadLetters(stdout, fails)
-			return pipeline.ExitOK, nil
+			jobview.WriteDeadLetters(stdout, fails)
+			return jobview.ExitOK, nil
 		}
 		enc := json.NewEncoder(stdout)
 		for _, f := range fails {
 			if err := enc.Encode(f); err != nil {
-				return pipeline.ExitAborted, err
+				return jobview.ExitAborted, err
 			}
 		}
-		return pipeline.ExitOK, nil
+		return jobview.ExitOK, nil
 	case "retry-failed":
 		return retryFailed(ctx, rdb, store, o, stdout)
 	default:
-		r, err := store.Report(ctx, o.job, o.dead)
+		r, err := jobview.LoadReport(ctx, store, o.job, o.dead)
 		if err != nil {
 			return noJob(err), err
 		}
 		if o.json {
-			return pipeline.ExitOK, writeJSON(stdout, r)
+			return jobview.ExitOK, writeJSON(stdout, r)
 		}
-		pipeline.WriteReport(stdout, r)
-		return pipeline.ExitOK, nil
+		jobview.WriteReport(stdout, r)
+		return jobview.ExitOK, nil
 	}
 }
 
 func list(ctx context.Context, store *pipeline.Store, asJSON bool, stdout io.Writer) (int, error) {
 	ids, err := store.Jobs(ctx)
 	if err != nil {
-		return pipeline.ExitAborted, err
+		return jobview.ExitAborted, err
 	}
-	reports := make([]pipeline.Report, 0, len(ids))
+	reports := make([]jobview.Report, 0, len(ids))
 	for _, id := range ids {
 		st, err := store.Status(ctx, id)
 		if errors.Is(err, pipeline.ErrNoJob) {
 			continue // listed, then deleted
 		}
 		if err != nil {
-			return pipeline.ExitAborted, err
+			return jobview.ExitAborted, err
 		}
-		reports = append(reports, pipeline.NewReport(st))
+		reports = append(reports, jobview.NewReport(st))
 	}
 	if asJSON {
-		return pipeline.ExitOK, writeJSON(stdout, reports)
+		return jobview.ExitOK, writeJSON(stdout, reports)
 	}
 	fmt.Fprintf(stdout, "%-28s %-10s %10s %10s %10s %10s  %s\n", "JOB", "STATE", "RECORDS", "WRITTEN", "SKIPPED", "FAILED", "STARTED")
 	for _, r := range reports {
 		fmt.Fprintf(stdout, "%-28s %-10s %10d %10d %10d %10d  %s\n", r.Job, r.State, r.Records, r.Written, r.Skipped, r.Failed,
 			r.StartedAt.Local().Format(time.DateTime))
 	}
-	return pipeline.ExitOK, nil
+	return jobview.ExitOK, nil
 }
 
 func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline.Store, o controlOptions, stdout io.Writer) (int, error) {
@@ -183,29 +184,29 @@ func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline
 	before, err := store.Status(ctx, o.job)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrNoJob) {
-			return pipeline.ExitUsage, err
+			return jobview.ExitUsage, err
 		}
-		return pipeline.ExitAborted, err
+		return jobview.ExitAborted, err
 	}
 	res, err := p.RetryFailed(ctx, o.job)
 	if errors.Is(err, pipeline.ErrJobRunning) {
-		return pipeline.ExitUsage, err
+		return jobview.ExitUsage, err
 	}
 	if err != nil {
-		return pipeline.ExitAborted, err
+		return jobview.ExitAborted, err
 	}
 	fmt.Fprintf(stdout, "job %s: %d failed records in %d chunks to retry (%d chunks enqueued)\n", o.job, before.Failed, res.Chunks, res.Enqueued)
 	if !o.wait {
-		return pipeline.ExitOK, nil
+		return jobview.ExitOK, nil
 	}
 	started := time.Now()
-	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr)}
+	f := &jobview.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr)}
 	st, err := f.Follow(ctx, o.job)
 	if err != nil {
-		return pipeline.ExitAborted, err
+		return jobview.ExitAborted, err
 	}
-	pipeline.WriteSummary(stdout, st, time.Since(started))
-	return pipeline.ExitCode(st), nil
+	jobview.WriteSummary(stdout, st, time.Since(started))
+	return jobview.ExitCode(st), nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 )
@@ -45,7 +46,7 @@ func TestSubcommands(t *testing.T) {
 	}
 
 	code, out, errs = runArgs(t, "status", "sub-1", "-json", "-redis", redisURL)
-	var r pipeline.Report
+	var r jobview.Report
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
 		t.Fatalf("status -json: exit %d, out %q, err %q", code, out, errs)
 	}
@@ -54,7 +55,7 @@ func TestSubcommands(t *testing.T) {
 	}
 
 	code, out, _ = runArgs(t, "list", "-json", "-redis", redisURL)
-	var rs []pipeline.Report
+	var rs []jobview.Report
 	if code != 0 || json.Unmarshal([]byte(out), &rs) != nil || len(rs) != 1 || rs[0].Job != "sub-1" {
 		t.Errorf("list -json: exit %d, %q; want one job sub-1", code, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
@@ -40,10 +41,10 @@ func dispatch(args []string, fs *flag.FlagSet, help cli.Help, env cli.Env, stdou
 	switch {
 	case word == "version":
 		fmt.Fprintln(stdout, "enqueue", version.String())
-		return pipeline.ExitOK, true
+		return jobview.ExitOK, true
 	case word == "help":
 		help.Print(stdout, fs)
-		return pipeline.ExitOK, true
+		return jobview.ExitOK, true
 	case isSubcommand(word):
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -58,7 +59,7 @@ func dispatch(args []string, fs *flag.FlagSet, help cli.Help, env cli.Env, stdou
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	fmt.Fprintf(stderr, "%s\nCommands: %s. Run 'enqueue -h' for the flags.\n", msg, strings.Join(commands, ", "))
-	return pipeline.ExitUsage, true
+	return jobview.ExitUsage, true
 }
 
 // looksLikeInput reports whether a positional argument is meant as an input:

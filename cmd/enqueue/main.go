@@ -18,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
+	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
@@ -38,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	env, err := cli.ReadEnv()
 	if err != nil {
 		fmt.Fprintln(stderr, "enqueue:", err)
-		return pipeline.ExitUsage
+		return jobview.ExitUsage
 	}
 	var o options
 	fs := newFlagSet(&o, env)
@@ -46,13 +47,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if code, done := dispatch(args, fs, help, env, stdout, stderr); done {
 		return code
 	}
-	pos, code, exit := help.ParseArgs(fs, args, stdout, stderr)
-	if exit {
-		return code
+	pos, err := help.ParseArgs(fs, args, stdout, stderr)
+	if err != nil {
+		return jobview.ArgsExit(err)
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "enqueue", version.String())
-		return pipeline.ExitOK
+		return jobview.ExitOK
 	}
 	for _, name := range slices.Sorted(maps.Keys(oldFlags)) {
 		if flagGiven(fs, name) {
@@ -63,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.file != "" {
 		if err := cli.ApplyFile(fs, o.file, nil); err != nil {
 			fmt.Fprintln(stderr, "enqueue:", err)
-			return pipeline.ExitUsage
+			return jobview.ExitUsage
 		}
 	}
 	if !flagGiven(fs, "redis") {
@@ -78,20 +79,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := cli.Logger(o.logFormat, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err = execute(ctx, o, env, log, stdout)
+	code, err := execute(ctx, o, env, log, stdout)
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(stderr, "enqueue:", err)
-			return pipeline.ExitUsage
+			return jobview.ExitUsage
 		}
 		if errors.Is(err, pipeline.ErrOverBudget) {
 			fmt.Fprintln(stderr, "enqueue:", err)
-			return pipeline.ExitAborted
+			return jobview.ExitAborted
 		}
 		log.Error("enqueue failed", "err", err)
 		if code == 0 {
-			code = pipeline.ExitAborted
+			code = jobview.ExitAborted
 		}
 	}
 	return code
@@ -101,7 +102,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	embedded := o.redisURL == ""
 	if o.status != "" || o.deadLetters != "" || o.cancel != "" {
 		if embedded {
-			return pipeline.ExitUsage, usageError{errors.New("-status, -dead-letters and -cancel need the job's Redis: set REDIS_URL or -redis")}
+			return jobview.ExitUsage, usageError{errors.New("-status, -dead-letters and -cancel need the job's Redis: set REDIS_URL or -redis")}
 		}
 		c := controlOptions{cmd: "status", job: o.status, redisURL: o.redisURL, dead: 10}
 		switch {
@@ -112,24 +113,24 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 			c.cmd, c.job, c.json = "dead-letters", o.deadLetters, true
 		}
 		code, err := control(ctx, c, stdout)
-		if err != nil && code == pipeline.ExitUsage {
+		if err != nil && code == jobview.ExitUsage {
 			err = usageError{err}
 		}
 		return code, err
 	}
 	if !embedded && o.httpAddr != "" {
-		return pipeline.ExitUsage, usageError{errors.New("-http serves the embedded workers' /metrics; with Redis, each worker serves its own (worker -http)")}
+		return jobview.ExitUsage, usageError{errors.New("-http serves the embedded workers' /metrics; with Redis, each worker serves its own (worker -http)")}
 	}
 	spec, dbURL, err := o.job.Spec(env)
 	if err != nil {
-		return pipeline.ExitUsage, usageError{err}
+		return jobview.ExitUsage, usageError{err}
 	}
 	if err := checkInputs(spec); err != nil {
-		return pipeline.ExitUsage, usageError{err}
+		return jobview.ExitUsage, usageError{err}
 	}
 	limits, err := ratelimit.ParseLimits(o.rateLimit)
 	if err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("-rate-limit: %w", err)}
+		return jobview.ExitUsage, usageError{fmt.Errorf("-rate-limit: %w", err)}
 	}
 	if o.sim {
 		sim := coheretest.NewServer()
@@ -141,33 +142,33 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	}
 	client, err := cli.NewCohere(env, o.apiTimeout)
 	if err != nil {
-		return pipeline.ExitUsage, usageError{err}
+		return jobview.ExitUsage, usageError{err}
 	}
 	// Opening the sink checks it (a table whose dimension disagrees, an
 	// unwritable directory) before any task exists or any call is paid for.
 	sink, err := cli.OpenSink(ctx, spec, dbURL)
 	if err != nil {
-		return pipeline.ExitUsage, usageError{err}
+		return jobview.ExitUsage, usageError{err}
 	}
 	_ = sink.Close()
 	redisURL := o.redisURL
 	if embedded {
 		mr, err := miniredis.Run()
 		if err != nil {
-			return pipeline.ExitAborted, fmt.Errorf("embedded redis: %w", err)
+			return jobview.ExitAborted, fmt.Errorf("embedded redis: %w", err)
 		}
 		defer mr.Close()
 		redisURL = "redis://" + mr.Addr()
 	}
 	conn, err := redisconn.Parse(redisURL)
 	if err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
+		return jobview.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
 	}
 	aopt := conn.Asynq
 	rdb := conn.NewClient()
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return pipeline.ExitUsage, usageError{fmt.Errorf("redis %s: %w", conn.Addr, err)}
+		return jobview.ExitUsage, usageError{fmt.Errorf("redis %s: %w", conn.Addr, err)}
 	}
 	enq := asynq.NewClientFromRedisClient(rdb)
 	store := pipeline.NewStore(rdb)
@@ -182,7 +183,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		}
 		metrics, stopHTTP, err := serveMetrics(o.httpAddr, rdb, o.queue, log)
 		if err != nil {
-			return pipeline.ExitUsage, usageError{err}
+			return jobview.ExitUsage, usageError{err}
 		}
 		defer stopHTTP()
 		w := cli.NewWorker(cli.WorkerDeps{
@@ -193,7 +194,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		mux := asynq.NewServeMux()
 		w.Register(mux)
 		if err := srv.Start(mux); err != nil {
-			return pipeline.ExitAborted, fmt.Errorf("start embedded workers: %w", err)
+			return jobview.ExitAborted, fmt.Errorf("start embedded workers: %w", err)
 		}
 		defer func() {
 			srv.Shutdown()
@@ -204,7 +205,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	if est, err := pipeline.EstimateCost(ctx, spec); err == nil {
 		fmt.Fprintln(stdout, est)
 		if err := pipeline.CheckBudget(spec, est); err != nil {
-			return pipeline.ExitAborted, err
+			return jobview.ExitAborted, err
 		}
 	} else if spec.MaxCost > 0 {
 		log.Warn("no cost estimate: -max-cost is enforced as the job runs", "err", err)
@@ -213,9 +214,9 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	// makes no call at all, and before any chunk is planned.
 	if err := preflight(ctx, client, &spec, log, stdout); err != nil {
 		if _, ok := errors.AsType[*pipeline.KeyRefusedError](err); ok {
-			return pipeline.ExitAborted, err
+			return jobview.ExitAborted, err
 		}
-		return pipeline.ExitUsage, usageError{err}
+		return jobview.ExitUsage, usageError{err}
 	}
 	started := time.Now()
 	planner := &pipeline.Planner{Store: store, Client: enq, Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
@@ -223,26 +224,26 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) || strings.Contains(err.Error(), "different spec") {
-			return pipeline.ExitUsage, usageError{err}
+			return jobview.ExitUsage, usageError{err}
 		}
-		return pipeline.ExitAborted, fmt.Errorf("plan: %w", err)
+		return jobview.ExitAborted, fmt.Errorf("plan: %w", err)
 	}
 	log.Info("job planned", "job", spec.ID, "chunks", res.Chunks, "enqueued", res.Enqueued, "records", res.Records, "resumed", res.Resumed)
 	// Embedded workers live in this process: it must wait for them.
 	wait := embedded || (o.wait.set && o.wait.v)
 	if !wait {
 		fmt.Fprintf(stdout, "job %s: %d chunks (%d enqueued now)\n", spec.ID, res.Chunks, res.Enqueued)
-		return pipeline.ExitOK, nil
+		return jobview.ExitOK, nil
 	}
-	f := &pipeline.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr), Log: log}
+	f := &jobview.Follower{Store: store, Out: os.Stderr, Live: cli.IsTerminal(os.Stderr), Width: cli.Width(os.Stderr), Log: log}
 	st, err := f.Follow(ctx, spec.ID)
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(stdout, "interrupted: run the same command again to resume job %s\n", spec.ID)
 		}
-		return pipeline.ExitAborted, err
+		return jobview.ExitAborted, err
 	}
-	pipeline.WriteSummary(stdout, st, time.Since(started))
+	jobview.WriteSummary(stdout, st, time.Since(started))
 	if st.State == pipeline.StateDone {
 		// No chunk is left to read the decompressed copies of the inputs.
 		err := input.RemoveSpools(spec.Inputs, spec.Input)
@@ -259,7 +260,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 			log.Warn("query failed", "err", err)
 		}
 	}
-	return pipeline.ExitCode(st), nil
+	return jobview.ExitCode(st), nil
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {

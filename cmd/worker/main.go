@@ -20,6 +20,7 @@ import (
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/version"
@@ -61,7 +62,7 @@ func run(args []string) int {
 	env, err := cli.ReadEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
-		return pipeline.ExitUsage
+		return jobview.ExitUsage
 	}
 	var o options
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -80,17 +81,17 @@ func run(args []string) int {
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file when the worker stops (read it with 'go tool pprof')")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	pos, code, exit := workerHelp.ParseArgs(fs, args, os.Stdout, os.Stderr)
-	if exit {
-		return code
+	pos, err := workerHelp.ParseArgs(fs, args, os.Stdout, os.Stderr)
+	if err != nil {
+		return jobview.ArgsExit(err)
 	}
 	if o.version || slices.Equal(pos, []string{"version"}) {
 		fmt.Println("worker", version.String())
-		return pipeline.ExitOK
+		return jobview.ExitOK
 	}
 	if len(pos) > 0 {
 		fmt.Fprintf(os.Stderr, "worker: unexpected argument %q: the worker takes only flags\nRun 'worker -h' for the flags.\n", pos[0])
-		return pipeline.ExitUsage
+		return jobview.ExitUsage
 	}
 	if o.redisURL == "" {
 		// Read here, not as the flag's default, so -h never prints a
@@ -104,9 +105,9 @@ func run(args []string) int {
 	log := cli.Logger(o.logFormat, level)
 	if err := serve(o, env, log); err != nil {
 		log.Error("worker stopped", "err", err)
-		return pipeline.ExitUsage
+		return jobview.ExitUsage
 	}
-	return pipeline.ExitOK
+	return jobview.ExitOK
 }
 
 func serve(o options, env cli.Env, log *slog.Logger) error {

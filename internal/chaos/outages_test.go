@@ -89,8 +89,8 @@ func outageScenarios() []scenario {
 			after: func(t *testing.T, j *job, r *run) {
 				// The first run reports the lost job; the same command then
 				// adopts the remote objects by name.
-				if r.firstExit != pipeline.ExitAborted {
-					t.Errorf("first run: exit %d after the flush, want %d", r.firstExit, pipeline.ExitAborted)
+				if r.firstExit != exitAborted {
+					t.Errorf("first run: exit %d after the flush, want %d", r.firstExit, exitAborted)
 				}
 				checkRemotePaidOnce(t, j, r)
 				r.note = fmt.Sprintf("Redis flushed while the batch ran, the first run exited %d, the same command again: %s", r.firstExit, r.note)

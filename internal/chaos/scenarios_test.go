@@ -208,7 +208,7 @@ func scenarios(c corpus) []scenario {
 			// retried whole: its batches embedded before are paid again.
 			repaid: func(st coheretest.Stats, _ *run) int { return st.Malformed * chunkSize },
 			fault:  "malformed bodies", fired: func(st coheretest.Stats, _ *run) int { return st.Malformed }},
-		{name: "poison", poison: true, wantExit: pipeline.ExitFailed},
+		{name: "poison", poison: true, wantExit: exitFailed},
 		{
 			name: "auth-revoked",
 			fake: func() []coheretest.Option {
@@ -221,7 +221,7 @@ func scenarios(c corpus) []scenario {
 					return 0, "", false
 				})}
 			},
-			wantExit: pipeline.ExitAborted,
+			wantExit: exitAborted,
 			fault:    "401s",
 			fired:    func(st coheretest.Stats, _ *run) int { return st.Status[http.StatusUnauthorized] },
 			after: func(t *testing.T, j *job, r *run) {
@@ -255,7 +255,7 @@ func scenarios(c corpus) []scenario {
 				again := start(t, "enqueue-resume", j.env(), j.b.enqueue, j.enqueueArgs...)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 				defer cancel()
-				if code, err := again.wait(ctx); err != nil || code != pipeline.ExitOK {
+				if code, err := again.wait(ctx); err != nil || code != exitOK {
 					t.Fatalf("resumed run: exit %d, %v\n%s", code, err, lastLines(again.output(), 10))
 				}
 				js, _ = j.store.Status(context.Background(), j.name)
@@ -270,7 +270,7 @@ func scenarios(c corpus) []scenario {
 					thousands(int(written)), unauthorized, late, handlers, thousands(int(js.Written)), thousands(int(js.Skipped)))
 			},
 		},
-		{name: "bad-inputs", inputs: badInputs, wantExit: pipeline.ExitFailed},
+		{name: "bad-inputs", inputs: badInputs, wantExit: exitFailed},
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/cobatch/cobatch/pipeline"
 )
 
 // Parse parses args into fs with flags allowed anywhere on the line: the
@@ -122,17 +120,16 @@ func (h Help) ParseError(fs *flag.FlagSet, err error) string {
 }
 
 // ParseArgs parses args into fs (see Parse). On -h it prints the help to
-// stdout; on an error, one line with a hint to stderr. exit says the command
-// is to exit with code.
-func (h Help) ParseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, exit bool) {
+// stdout and returns flag.ErrHelp; on an error, one line with a hint to
+// stderr, and the error. Either way the command is to exit, with the code
+// cmd/internal/jobview.ArgsExit gives.
+func (h Help) ParseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, error) {
 	pos, err := Parse(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		h.Print(stdout, fs)
-		return nil, pipeline.ExitOK, true
 	case err != nil:
 		fmt.Fprintln(stderr, h.ParseError(fs, err))
-		return nil, pipeline.ExitUsage, true
 	}
-	return pos, pipeline.ExitOK, false
+	return pos, err
 }

@@ -4,7 +4,7 @@
 // terminal detection, the scheduler, and wiring a pipeline.Worker to Redis,
 // the Cohere client, the shared limiter and the sinks.
 //
-//	pos, code, exit := help.ParseArgs(fs, os.Args[1:], os.Stdout, os.Stderr)
+//	pos, err := help.ParseArgs(fs, os.Args[1:], os.Stdout, os.Stderr) // printed -h or the error
 //
 //	var j cli.JobFlags
 //	j.Register(fs); fs.Parse(args); cli.ApplyFile(fs, "job.yaml", nil) // flags override the file

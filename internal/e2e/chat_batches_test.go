@@ -178,7 +178,7 @@ func TestChatWorkerKilled(t *testing.T) {
 				t.Fatalf("killed after the job's last chunk: %d of %d chunks done", st.ChunksDone, st.Chunks)
 			}
 			start(t, env, worker, wargs...)
-			st, err = (&pipeline.Follower{Store: store}).Follow(ctx, job)
+			st, err = (&pipeline.Waiter{Store: store}).Wait(ctx, job)
 			if err != nil {
 				t.Fatalf("follow: %v", err)
 			}

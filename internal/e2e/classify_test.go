@@ -168,7 +168,7 @@ func (c *classifyEnv) killMidJob(t *testing.T, limits string, jobs []classifyJob
 	t.Logf("the kill cut %d of %d jobs", cut, len(ids))
 	start(t, c.env, c.workerBin, "-concurrency", "8", "-http", "", "-rate-limit", limits)
 	for _, j := range jobs {
-		st, err := (&pipeline.Follower{Store: c.store}).Follow(ctx, j.id())
+		st, err := (&pipeline.Waiter{Store: c.store}).Wait(ctx, j.id())
 		if err != nil {
 			t.Fatalf("follow %s: %v", j.id(), err)
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
-	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -90,7 +89,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	writeLines(t, dir, "alpha", "beta", "gamma")
 	code, stdout, stderr := runBin(t, cleanEnv(), dir, enqueue,
 		"-sim", "small.jsonl", "-sink", "parquet:out", "-job", "anywhere", "-log-format", "json")
-	if code != pipeline.ExitOK || !strings.Contains(stdout, "3 written, 0 skipped, 0 failed, 3 total") {
+	if code != exitOK || !strings.Contains(stdout, "3 written, 0 skipped, 0 failed, 3 total") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	if ids := sinkIDs(t, filepath.Join(dir, "out"), "anywhere"); !slices.Equal(ids, []string{"r0", "r1", "r2"}) {
@@ -102,7 +101,7 @@ func TestFlagsAnywhere(t *testing.T) {
 	}
 	code, stdout, stderr = runBin(t, cleanEnv(), dir, enqueue,
 		"-sim", "-sink", "parquet:out2", "-job", "dashdash", "-log-format", "json", "--", "-odd.jsonl")
-	if code != pipeline.ExitOK || !strings.Contains(stdout, "3 written") {
+	if code != exitOK || !strings.Contains(stdout, "3 written") {
 		t.Fatalf("after --: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
@@ -131,7 +130,7 @@ func TestUnknownCommandsAndFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		code, stdout, stderr := runBin(t, cleanEnv(), dir, tc.bin, tc.args...)
-		if code != pipeline.ExitUsage || !strings.Contains(stderr, tc.want) {
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s %v: exit %d, stderr %q; want exit 1 with %q", filepath.Base(tc.bin), tc.args, code, stderr, tc.want)
 		}
 		if strings.Contains(stderr, "stat ") || strings.Contains(stderr, "Usage:") || stdout != "" {
@@ -178,7 +177,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	// Refused before planning: Redis holds no trace of the job.
 	code, _, _ := runBin(t, cleanEnv(), dir, enqueue, "status", "-redis", redisURL, "missing-in")
-	if code != pipeline.ExitUsage {
+	if code != exitUsage {
 		t.Errorf("status of the job whose input was missing: exit %d, want 1 (no such job)", code)
 	}
 }
@@ -217,7 +216,7 @@ func TestOldFlagsAreAliases(t *testing.T) {
 	dir := t.TempDir()
 	writeLines(t, dir, "alpha", "", "gamma", "delta")
 	code, stdout, stderr := runBin(t, env, dir, enqueue, "small.jsonl", "-job", "old-flags", "-sink", "parquet:out", "-wait", "-log-format", "json")
-	if code != pipeline.ExitFailed || !strings.Contains(stdout, "3 written, 0 skipped, 1 failed") || !strings.Contains(stdout, "enqueue dead-letters old-flags") {
+	if code != exitFailed || !strings.Contains(stdout, "3 written, 0 skipped, 1 failed") || !strings.Contains(stdout, "enqueue dead-letters old-flags") {
 		t.Fatalf("job: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, tc := range []struct{ old, sub []string }{
@@ -312,7 +311,7 @@ func TestCohereSDKEnvNames(t *testing.T) {
 	// The key is the one sent: a wrong CO_API_KEY is refused by the API.
 	code, stdout, stderr = runBin(t, cleanEnv("CO_API_KEY=wrong-key", "CO_API_URL="+fake.URL), dir, enqueue,
 		"small.jsonl", "-job", "co-env-bad", "-sink", "parquet:out", "-log-format", "json")
-	if code != pipeline.ExitAborted || strings.Contains(stdout+stderr, "wrong-key") {
+	if code != exitAborted || strings.Contains(stdout+stderr, "wrong-key") {
 		t.Errorf("wrong CO_API_KEY: exit %d, want 3 without the key in the output\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	if n := fake.Stats().EmbeddedTexts; n != 2 {

@@ -241,10 +241,19 @@ func TestMissingKeyIsAClearError(t *testing.T) {
 	cmd := exec.Command(enqueue, "-in", corpus, "-sink", "parquet:"+t.TempDir())
 	cmd.Env = append(os.Environ(), "REDIS_URL=", "COHERE_API_KEY=", "COHERE_API_KEY_FILE=")
 	out, err := cmd.CombinedOutput()
-	if code := exitCode(err); code != pipeline.ExitUsage || !strings.Contains(string(out), "COHERE_API_KEY is not set") {
+	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "COHERE_API_KEY is not set") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
 }
+
+// The exit codes of README's table, spelled here rather than imported: these
+// tests hold the commands to the numbers schedulers depend on.
+const (
+	exitOK      = 0
+	exitUsage   = 1
+	exitFailed  = 2
+	exitAborted = 3
+)
 
 func exitCode(err error) int {
 	if err == nil {
@@ -271,7 +280,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	ctx, store := enqueueThenKill(t, env, redisURL, victim, 3, enqueue, "-in", corpus, "-sink", "parquet:"+out, "-job", "kill",
 		"-dimensions", "256", "-chunk-size", "300")
 	start(t, env, worker, "-concurrency", "4", "-http", "", "-rate-limit", "embed=1000000/1m")
-	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, "kill")
+	st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, "kill")
 	if err != nil {
 		t.Fatalf("follow: %v", err)
 	}
@@ -371,13 +380,13 @@ func TestJobIDsAreCheckedAtEnqueue(t *testing.T) {
 		b, err := cmd.CombinedOutput()
 		code := exitCode(err)
 		if tc.want == "" {
-			if code != pipeline.ExitOK {
+			if code != exitOK {
 				t.Errorf("-job %q: exit %d, output:\n%s", tc.id, code, b)
 			}
 			continue
 		}
-		if code != pipeline.ExitUsage || !strings.Contains(string(b), tc.want) {
-			t.Errorf("-job %q: exit %d, want %d and %q; output:\n%s", tc.id, code, pipeline.ExitUsage, tc.want, b)
+		if code != exitUsage || !strings.Contains(string(b), tc.want) {
+			t.Errorf("-job %q: exit %d, want %d and %q; output:\n%s", tc.id, code, exitUsage, tc.want, b)
 		}
 		if entries, _ := os.ReadDir(out); len(entries) != 0 {
 			t.Errorf("-job %q: the sink directory holds %d entries", tc.id, len(entries))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
-	"github.com/cobatch/cobatch/pipeline"
 )
 
 // TestEmbeddedServesMetrics: enqueue without Redis serves its workers'
@@ -61,7 +60,7 @@ func TestEnqueueHTTPNeedsEmbeddedMode(t *testing.T) {
 	cmd := exec.Command(enqueue, "-in", corpus, "-sink", "parquet:"+t.TempDir(), "-http", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "REDIS_URL="+testenv.RedisURL(t), "COHERE_API_KEY="+coheretest.DefaultAPIKey)
 	out, err := cmd.CombinedOutput()
-	if code := exitCode(err); code != pipeline.ExitUsage || !strings.Contains(string(out), "-http serves the embedded workers' /metrics") {
+	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "-http serves the embedded workers' /metrics") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

@@ -97,7 +97,7 @@ func topologyJob(t *testing.T, redisURL, job string, n int, timeout time.Duratio
 		}
 		midJob()
 	}
-	st, err := (&pipeline.Follower{Store: store}).Follow(ctx, job)
+	st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, job)
 	if err != nil {
 		// Say why the chunks did not finish: asynq keeps each retried
 		// task's last error.

@@ -1,10 +1,12 @@
-package pipeline
+package jobview
 
 import (
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cobatch/cobatch/pipeline"
 )
 
 // barWidth is the progress bar's width when the line has room for it.
@@ -14,7 +16,7 @@ const barWidth = 24
 // (0: 80), so that "\r" redraws it in place instead of scrolling: when the
 // full line is too long, the least useful parts go first (tokens, 429s, the
 // async phases, the rate), then the bar narrows, then goes.
-func fitProgress(s Status, width int) string {
+func fitProgress(s pipeline.Status, width int) string {
 	if width <= 0 {
 		width = 80
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestFollowRidesOutRedisRestart: Redis goes away mid-job and comes back;
-// Follow keeps polling and returns the job's final status instead of an error.
-func TestFollowRidesOutRedisRestart(t *testing.T) {
+// TestWaitRidesOutRedisRestart: Redis goes away mid-job and comes back;
+// Wait keeps polling and returns the job's final status instead of an error.
+func TestWaitRidesOutRedisRestart(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
@@ -35,24 +35,24 @@ func TestFollowRidesOutRedisRestart(t *testing.T) {
 		}
 		store.SetState(context.Background(), "outage", StateDone, "", true)
 	}()
-	st, err := (&Follower{Store: store, Outage: time.Minute}).Follow(ctx, "outage")
+	st, err := (&Waiter{Store: store, Outage: time.Minute}).Wait(ctx, "outage")
 	if err != nil || st.State != StateDone {
 		t.Fatalf("state %q, err %v", st.State, err)
 	}
 }
 
-// TestFollowGivesUpPastTheOutageBudget: a Redis that stays away is an error
+// TestWaitGivesUpPastTheOutageBudget: a Redis that stays away is an error
 // once the budget is spent.
-func TestFollowGivesUpPastTheOutageBudget(t *testing.T) {
+func TestWaitGivesUpPastTheOutageBudget(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	defer rdb.Close()
 	mr.Close()
 	began := time.Now()
-	_, err := (&Follower{Store: NewStore(rdb), Outage: time.Second}).Follow(context.Background(), "gone")
+	_, err := (&Waiter{Store: NewStore(rdb), Outage: time.Second}).Wait(context.Background(), "gone")
 	if err == nil {
-		t.Fatal("Follow returned no error with Redis gone")
+		t.Fatal("Wait returned no error with Redis gone")
 	}
 	if el := time.Since(began); el < time.Second {
 		t.Errorf("gave up after %s, before the 1s budget", el)

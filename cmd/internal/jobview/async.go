@@ -1,14 +1,16 @@
-package pipeline
+package jobview
 
 import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/cobatch/cobatch/pipeline"
 )
 
 // asyncProgress sums up the groups of an async job by phase, e.g.
 // "  async: 2 processing, 1 download"; "" on the sync route.
-func asyncProgress(s Status) string {
+func asyncProgress(s pipeline.Status) string {
 	if len(s.Async) == 0 {
 		return ""
 	}
@@ -29,7 +31,7 @@ func asyncProgress(s Status) string {
 
 // writeAsyncSummary lists an async job's groups with their remote ids, so
 // that a user can look them up in Cohere's dashboard or API.
-func writeAsyncSummary(w io.Writer, s Status) {
+func writeAsyncSummary(w io.Writer, s pipeline.Status) {
 	if len(s.Async) == 0 {
 		return
 	}
@@ -37,7 +39,7 @@ func writeAsyncSummary(w io.Writer, s Status) {
 	for _, g := range s.Async {
 		fmt.Fprintf(w, "    group %d: %s", g.Group, g.Phase)
 		if g.RemoteID != "" {
-			fmt.Fprintf(w, "  %s %s", remoteKind(g.Route), g.RemoteID)
+			fmt.Fprintf(w, "  %s %s", pipeline.RemoteKind(g.Route), g.RemoteID)
 		}
 		if g.DatasetID != "" {
 			fmt.Fprintf(w, "  dataset %s", g.DatasetID)

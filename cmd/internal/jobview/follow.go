@@ -1,4 +1,4 @@
-package pipeline
+package jobview
 
 import (
 	"context"
@@ -6,54 +6,27 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/cobatch/cobatch/pipeline"
 )
 
-// Exit codes of `enqueue -wait` (the table in README.md).
-const (
-	ExitOK      = 0 // every record written or skipped
-	ExitUsage   = 1 // usage or configuration error before anything ran
-	ExitFailed  = 2 // finished, with failed records
-	ExitAborted = 3 // aborted: auth, quota, billing, or the sink unreachable
-)
-
-// ExitCode maps a final job status to the process exit code.
-func ExitCode(s Status) int {
-	switch {
-	case s.State == StateDone && s.Failed == 0:
-		return ExitOK
-	case s.State == StateDone:
-		return ExitFailed
-	default:
-		return ExitAborted
-	}
-}
-
-// Follower reports a job's progress until it ends.
+// Follower shows a job's progress until it ends.
 type Follower struct {
-	Store *Store
+	Store *pipeline.Store
 	Out   io.Writer    // where the live bar goes when Live is set
 	Live  bool         // redraw a progress bar in place (a terminal)
 	Width int          // the terminal's columns: the bar's line stays shorter (0: 80)
-	Log   *slog.Logger // progress lines when not Live
-	Every time.Duration
-	// Outage is how long Redis may be unreachable before Follow fails
-	// (default DefaultOutage).
-	Outage time.Duration
+	Log   *slog.Logger // progress lines when not Live, and a Redis outage
 }
 
-// Follow polls the job until it ends or ctx is done, and returns its last status.
-func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
-	poll := 250 * time.Millisecond
-	logEvery := f.Every
-	if logEvery <= 0 {
-		logEvery = 5 * time.Second
-	}
+// logEvery is how often the progress is logged when not Live.
+const logEvery = 5 * time.Second
+
+// Follow waits until the job ends or ctx is done, showing its progress, and
+// returns its last status.
+func (f *Follower) Follow(ctx context.Context, id string) (pipeline.Status, error) {
 	var lastLog time.Time
-	for {
-		st, err := f.status(ctx, id)
-		if err != nil {
-			return st, err
-		}
+	show := func(st pipeline.Status) {
 		if f.Live {
 			fmt.Fprint(f.Out, "\r"+fitProgress(st, f.Width)+"\x1b[K")
 		} else if time.Since(lastLog) >= logEvery && f.Log != nil {
@@ -62,19 +35,15 @@ func (f *Follower) Follow(ctx context.Context, id string) (Status, error) {
 				"written", st.Written, "skipped", st.Skipped, "failed", st.Failed,
 				"rate", fmt.Sprintf("%.0f/s", rate(st)), "throttled", st.Throttled, "tokens", st.Tokens, "async", asyncProgress(st))
 		}
-		if st.Ended() {
-			if f.Live {
-				fmt.Fprintln(f.Out)
-			}
-			return st, nil
-		}
-		if err := sleep(ctx, poll); err != nil {
-			return st, err
-		}
 	}
+	st, err := (&pipeline.Waiter{Store: f.Store, Log: f.Log, Seen: show}).Wait(ctx, id)
+	if err == nil && f.Live {
+		fmt.Fprintln(f.Out)
+	}
+	return st, err
 }
 
-func rate(s Status) float64 {
+func rate(s pipeline.Status) float64 {
 	el := time.Since(s.StartedAt).Seconds()
 	if el <= 0 {
 		return 0
@@ -83,7 +52,7 @@ func rate(s Status) float64 {
 }
 
 // WriteSummary prints a finished job's summary.
-func WriteSummary(w io.Writer, s Status, wall time.Duration) {
+func WriteSummary(w io.Writer, s pipeline.Status, wall time.Duration) {
 	fmt.Fprintf(w, "job %s: %s\n", s.Spec.ID, s.State)
 	if s.Reason != "" {
 		fmt.Fprintf(w, "  reason:  %s\n", s.Reason)
@@ -94,7 +63,7 @@ func WriteSummary(w io.Writer, s Status, wall time.Duration) {
 		fmt.Fprintf(w, "  billed:  %d search units\n", s.SearchUnits)
 	}
 	if s.OutputTokens > 0 {
-		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, usd(s.Cost()))
+		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, pipeline.USD(s.Cost()))
 	}
 	if s.Truncated > 0 || s.Pruned > 0 {
 		fmt.Fprintf(w, "  corpus:  %d truncated, %s\n", s.Truncated, prunedText(s.Pruned, s.Spec.PruneDryRun))

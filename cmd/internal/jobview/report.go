@@ -1,4 +1,4 @@
-package pipeline
+package jobview
 
 import (
 	"context"
@@ -6,40 +6,41 @@ import (
 	"io"
 	"time"
 
+	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/sinks"
 )
 
 // Report is a job's status as `enqueue status` shows it (and prints with
 // -json for scripts).
 type Report struct {
-	Job         string          `json:"job"`
-	Op          string          `json:"op"`
-	Model       string          `json:"model"`
-	State       string          `json:"state"`
-	Phase       string          `json:"phase"` // planning, running, async phases, or the end state
-	Reason      string          `json:"reason,omitempty"`
-	Records     int64           `json:"records"` // planned
-	Written     int64           `json:"written"`
-	Skipped     int64           `json:"skipped"`
-	Failed      int64           `json:"failed"`
-	Total       int64           `json:"total"` // written + skipped + failed
-	Chunks      int64           `json:"chunks"`
-	ChunksDone  int64           `json:"chunks_done"`
-	Rate        float64         `json:"rate_per_s"`
-	ETASeconds  float64         `json:"eta_s,omitempty"`
-	Calls       int64           `json:"calls"`
-	Throttled   int64           `json:"throttled"`
-	Tokens      int64           `json:"tokens"`
-	SearchUnits int64           `json:"search_units,omitempty"`
-	Truncated   int64           `json:"truncated,omitempty"` // texts longer than the model reads
-	Pruned      int64           `json:"pruned,omitempty"`    // rows -prune deleted (or would delete)
-	PruneDryRun bool            `json:"prune_dry_run,omitempty"`
-	CostUSD     float64         `json:"cost_usd"` // estimated from what was billed
-	MaxCostUSD  float64         `json:"max_cost_usd,omitempty"`
-	StartedAt   time.Time       `json:"started_at"`
-	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	LastErrors  []JobError      `json:"last_errors,omitempty"`
-	DeadLetters []sinks.Failure `json:"dead_letters,omitempty"`
+	Job         string              `json:"job"`
+	Op          string              `json:"op"`
+	Model       string              `json:"model"`
+	State       string              `json:"state"`
+	Phase       string              `json:"phase"` // planning, running, async phases, or the end state
+	Reason      string              `json:"reason,omitempty"`
+	Records     int64               `json:"records"` // planned
+	Written     int64               `json:"written"`
+	Skipped     int64               `json:"skipped"`
+	Failed      int64               `json:"failed"`
+	Total       int64               `json:"total"` // written + skipped + failed
+	Chunks      int64               `json:"chunks"`
+	ChunksDone  int64               `json:"chunks_done"`
+	Rate        float64             `json:"rate_per_s"`
+	ETASeconds  float64             `json:"eta_s,omitempty"`
+	Calls       int64               `json:"calls"`
+	Throttled   int64               `json:"throttled"`
+	Tokens      int64               `json:"tokens"`
+	SearchUnits int64               `json:"search_units,omitempty"`
+	Truncated   int64               `json:"truncated,omitempty"` // texts longer than the model reads
+	Pruned      int64               `json:"pruned,omitempty"`    // rows -prune deleted (or would delete)
+	PruneDryRun bool                `json:"prune_dry_run,omitempty"`
+	CostUSD     float64             `json:"cost_usd"` // estimated from what was billed
+	MaxCostUSD  float64             `json:"max_cost_usd,omitempty"`
+	StartedAt   time.Time           `json:"started_at"`
+	FinishedAt  *time.Time          `json:"finished_at,omitempty"`
+	LastErrors  []pipeline.JobError `json:"last_errors,omitempty"`
+	DeadLetters []sinks.Failure     `json:"dead_letters,omitempty"`
 
 	// OutputTokens and MaxTokensCut: chat replies' billed tokens and the
 	// replies cut at -max-tokens.
@@ -47,8 +48,9 @@ type Report struct {
 	MaxTokensCut int64 `json:"max_tokens_cut,omitempty"`
 }
 
-// Report returns a job's report with up to deadLetters dead letters.
-func (st *Store) Report(ctx context.Context, id string, deadLetters int64) (Report, error) {
+// LoadReport reads a job's report from the job store, with up to
+// deadLetters dead letters.
+func LoadReport(ctx context.Context, st *pipeline.Store, id string, deadLetters int64) (Report, error) {
 	s, err := st.Status(ctx, id)
 	if err != nil {
 		return Report{}, err
@@ -66,7 +68,7 @@ func (st *Store) Report(ctx context.Context, id string, deadLetters int64) (Repo
 }
 
 // NewReport builds a report from a status (without errors or dead letters).
-func NewReport(s Status) Report {
+func NewReport(s pipeline.Status) Report {
 	r := Report{
 		Job: s.Spec.ID, Op: s.Spec.Op, Model: s.Spec.Model, State: s.State, Phase: s.State, Reason: s.Reason,
 		Records: s.Records, Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
@@ -122,9 +124,9 @@ func WriteReport(w io.Writer, r Report) {
 	if r.MaxTokensCut > 0 {
 		fmt.Fprintf(w, " (%d replies cut at -max-tokens)", r.MaxTokensCut)
 	}
-	fmt.Fprintf(w, ", about %s", usd(r.CostUSD))
+	fmt.Fprintf(w, ", about %s", pipeline.USD(r.CostUSD))
 	if r.MaxCostUSD > 0 {
-		fmt.Fprintf(w, " of -max-cost %s", usd(r.MaxCostUSD))
+		fmt.Fprintf(w, " of -max-cost %s", pipeline.USD(r.MaxCostUSD))
 	}
 	fmt.Fprintln(w)
 	if !r.StartedAt.IsZero() {

@@ -1,16 +1,18 @@
-package pipeline
+package jobview
 
 import (
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cobatch/cobatch/pipeline"
 )
 
 func TestFitProgress(t *testing.T) {
-	st := Status{Records: 1_234_567, Written: 600_000, Skipped: 17, Throttled: 12345,
+	st := pipeline.Status{Records: 1_234_567, Written: 600_000, Skipped: 17, Throttled: 12345,
 		Tokens: 98_765_432_100, StartedAt: time.Now().Add(-time.Minute),
-		Async: []GroupState{{Phase: "uploading"}, {Phase: "embedding"}, {Phase: "embedding"}}}
+		Async: []pipeline.GroupState{{Phase: "uploading"}, {Phase: "embedding"}, {Phase: "embedding"}}}
 	full := fitProgress(st, 400)
 	for _, want := range []string{"[", "600017/1234567 records", "/s", "ETA ", "429s 12345", "tokens 98765432100", "async: 1 uploading, 2 embedding"} {
 		if !strings.Contains(full, want) {
