@@ -84,6 +84,16 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 	}
 }
 
+// Call makes one API call of an operation's Process through do, as
+// callAPI does for the operations built in: paced by the endpoint's shared
+// limiter, 429s waited out, the stats do returns added to the job's, a
+// fatal error aborting the job. Process returns the error Call returns,
+// unless it is a rejected request (a *cohere.APIError with status 400 or
+// 422), which it may dead-letter instead.
+func (w *Worker) Call(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
+	return w.callAPI(ctx, job, endpoint, cost, do)
+}
+
 // uncounted reports a call the API did not count against the rate limit:
 // it failed in the server (5xx) or on the way (a reset, a stalled attempt).
 // Its grant goes back to the limiter. A garbled answer or a call the caller

@@ -146,7 +146,7 @@ func (b classifyBatcher) send(ctx context.Context, batch []item, verdicts []*coh
 // classify, queries for rerank (a query is one record, however many
 // documents its ranking holds).
 func recordsWritten(c *sinks.Chunk) int64 {
-	n := len(c.Rows) + len(c.Classifications) + len(c.Chats)
+	n := len(c.Rows) + len(c.Classifications) + len(c.Chats) + len(c.Declared)
 	for i, r := range c.Reranks {
 		if i == 0 || r.QueryID != c.Reranks[i-1].QueryID {
 			n++

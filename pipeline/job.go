@@ -127,11 +127,13 @@ func DefaultJobID(s Spec) string {
 // Target is what the job's sink is told of it; databaseURL is the worker's
 // own connection string, never stored with the job.
 func (s Spec) Target(databaseURL string) sinks.Target {
+	op, _ := LookupOp(s.Op) // an unknown operation: Validate refuses it
 	return sinks.Target{
 		Job: s.ID, Op: s.Op, Table: s.Table, Dims: s.Dims(), PGType: s.PGType,
 		EmbeddingTypes: s.EmbeddingTypes, Index: s.Index, DatabaseURL: databaseURL,
 		Database: s.Database,
 		Corpus:   s.corpus(),
+		RowKind:  op.RowKind,
 	}
 }
 

@@ -7,14 +7,21 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/sinks"
 )
 
 // Op is one operation a job can run: everything the pipeline needs to know
 // of it, registered once (RegisterOp) from the operation's own files. No
-// other code in this package switches on its name; the sinks still tell its
-// row kind apart (sinks.Chunk), so a new operation is its files, a cohere
-// call, a row type and each sink's writer for it.
+// other code switches on its name: a new operation declares the kind of row
+// it writes (RowKind), which every sink writes without code of its own, so
+// it is its own files, a cohere call and that declaration. Its Process reads
+// the chunk's records with Worker.Records and makes its calls with
+// Worker.Call, and returns its rows in sinks.Chunk.Declared
+// (pipeline/rowkind_test.go is such an operation, registered from a test).
+//
+// The operations built in (embed, classify, rerank, chat) predate RowKind:
+// their rows have types and writers of their own in the sinks.
 type Op struct {
 	Name string
 	// Defaults fills the spec's unset fields the operation cares about.
@@ -46,6 +53,10 @@ type Op struct {
 	Endpoint func(Spec) (endpoint string, passUnknown bool)
 	// Process runs one chunk and returns what the sink is to write.
 	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
+	// RowKind declares the operation's rows: the sink is told it when it
+	// opens (sinks.Target.RowKind) and is handed the rows Process puts in
+	// sinks.Chunk.Declared. Nil for the operations built in.
+	RowKind *sinks.RowKind
 	// Async is the operation's part in the async route (async_op.go); nil
 	// for an operation that runs the synchronous route only.
 	Async asyncOp
@@ -62,6 +73,11 @@ func RegisterOp(op Op) {
 	defer opsMu.Unlock()
 	if _, dup := ops[op.Name]; dup {
 		panic("pipeline: operation registered twice: " + op.Name)
+	}
+	if op.RowKind != nil {
+		if err := op.RowKind.Validate(); err != nil {
+			panic("pipeline: operation " + op.Name + ": " + err.Error())
+		}
 	}
 	ops[op.Name] = op
 }
@@ -89,4 +105,35 @@ func (s Spec) Precheck(ctx context.Context) error {
 		return err
 	}
 	return op.Precheck(ctx, s)
+}
+
+// Record is a record of a chunk that an operation is to process, with the
+// hash of its text: a row written for it carries that hash
+// (sinks.Row.ContentSHA256) for Lookup to find it unchanged next time.
+type Record struct {
+	input.Record
+	ContentSHA256 [32]byte
+}
+
+// Failure dead-letters the record with reason, for sinks.Chunk.Failed.
+func (r Record) Failure(reason string) sinks.Failure { return failure(r.Record, reason) }
+
+// Records reads the chunk's records for an operation's Process and returns
+// those it is to process. Into out go the others: unreadable records and
+// repeated ids to out.Failed, records the sink holds with the same text and
+// fingerprint to out.Kept (unless -force), as for the operations built in.
+func (w *Worker) Records(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, out *sinks.Chunk) ([]Record, error) {
+	items, err := w.readItems(ctx, spec, p, out)
+	if err != nil {
+		return nil, err
+	}
+	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]Record, len(todo))
+	for i, it := range todo {
+		recs[i] = Record{Record: it.rec, ContentSHA256: it.sha}
+	}
+	return recs, nil
 }

@@ -72,6 +72,9 @@ func (w *Worker) notePending(ctx context.Context, c *sinks.Chunk) (int64, error)
 	for _, r := range c.Chats {
 		ids = append(ids, r.ID)
 	}
+	for _, r := range c.Declared {
+		ids = append(ids, r.ID)
+	}
 	if len(ids) == 0 {
 		return moved, nil
 	}

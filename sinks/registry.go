@@ -47,6 +47,10 @@ type Target struct {
 	Database string
 	// Corpus says which passage columns an embed job's rows carry.
 	Corpus Corpus
+	// RowKind is the kind of row the job's operation declared; nil for
+	// the kinds each sink knows (embeddings, classifications, rerank and
+	// chat results).
+	RowKind *RowKind
 }
 
 // ErrOtherTarget means a worker's sink would write somewhere other than the

@@ -91,6 +91,9 @@ type Chunk struct {
 	Classifications []Classification
 	Reranks         []RerankResult
 	Chats           []ChatResult
+	// Declared carries the rows of a kind the job's operation declared
+	// (Target.RowKind), non-nil as above.
+	Declared []Row
 }
 
 // Key is what a sink compares to decide that a record is unchanged.

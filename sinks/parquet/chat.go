@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/cobatch/cobatch/sinks"
@@ -58,59 +56,21 @@ func (r *chatRow) chat() (sinks.ChatResult, error) {
 // writeChats writes a chat chunk's part: this run's replies plus the kept
 // ones carried over from the previous part, as for classifications.
 func (w *Writer) writeChats(ctx context.Context, dir string, c *sinks.Chunk) error {
-	part := filepath.Join(dir, partName(c.Number))
-	rows := c.Chats
-	unchanged := len(rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
-	if len(c.Kept) > 0 && !unchanged {
-		want := carrySet(c.Kept, len(c.Chats), func(i int) string { return c.Chats[i].ID })
-		kept := make([]sinks.ChatResult, 0, len(want))
-		if len(want) > 0 {
-			err := readStructs(part, func(r *chatRow) error {
-				if !want[r.ID] {
-					return nil
-				}
-				delete(want, r.ID)
-				cr, err := r.chat()
-				kept = append(kept, cr)
-				return err
-			})
-			if err := checkCarried(err, c.Kept, want); err != nil {
-				return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+	return writeCarried(dir, c, c.Chats, func(r *sinks.ChatResult) string { return r.ID }, readChats,
+		func(f io.Writer, rows []sinks.ChatResult) error {
+			out := make([]chatRow, len(rows))
+			for i := range rows {
+				out[i] = toChatRow(&rows[i])
 			}
-		}
-		rows = append(kept, rows...)
-	}
-	switch {
-	case unchanged:
-	case len(rows) == 0:
-		if err := removeIfExists(part); err != nil {
-			return err
-		}
-	default:
-		out := make([]chatRow, len(rows))
-		for i := range rows {
-			out[i] = toChatRow(&rows[i])
-		}
-		if err := writeAtomic(dir, partName(c.Number), func(f io.Writer) error {
 			return writeStructs(ctx, f, out, w.opts)
-		}); err != nil {
-			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
-		}
-	}
-	if err := writeFailures(dir, c.Number, c.Failed); err != nil {
-		return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
-	}
-	return nil
+		})
 }
+
+// readChats calls fn with every row of a chat part.
+var readChats = readAs((*chatRow).chat)
 
 // ReadChats calls fn with every row of every part of a chat job under dir,
 // parts in chunk order.
 func ReadChats(dir, job string, fn func(sinks.ChatResult) error) error {
-	return readJobStructs(dir, job, func(r *chatRow) error {
-		c, err := r.chat()
-		if err != nil {
-			return err
-		}
-		return fn(c)
-	})
+	return readJob(dir, job, func(part string) error { return readChats(part, fn) })
 }

@@ -64,70 +64,26 @@ func (r *classifyRow) classification() (sinks.Classification, error) {
 // writeClassifications writes a classify chunk's part: this run's rows plus
 // the kept ones carried over from the previous part, as for embeddings.
 func (w *Writer) writeClassifications(ctx context.Context, dir string, c *sinks.Chunk) error {
-	part := filepath.Join(dir, partName(c.Number))
-	rows := c.Classifications
-	unchanged := len(rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
-	if len(c.Kept) > 0 && !unchanged {
-		kept, err := readKeptClassifications(part, c)
-		if err != nil {
-			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
-		}
-		rows = append(kept, rows...)
-	}
-	switch {
-	case unchanged:
-	case len(rows) == 0:
-		if err := removeIfExists(part); err != nil {
-			return err
-		}
-	default:
-		out := make([]classifyRow, len(rows))
-		for i := range rows {
-			var err error
-			if out[i], err = toClassifyRow(&rows[i]); err != nil {
-				return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+	return writeCarried(dir, c, c.Classifications, func(r *sinks.Classification) string { return r.ID }, readClassifications,
+		func(f io.Writer, rows []sinks.Classification) error {
+			out := make([]classifyRow, len(rows))
+			for i := range rows {
+				var err error
+				if out[i], err = toClassifyRow(&rows[i]); err != nil {
+					return err
+				}
 			}
-		}
-		if err := writeAtomic(dir, partName(c.Number), func(f io.Writer) error {
 			return writeStructs(ctx, f, out, w.opts)
-		}); err != nil {
-			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
-		}
-	}
-	if err := writeFailures(dir, c.Number, c.Failed); err != nil {
-		return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
-	}
-	return nil
+		})
 }
 
-func readKeptClassifications(part string, c *sinks.Chunk) ([]sinks.Classification, error) {
-	want := carrySet(c.Kept, len(c.Classifications), func(i int) string { return c.Classifications[i].ID })
-	kept := make([]sinks.Classification, 0, len(want))
-	if len(want) == 0 {
-		return kept, nil
-	}
-	err := readStructs(part, func(r *classifyRow) error {
-		if !want[r.ID] {
-			return nil
-		}
-		delete(want, r.ID)
-		cl, err := r.classification()
-		kept = append(kept, cl)
-		return err
-	})
-	return kept, checkCarried(err, c.Kept, want)
-}
+// readClassifications calls fn with every row of a classify part.
+var readClassifications = readAs((*classifyRow).classification)
 
 // ReadClassifications calls fn with every row of every part of a classify
 // job under dir, parts in chunk order.
 func ReadClassifications(dir, job string, fn func(sinks.Classification) error) error {
-	return readJobStructs(dir, job, func(r *classifyRow) error {
-		c, err := r.classification()
-		if err != nil {
-			return err
-		}
-		return fn(c)
-	})
+	return readJob(dir, job, func(part string) error { return readClassifications(part, fn) })
 }
 
 // writeStructs writes rows as one part through parquet-go's struct path.
@@ -174,7 +130,23 @@ func readStructs[T any](path string, fn func(*T) error) error {
 	}
 }
 
-func readJobStructs[T any](dir, job string, fn func(*T) error) error {
+// readAs returns a reader of the parts of T rows that calls fn with each
+// row as conv turns it into an R.
+func readAs[T, R any](conv func(*T) (R, error)) func(part string, fn func(R) error) error {
+	return func(part string, fn func(R) error) error {
+		return readStructs(part, func(t *T) error {
+			r, err := conv(t)
+			if err != nil {
+				return err
+			}
+			return fn(r)
+		})
+	}
+}
+
+// readJob calls read with the path of every part of job under dir, in
+// chunk order. A job with no parts yet reads as empty.
+func readJob(dir, job string, read func(part string) error) error {
 	jd, err := jobDir(dir, job)
 	if err != nil {
 		return err
@@ -184,7 +156,7 @@ func readJobStructs[T any](dir, job string, fn func(*T) error) error {
 		return err
 	}
 	for _, p := range parts {
-		if err := readStructs(filepath.Join(jd, p.name), fn); err != nil {
+		if err := read(filepath.Join(jd, p.name)); err != nil {
 			return fmt.Errorf("parquet: %s: %w", p.name, err)
 		}
 	}

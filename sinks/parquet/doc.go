@@ -21,4 +21,12 @@
 // fingerprint, content_sha256, metadata, classified_at, route,
 // labels_predicted; and query_id, rank, doc_id, doc_index,
 // relevance_score, model, scored_at.
+//
+// The rows of a declared kind (Config.RowKind, Chunk.Declared) are written
+// through a schema built from its columns: id, then each declared column,
+// optional (a nil value is null): text STRING, int INT64, float DOUBLE,
+// bool BOOLEAN, json STRING (the JSON text, as labels), vector LIST<FLOAT>,
+// time TIMESTAMP(MICROS); then fingerprint and content_sha256. Unchanged
+// records are carried over and looked up as for classifications, and
+// ReadRows reads them back.
 package parquet

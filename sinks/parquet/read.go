@@ -19,21 +19,9 @@ import (
 // chunk order and rows in the order each part holds them. It stops at the
 // first error, fn's included. A job with no parts yet reads as empty.
 func ReadJob(dir, job string, fn func(sinks.Embedding) error) error {
-	jd, err := jobDir(dir, job)
-	if err != nil {
-		return err
-	}
-	parts, err := listParts(jd, "part-", ".parquet")
-	if err != nil {
-		return err
-	}
-	for _, p := range parts {
-		err := readPart(filepath.Join(jd, p.name), func(e *sinks.Embedding) error { return fn(*e) })
-		if err != nil {
-			return fmt.Errorf("parquet: %s: %w", p.name, err)
-		}
-	}
-	return nil
+	return readJob(dir, job, func(part string) error {
+		return readPart(part, func(e *sinks.Embedding) error { return fn(*e) })
+	})
 }
 
 type partFile struct {

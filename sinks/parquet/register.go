@@ -10,7 +10,7 @@ import (
 
 func init() {
 	sinks.Register(sinks.Kind{Scheme: "parquet", Transient: transient, Open: func(_ context.Context, t sinks.Target) (sinks.Sink, error) {
-		return New(Config{Dir: t.Location, Corpus: t.Corpus, Snapshots: t.Op == "embed"})
+		return New(Config{Dir: t.Location, Corpus: t.Corpus, Snapshots: t.Op == "embed", RowKind: t.RowKind})
 	}})
 }
 

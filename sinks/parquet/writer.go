@@ -36,6 +36,9 @@ type Config struct {
 	// Snapshots makes the writer carry unchanged embedding rows from the
 	// newest finished job of Dir with the same fingerprint (previous.go).
 	Snapshots bool
+	// RowKind is the kind of the rows of chunks that carry Declared rows
+	// (declared.go); nil for a job of a kind this package knows.
+	RowKind *sinks.RowKind
 }
 
 func (c Config) withDefaults() Config {
@@ -66,10 +69,11 @@ func (c Config) codec() (compress.Codec, error) {
 // use: every call works on its own files, and each file appears through an
 // atomic rename.
 type Writer struct {
-	dir    string
-	opts   []parquetgo.WriterOption
-	corpus sinks.Corpus
-	prev   previous // the job before this one in Dir (corpus.go)
+	dir      string
+	opts     []parquetgo.WriterOption
+	corpus   sinks.Corpus
+	prev     previous  // the job before this one in Dir (corpus.go)
+	declared *declared // Config.RowKind's; nil without one
 }
 
 // New returns a Writer for cfg.
@@ -85,14 +89,21 @@ func New(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var d *declared
+	if cfg.RowKind != nil {
+		if d, err = newDeclared(cfg.RowKind); err != nil {
+			return nil, err
+		}
+	}
 	return &Writer{
 		dir: cfg.Dir,
 		opts: []parquetgo.WriterOption{
 			parquetgo.Compression(codec),
 			parquetgo.MaxRowsPerRowGroup(int64(cfg.RowGroupRows)),
 		},
-		corpus: cfg.Corpus,
-		prev:   previous{on: cfg.Snapshots},
+		corpus:   cfg.Corpus,
+		prev:     previous{on: cfg.Snapshots},
+		declared: d,
 	}, nil
 }
 
@@ -124,6 +135,8 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 		return w.writeReranks(ctx, dir, c)
 	case c.Chats != nil:
 		return w.writeChats(ctx, dir, c)
+	case c.Declared != nil:
+		return w.writeDeclared(ctx, dir, c)
 	}
 	part := filepath.Join(dir, partName(c.Number))
 
@@ -138,25 +151,29 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 		}
 		rows = append(kept, c.Rows...)
 	}
-	switch {
-	case unchanged:
-	case len(rows) == 0:
-		if err := removeIfExists(part); err != nil {
-			return err
-		}
-	default:
+	return writePart(dir, c, unchanged, len(rows), func(out io.Writer) error {
 		set := vectorsOf(&rows[0])
 		for i := range rows {
 			if s := vectorsOf(&rows[i]); s != set {
-				return fmt.Errorf("parquet: chunk %d: row %q has embeddings %s, row %q has %s",
-					c.Number, rows[i].ID, s, rows[0].ID, set)
+				return fmt.Errorf("row %q has embeddings %s, row %q has %s", rows[i].ID, s, rows[0].ID, set)
 			}
 		}
-		l := w.layout(set)
-		err := writeAtomic(dir, partName(c.Number), func(out io.Writer) error {
-			return writeRows(ctx, out, l, rows, w.opts)
-		})
-		if err != nil {
+		return writeRows(ctx, out, w.layout(set), rows, w.opts)
+	})
+}
+
+// writePart ends a chunk's write: its part written by write, or removed when
+// the chunk has no rows (n), or left as it is when unchanged; then its dead
+// letters.
+func writePart(dir string, c *sinks.Chunk, unchanged bool, n int, write func(io.Writer) error) error {
+	switch {
+	case unchanged:
+	case n == 0:
+		if err := removeIfExists(filepath.Join(dir, partName(c.Number))); err != nil {
+			return err
+		}
+	default:
+		if err := writeAtomic(dir, partName(c.Number), write); err != nil {
 			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
 		}
 	}
@@ -235,6 +252,35 @@ func checkCarried(readErr error, kept []string, left map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// writeCarried writes the part of a chunk whose kind keeps unchanged
+// records (classify, chat, a declared kind): this run's rows plus the kept
+// ones carried over from the previous part, which read yields with the
+// others, as for embeddings; then the chunk's dead letters.
+func writeCarried[R any](dir string, c *sinks.Chunk, rows []R, id func(*R) string,
+	read func(part string, fn func(R) error) error, write func(io.Writer, []R) error) error {
+	part := filepath.Join(dir, partName(c.Number))
+	unchanged := len(rows) == 0 && len(c.Kept) > 0 && partHoldsExactly(part, c.Kept)
+	if len(c.Kept) > 0 && !unchanged {
+		want := carrySet(c.Kept, len(rows), func(i int) string { return id(&rows[i]) })
+		kept := make([]R, 0, len(want))
+		var err error
+		if len(want) > 0 {
+			err = read(part, func(r R) error {
+				if k := id(&r); want[k] {
+					delete(want, k)
+					kept = append(kept, r)
+				}
+				return nil
+			})
+		}
+		if err := checkCarried(err, c.Kept, want); err != nil {
+			return fmt.Errorf("parquet: chunk %d: %w", c.Number, err)
+		}
+		rows = append(kept, rows...)
+	}
+	return writePart(dir, c, unchanged, len(rows), func(f io.Writer) error { return write(f, rows) })
 }
 
 // rowBatch is how many rows are encoded before each hand-over to parquet-go;

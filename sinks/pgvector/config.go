@@ -32,9 +32,13 @@ type Config struct {
 	EmbeddingTypes []string
 	// MaxConns bounds the connection pool. Default 8.
 	MaxConns int32
-	// Kind is the shape of the table: KindEmbed (default), KindClassify or
-	// KindRerank. Dims, PGType and EmbeddingTypes matter only for KindEmbed.
+	// Kind is the shape of the table: KindEmbed (default), KindClassify,
+	// KindRerank or KindChat. Dims, PGType and EmbeddingTypes matter only
+	// for KindEmbed.
 	Kind string
+	// RowKind, when set, is the shape of the table instead of Kind: a kind
+	// an operation declared (declared.go).
+	RowKind *sinks.RowKind
 	// Corpus adds the passage columns of an embed table (corpus.go).
 	Corpus sinks.Corpus
 }
@@ -62,6 +66,9 @@ func (c Config) WithDefaults() Config {
 	}
 	return c
 }
+
+// embeds reports a table of embeddings, the shape with vector columns.
+func (c Config) embeds() bool { return c.RowKind == nil && c.Kind == KindEmbed }
 
 // maxDims is pgvector's limit for vector and halfvec columns.
 const maxDims = 16000

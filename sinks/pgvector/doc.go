@@ -38,4 +38,12 @@
 // table (query_id, rank, doc_id, doc_index, relevance_score, model,
 // scored_at; primary key (query_id, doc_id)), with the same one-transaction
 // chunk writes.
+//
+// With Config.RowKind set the table is a declared kind's: id text primary
+// key, then each declared column, nullable (text text, int bigint, float
+// double precision, bool boolean, json jsonb, vector real[], time
+// timestamptz), then fingerprint text and content_sha256 bytea, which
+// Lookup compares. A chunk's rows are copied into a staging table and
+// upserted from it, rewriting only rows that differ, in the same
+// one-transaction chunk writes.
 package pgvector

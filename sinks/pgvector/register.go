@@ -22,8 +22,9 @@ func open(ctx context.Context, t sinks.Target) (sinks.Sink, error) {
 	w, err := Open(ctx, Config{
 		URL: t.DatabaseURL, Table: t.Table, Dims: t.Dims,
 		PGType: t.PGType, EmbeddingTypes: t.EmbeddingTypes,
-		Kind:   t.Op, // the table kinds are named after the operations
-		Corpus: t.Corpus,
+		Kind:    t.Op, // the table kinds are named after the operations
+		RowKind: t.RowKind,
+		Corpus:  t.Corpus,
 	})
 	if err != nil || t.Index == nil {
 		return w, err

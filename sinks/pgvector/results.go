@@ -13,14 +13,17 @@ import (
 	"github.com/cobatch/cobatch/sinks"
 )
 
-// resultTable is the shape of a classify or rerank table.
+// resultTable is the shape of a table of results other than embeddings.
 type resultTable struct {
 	cols []column
 	key  []string // primary key columns
 }
 
-func resultTableFor(kind string) (resultTable, error) {
-	switch kind {
+func resultTableFor(cfg Config) (resultTable, error) {
+	if cfg.RowKind != nil {
+		return declaredTable(cfg.RowKind)
+	}
+	switch cfg.Kind {
 	case KindClassify:
 		return classifyTable, nil
 	case KindRerank:
@@ -28,13 +31,13 @@ func resultTableFor(kind string) (resultTable, error) {
 	case KindChat:
 		return chatTable, nil
 	}
-	return resultTable{}, fmt.Errorf("Kind must be embed, classify or rerank, got %q", kind)
+	return resultTable{}, fmt.Errorf("Kind must be embed, classify, rerank or chat, got %q (or give a RowKind)", cfg.Kind)
 }
 
-// openResults opens a Writer on a classify or rerank table: no vector
-// columns, so neither dimensions nor pgvector types are involved.
+// openResults opens a Writer on a table of results other than embeddings:
+// no vector columns, so neither dimensions nor pgvector types are involved.
 func openResults(ctx context.Context, cfg Config) (*Writer, error) {
-	rt, err := resultTableFor(cfg.Kind)
+	rt, err := resultTableFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgvector: config: %w", err)
 	}
@@ -67,6 +70,9 @@ func openResults(ctx context.Context, cfg Config) (*Writer, error) {
 	if err := ensureResultTable(ctx, pool, table, rt); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgvector: %w", err)
+	}
+	if cfg.RowKind != nil {
+		w.prepare(nil) // its rows go through stageUpsert
 	}
 	return w, nil
 }
@@ -150,8 +156,9 @@ func ensureResultTable(ctx context.Context, pool *pgxpool.Pool, table pgx.Identi
 	return tx.Commit(ctx)
 }
 
-// writeResults stores a classify or rerank chunk in one transaction with
-// its dead letters and completion record, as WriteChunk does for embeddings.
+// writeResults stores a chunk of results other than embeddings in one
+// transaction with its dead letters and completion record, as WriteChunk
+// does for embeddings.
 func (w *Writer) writeResults(ctx context.Context, c *sinks.Chunk) error {
 	if len(c.Rows) > 0 {
 		return fmt.Errorf("pgvector: chunk %d: embeddings for a %s table", c.Number, w.cfg.Kind)
@@ -166,12 +173,14 @@ func (w *Writer) writeResults(ctx context.Context, c *sinks.Chunk) error {
 		return fmt.Errorf("pgvector: write chunk %d: lock chunk: %w", c.Number, err)
 	}
 	var written int
-	switch w.cfg.Kind {
-	case KindClassify:
+	switch {
+	case w.cfg.RowKind != nil:
+		written, err = w.upsertDeclared(ctx, tx, c.Declared)
+	case w.cfg.Kind == KindClassify:
 		written, err = w.upsertClassifications(ctx, tx, c.Classifications)
-	case KindRerank:
+	case w.cfg.Kind == KindRerank:
 		written, err = w.upsertReranks(ctx, tx, c.Reranks)
-	case KindChat:
+	case w.cfg.Kind == KindChat:
 		written, err = w.upsertChats(ctx, tx, c.Chats)
 	}
 	if err == nil {

@@ -175,5 +175,5 @@ func floatBytes(cfg Config) int {
 // faster upserts there but a table 1.47× the size, one row per page.
 func inlineFloat(cfg Config) bool {
 	n := floatBytes(cfg)
-	return n > 0 && n <= 3800
+	return cfg.embeds() && n > 0 && n <= 3800
 }

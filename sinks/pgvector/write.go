@@ -25,7 +25,7 @@ var errConflict = errors.New("fast path met an existing id")
 // and its completion counts. Writing the same chunk again, in sequence or
 // concurrently, leaves one row per id and rewrites no unchanged row.
 func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
-	if w.cfg.Kind != KindEmbed {
+	if !w.cfg.embeds() {
 		return w.writeResults(ctx, c)
 	}
 	rows, err := w.prepareRows(c.Rows)
@@ -125,14 +125,8 @@ func (w *Writer) writeTx(ctx context.Context, c *sinks.Chunk, rows []sinks.Embed
 			return fmt.Errorf("copy: %w", err)
 		}
 	} else if len(rows) > 0 {
-		if _, err := tx.Exec(ctx, w.staging); err != nil {
-			return fmt.Errorf("staging table: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "cobatch_stage"}, w.names, w.source(rows, now)); err != nil {
-			return fmt.Errorf("copy to staging: %w", err)
-		}
-		if _, err := tx.Exec(ctx, w.upsert); err != nil {
-			return fmt.Errorf("upsert: %w", err)
+		if err := w.stageUpsert(ctx, tx, w.source(rows, now)); err != nil {
+			return err
 		}
 	}
 	if err := w.replacePassages(ctx, tx, rows); err != nil {
@@ -151,6 +145,22 @@ func (w *Writer) writeTx(ctx context.Context, c *sinks.Chunk, rows []sinks.Embed
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// stageUpsert copies rows into a staging table and upserts them from there
+// into the target, rewriting only the rows that differ from what is stored
+// (prepare).
+func (w *Writer) stageUpsert(ctx context.Context, tx pgx.Tx, rows pgx.CopyFromSource) error {
+	if _, err := tx.Exec(ctx, w.staging); err != nil {
+		return fmt.Errorf("staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "cobatch_stage"}, w.names, rows); err != nil {
+		return fmt.Errorf("copy to staging: %w", err)
+	}
+	if _, err := tx.Exec(ctx, w.upsert); err != nil {
+		return fmt.Errorf("upsert: %w", err)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ type Writer struct {
 // table that disagrees with the job is reported here.
 func Open(ctx context.Context, cfg Config) (*Writer, error) {
 	cfg = cfg.WithDefaults()
-	if cfg.Kind != KindEmbed {
+	if !cfg.embeds() {
 		return openResults(ctx, cfg)
 	}
 	if err := cfg.validate(); err != nil {
@@ -114,7 +114,7 @@ func (w *Writer) prepare(clear []string) {
 		// embedded_at is left out: re-embedding the same text into the same
 		// vector is no change, and rewriting the row would cost a full tuple
 		// plus its WAL.
-		if c.name != "embedded_at" {
+		if c.name != "embedded_at" || !w.cfg.embeds() {
 			cmpT = append(cmpT, "t."+q)
 			cmpX = append(cmpX, "EXCLUDED."+q)
 		}
