@@ -101,7 +101,7 @@ func TestPostgresIncremental(t *testing.T) {
 
 	var indexes int
 	if err := conn.QueryRow(context.Background(),
-		`select count(*) from pg_indexes where tablename = 'docs' and indexdef like '%hnsw%vector_cosine_ops%'`).Scan(&indexes); err != nil {
+		`select count(*) from pg_indexes where schemaname = current_schema() and tablename = 'docs' and indexdef like '%hnsw%vector_cosine_ops%'`).Scan(&indexes); err != nil {
 		t.Fatal(err)
 	}
 	if indexes != 1 {
