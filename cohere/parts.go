@@ -25,7 +25,16 @@ import (
 // since fn would see them twice. Config.Timeout is an inactivity timeout.
 // Errors never show the URL's query, which holds its signature.
 func (c *Client) ReadDatasetPart(ctx context.Context, rawURL string, fn func(row map[string]any) error) error {
-	return c.readPart(ctx, rawURL, func(dec *ocf.Decoder) error { return eachGenericRow(dec, fn) })
+	return c.readPart(ctx, rawURL, func(r io.Reader) error {
+		dec, err := ocf.NewDecoder(r)
+		if err != nil {
+			return err
+		}
+		if err := eachGenericRow(dec, fn); err != nil {
+			return err
+		}
+		return dec.Error()
+	})
 }
 
 // eachGenericRow decodes every row as a map, unions unwrapped.
@@ -50,8 +59,8 @@ type errStop struct{ err error }
 func (e errStop) Error() string { return e.err.Error() }
 
 // readPart opens the part at rawURL (see ReadDatasetPart) and hands its
-// decoder to read.
-func (c *Client) readPart(ctx context.Context, rawURL string, read func(dec *ocf.Decoder) error) error {
+// body to read.
+func (c *Client) readPart(ctx context.Context, rawURL string, read func(r io.Reader) error) error {
 	const op = "GET dataset part"
 	u, err := c.base.Parse(rawURL)
 	if err != nil {
@@ -98,17 +107,10 @@ func (c *Client) readPart(ctx context.Context, rawURL string, read func(dec *ocf
 	}
 	defer closeBody(body)
 
-	dec, err := ocf.NewDecoder(&kickReader{r: body, dog: dog})
-	if err != nil {
-		return fmt.Errorf("cohere: %s: %w", op, redactURL(c.transportError(ctx, actx, err)))
-	}
-	if err := read(dec); err != nil {
+	if err := read(&kickReader{r: body, dog: dog}); err != nil {
 		if stop, ok := err.(errStop); ok {
 			return stop.err
 		}
-		return fmt.Errorf("cohere: %s: %w", op, err)
-	}
-	if err := dec.Error(); err != nil {
 		return fmt.Errorf("cohere: %s: %w", op, redactURL(c.transportError(ctx, actx, err)))
 	}
 	return nil
@@ -204,18 +206,7 @@ type Embedding struct {
 // ReadEmbedJobOutput reads one part of an embed job's output dataset (see
 // [Client.ReadDatasetPart]) as typed rows.
 func (c *Client) ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(EmbedJobRow) error) error {
-	return c.readPart(ctx, rawURL, func(dec *ocf.Decoder) error {
-		if r, ok := newTypedJobReader(dec.Schema()); ok {
-			return r.each(dec, fn)
-		}
-		return eachGenericRow(dec, func(row map[string]any) error {
-			out, err := embedJobRow(row)
-			if err != nil {
-				return fmt.Errorf("cohere: embed job output: %w", err)
-			}
-			return fn(out)
-		})
-	})
+	return c.readPart(ctx, rawURL, func(r io.Reader) error { return readEmbedJobRows(r, fn) })
 }
 
 func embedJobRow(row map[string]any) (EmbedJobRow, error) {

@@ -49,10 +49,10 @@ type avroRow struct {
 	ID         *string        `avro:"id"`
 }
 
-func writeEmbedJobOCF(t *testing.T, rows int) []byte {
+func writeEmbedJobOCF(t *testing.T, rows int, opts ...ocf.EncoderFunc) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	enc, err := ocf.NewEncoder(embedJobSchema, &buf, ocf.WithBlockLength(7))
+	enc, err := ocf.NewEncoder(embedJobSchema, &buf, append([]ocf.EncoderFunc{ocf.WithBlockLength(7)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,39 +271,78 @@ func TestReadDatasetPartStalls(t *testing.T) {
 	})
 }
 
-// TestEmbedJobTypedMatchesGeneric: the typed reader and the generic one give
-// the same rows for the same part, and the typed one is used only for the
-// schema shape it knows.
+// TestEmbedJobTypedMatchesGeneric: the hand reader and the generic one give
+// the same rows for the same part, whatever the container's codec, and the
+// hand reader is used only for the schema shape it knows.
 func TestEmbedJobTypedMatchesGeneric(t *testing.T) {
 	t.Parallel()
 	const n = 40
-	srv, _ := partServer(t, writeEmbedJobOCF(t, n))
-	b := setup(t, serveJSON(200, `{}`))
-	var typed, generic []EmbedJobRow
-	if err := b.client.ReadEmbedJobOutput(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(r EmbedJobRow) error {
-		typed = append(typed, r)
+	for _, codec := range []ocf.CodecName{ocf.Null, ocf.Deflate, ocf.Snappy, ocf.ZStandard} {
+		t.Run(string(codec), func(t *testing.T) {
+			srv, _ := partServer(t, writeEmbedJobOCF(t, n, ocf.WithCodec(codec)))
+			b := setup(t, serveJSON(200, `{}`))
+			var typed, generic []EmbedJobRow
+			if err := b.client.ReadEmbedJobOutput(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(r EmbedJobRow) error {
+				typed = append(typed, r)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			err := b.client.ReadDatasetPart(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(row map[string]any) error {
+				r, err := embedJobRow(row)
+				generic = append(generic, r)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(typed) != n || !reflect.DeepEqual(typed, generic) {
+				t.Fatalf("typed rows differ from generic ones:\n%+v\n%+v", typed[:min(2, len(typed))], generic[:min(2, len(generic))])
+			}
+		})
+	}
+	if _, ok := newJobReader(avro.MustParse(embedJobSchema)); !ok {
+		t.Error("the hand reader refused the embed job schema")
+	}
+	doubles := strings.Replace(embedJobSchema, `"items": "float"`, `"items": "double"`, 1)
+	if _, ok := newJobReader(avro.MustParse(doubles)); ok {
+		t.Error("the hand reader took float vectors of doubles")
+	}
+	// A schema of another shape is read generically.
+	var buf bytes.Buffer
+	enc, err := ocf.NewEncoder(doubles, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type embs struct {
+		Float   *[]float64 `avro:"float"`
+		Int8    *[]int32   `avro:"int8"`
+		Uint8   *[]int32   `avro:"uint8"`
+		Binary  *[]int32   `avro:"binary"`
+		Ubinary *[]int32   `avro:"ubinary"`
+	}
+	type row struct {
+		Text       string  `avro:"text"`
+		Embeddings embs    `avro:"embeddings"`
+		ID         *string `avro:"id"`
+	}
+	f, id := []float64{0.5, -2}, "doc-1"
+	if err := enc.Encode(row{Text: "t", Embeddings: embs{Float: &f}, ID: &id}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := partServer(t, buf.Bytes())
+	var got []EmbedJobRow
+	if err := setup(t, serveJSON(200, `{}`)).client.ReadEmbedJobOutput(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(r EmbedJobRow) error {
+		got = append(got, r)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := b.client.readPart(t.Context(), srv.URL+"/part.avro?sig=s3cr3t", func(dec *ocf.Decoder) error {
-		if _, ok := newTypedJobReader(dec.Schema()); !ok {
-			t.Error("the typed reader refused the embed job schema")
-		}
-		return eachGenericRow(dec, func(row map[string]any) error {
-			r, err := embedJobRow(row)
-			generic = append(generic, r)
-			return err
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(typed) != n || !reflect.DeepEqual(typed, generic) {
-		t.Fatalf("typed rows differ from generic ones:\n%+v\n%+v", typed[:min(2, len(typed))], generic[:min(2, len(generic))])
-	}
-	doubles := strings.Replace(embedJobSchema, `"items": "float"`, `"items": "double"`, 1)
-	if _, ok := newTypedJobReader(avro.MustParse(doubles)); ok {
-		t.Error("the typed reader took float vectors of doubles")
+	want := []EmbedJobRow{{Text: "t", Embeddings: Embedding{Float: []float32{0.5, -2}}, Fields: map[string]any{"id": "doc-1"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("doubles schema read as %+v, want %+v", got, want)
 	}
 }

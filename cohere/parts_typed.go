@@ -1,182 +1,337 @@
 package cohere
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"reflect"
+	"io"
+	"math"
+	"slices"
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
+	"github.com/klauspost/compress/zstd"
 )
 
-// Decoding an embed job's output as map[string]any boxes every vector
-// element in an interface; a 1024-d float row is then ~1,000 allocations.
-// When the part's schema has the shape the API writes (see
-// cohere/coheretest/avro.go), rows are decoded into a struct built for that
-// schema instead: the vectors land straight in []float32, and only the kept
-// fields go through the generic decoder.
+// Decoding an embed job's output generically boxes every vector element in
+// an interface, and even a struct decoder reads a float array element by
+// element through reflection. When the part's schema has the shape the API
+// writes (see cohere/coheretest/avro.go), its rows are read by hand instead:
+// each float array's bytes are copied into a []float32 in one pass, and only
+// the kept fields go through the generic decoder.
 
-// jobEmbeddings is the embeddings record: each type a nullable array.
-type jobEmbeddings struct {
-	Float   *[]float32 `avro:"float"`
-	Int8    *[]int32   `avro:"int8"`
-	Uint8   *[]int32   `avro:"uint8"`
-	Binary  *[]int32   `avro:"binary"`
-	Ubinary *[]int32   `avro:"ubinary"`
+// jobReader reads the rows of a schema of the embed job output's shape.
+type jobReader struct {
+	fields []jobField
+	buf    []byte // scratch for float arrays
 }
 
-// typedJobReader decodes rows into typ, a struct with one field per column.
-type typedJobReader struct {
-	typ        reflect.Type
-	text, embs int          // field indexes; -1 when absent
-	textPtr    bool         // text is a nullable string
-	embsPtr    bool         // embeddings is a nullable record
-	others     []avro.Field // kept fields, by field index in others
-	otherIdx   []int        // their indexes in typ
+// jobField is one column: how to read it, and for a union, which branch is
+// null (-1 when it is not a union).
+type jobField struct {
+	name   string
+	schema avro.Schema
+	null   int64
+	kind   int // fieldText, fieldEmbeddings or fieldOther
+	embs   []jobField
 }
 
-// newTypedJobReader builds a reader for schema, or reports that the schema
-// is not the shape it knows (the caller then decodes generically).
-func newTypedJobReader(schema avro.Schema) (*typedJobReader, bool) {
+const (
+	fieldOther = iota
+	fieldText
+	fieldEmbeddings
+	fieldFloats
+	fieldInts
+)
+
+// newJobReader builds a reader for schema, or reports that the schema is not
+// the shape it knows (the caller then decodes generically).
+func newJobReader(schema avro.Schema) (*jobReader, bool) {
 	rec, ok := schema.(*avro.RecordSchema)
 	if !ok {
 		return nil, false
 	}
-	r := &typedJobReader{text: -1, embs: -1}
-	var fields []reflect.StructField
-	for i, f := range rec.Fields() {
-		sf := reflect.StructField{Name: fmt.Sprintf("F%d", i), Tag: reflect.StructTag(fmt.Sprintf("avro:%q", f.Name()))}
+	r := &jobReader{}
+	for _, f := range rec.Fields() {
+		jf := jobField{name: f.Name(), schema: f.Type(), null: -1}
 		switch f.Name() {
 		case "text":
-			t, nullable := nonNull(f.Type())
+			t, null := nonNull(f.Type())
 			if t.Type() != avro.String {
 				return nil, false
 			}
-			sf.Type, r.textPtr, r.text = reflect.TypeFor[string](), nullable, i
-			if nullable {
-				sf.Type = reflect.TypeFor[*string]()
-			}
+			jf.kind, jf.null = fieldText, null
 		case "embeddings":
-			t, nullable := nonNull(f.Type())
-			if !knownEmbeddings(t) {
+			t, null := nonNull(f.Type())
+			embs, ok := knownEmbeddings(t)
+			if !ok {
 				return nil, false
 			}
-			sf.Type, r.embsPtr, r.embs = reflect.TypeFor[jobEmbeddings](), nullable, i
-			if nullable {
-				sf.Type = reflect.TypeFor[*jobEmbeddings]()
-			}
-		default:
-			sf.Type = reflect.TypeFor[any]()
-			r.others = append(r.others, *f)
-			r.otherIdx = append(r.otherIdx, i)
+			jf.kind, jf.null, jf.embs = fieldEmbeddings, null, embs
 		}
-		fields = append(fields, sf)
+		r.fields = append(r.fields, jf)
 	}
-	r.typ = reflect.StructOf(fields)
 	return r, true
 }
 
-// nonNull returns the one non-null branch of a ["null", T] union, or s.
-func nonNull(s avro.Schema) (avro.Schema, bool) {
+// nonNull returns the one non-null branch of a ["null", T] union and the
+// null branch's index, or s and -1.
+func nonNull(s avro.Schema) (avro.Schema, int64) {
 	u, ok := s.(*avro.UnionSchema)
-	if !ok {
-		return s, false
+	if !ok || !u.Nullable() || len(u.Types()) != 2 {
+		return s, -1
 	}
-	if !u.Nullable() || len(u.Types()) != 2 {
-		return s, false
+	if u.Types()[0].Type() == avro.Null {
+		return u.Types()[1], 0
 	}
-	for _, t := range u.Types() {
-		if t.Type() != avro.Null {
-			return t, true
-		}
-	}
-	return s, false
+	return u.Types()[0], 1
 }
 
 // knownEmbeddings: a record whose fields are nullable arrays of float
 // ("float") or int (the byte types), nothing else.
-func knownEmbeddings(s avro.Schema) bool {
+func knownEmbeddings(s avro.Schema) ([]jobField, bool) {
 	rec, ok := s.(*avro.RecordSchema)
 	if !ok {
-		return false
+		return nil, false
 	}
+	var out []jobField
 	for _, f := range rec.Fields() {
-		t, nullable := nonNull(f.Type())
+		t, null := nonNull(f.Type())
 		arr, ok := t.(*avro.ArraySchema)
-		if !nullable || !ok {
-			return false
+		if null < 0 || !ok {
+			return nil, false
 		}
+		jf := jobField{name: f.Name(), null: null, kind: fieldInts}
 		want := avro.Int
 		switch f.Name() {
 		case "float":
-			want = avro.Float
+			want, jf.kind = avro.Float, fieldFloats
 		case "int8", "uint8", "binary", "ubinary":
 		default:
-			return false
+			return nil, false
 		}
 		if arr.Items().Type() != want {
-			return false
+			return nil, false
 		}
+		out = append(out, jf)
 	}
-	return true
+	return out, true
 }
 
-func (r *typedJobReader) each(dec *ocf.Decoder, fn func(EmbedJobRow) error) error {
-	for dec.HasNext() {
-		v := reflect.New(r.typ)
-		if err := dec.Decode(v.Interface()); err != nil {
-			return fmt.Errorf("decode row: %w", err)
-		}
-		row := v.Elem()
-		out := EmbedJobRow{Fields: make(map[string]any, len(r.others))}
-		if r.text >= 0 {
-			if f := row.Field(r.text); r.textPtr {
-				if p := f.Interface().(*string); p != nil {
-					out.Text = *p
+// row reads one row from rd.
+func (r *jobReader) row(rd *avro.Reader) (EmbedJobRow, error) {
+	out := EmbedJobRow{Fields: map[string]any{}}
+	for _, f := range r.fields {
+		switch f.kind {
+		case fieldText:
+			if !isNull(rd, f.null) {
+				out.Text = rd.ReadString()
+			}
+		case fieldEmbeddings:
+			if isNull(rd, f.null) {
+				continue
+			}
+			for _, e := range f.embs {
+				if isNull(rd, e.null) {
+					continue
 				}
-			} else {
-				out.Text = f.String()
+				if err := r.embedding(rd, e, &out.Embeddings); err != nil {
+					return out, err
+				}
 			}
+		default:
+			out.Fields[f.name] = unwrapUnions(f.schema, rd.ReadNext(f.schema))
 		}
-		if r.embs >= 0 {
-			var e *jobEmbeddings
-			if f := row.Field(r.embs); r.embsPtr {
-				e = f.Interface().(*jobEmbeddings)
-			} else {
-				e = f.Addr().Interface().(*jobEmbeddings)
-			}
-			if e != nil {
-				out.Embeddings = e.embedding()
-			}
-		}
-		for k, f := range r.others {
-			out.Fields[f.Name()] = unwrapUnions(f.Type(), row.Field(r.otherIdx[k]).Interface())
-		}
-		if err := fn(out); err != nil {
-			return errStop{err}
+		if rd.Error != nil {
+			return out, rd.Error
 		}
 	}
-	return nil
+	return out, nil
 }
 
-func (e *jobEmbeddings) embedding() Embedding {
-	var out Embedding
-	if e.Float != nil {
-		out.Float = *e.Float
-	}
-	out.Int8 = ints(e.Int8, func(x int32) int8 { return int8(x) })
-	out.Uint8 = ints(e.Uint8, func(x int32) uint8 { return uint8(x) })
-	out.Binary = ints(e.Binary, func(x int32) byte { return byte(int8(x)) })
-	out.Ubinary = ints(e.Ubinary, func(x int32) byte { return byte(x) })
-	return out
+// isNull reads a nullable union's branch index: true for the null branch.
+func isNull(rd *avro.Reader, null int64) bool {
+	return null >= 0 && rd.ReadLong() == null
 }
 
-func ints[T any](p *[]int32, conv func(int32) T) []T {
-	if p == nil {
-		return nil
+func (r *jobReader) embedding(rd *avro.Reader, f jobField, e *Embedding) error {
+	if f.kind == fieldFloats {
+		v, err := r.floats(rd)
+		e.Float = v
+		return err
 	}
-	out := make([]T, len(*p))
-	for i, x := range *p {
+	ints, err := readInts(rd)
+	switch f.name {
+	case "int8":
+		e.Int8 = convert(ints, func(x int32) int8 { return int8(x) })
+	case "uint8":
+		e.Uint8 = convert(ints, func(x int32) uint8 { return uint8(x) })
+	case "binary":
+		e.Binary = convert(ints, func(x int32) byte { return byte(int8(x)) })
+	case "ubinary":
+		e.Ubinary = convert(ints, func(x int32) byte { return byte(x) })
+	}
+	return err
+}
+
+// maxArray bounds an array's announced length, so a corrupt count cannot
+// make the reader allocate without bound (no embedding is near it).
+const maxArray = 1 << 20
+
+// floats reads an array of floats: each block's 4-byte little-endian values
+// copied out in one read.
+func (r *jobReader) floats(rd *avro.Reader) ([]float32, error) {
+	out := []float32{}
+	for {
+		n, _ := rd.ReadBlockHeader()
+		if rd.Error != nil || n == 0 {
+			return out, rd.Error
+		}
+		if n < 0 || int64(len(out))+n > maxArray {
+			return nil, fmt.Errorf("float array of %d items", n)
+		}
+		if need := 4 * int(n); cap(r.buf) < need {
+			r.buf = make([]byte, need)
+		}
+		b := r.buf[:4*n]
+		rd.Read(b)
+		out = slices.Grow(out, int(n))
+		for i := range int(n) {
+			out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+	}
+}
+
+func readInts(rd *avro.Reader) ([]int32, error) {
+	out := []int32{}
+	for {
+		n, _ := rd.ReadBlockHeader()
+		if rd.Error != nil || n == 0 {
+			return out, rd.Error
+		}
+		if n < 0 || int64(len(out))+n > maxArray {
+			return nil, fmt.Errorf("int array of %d items", n)
+		}
+		out = slices.Grow(out, int(n))
+		for range n {
+			out = append(out, rd.ReadInt())
+		}
+	}
+}
+
+func convert[T any](in []int32, conv func(int32) T) []T {
+	out := make([]T, len(in))
+	for i, x := range in {
 		out[i] = conv(x)
 	}
 	return out
+}
+
+// readContainer reads an Avro object container file: its header, then each
+// block, decompressed, handed to fn with its row count.
+func readContainer(r io.Reader, fn func(schema avro.Schema, rows int64, block []byte) error) error {
+	rd := avro.NewReader(r, 1<<16)
+	var h ocf.Header
+	rd.ReadVal(ocf.HeaderSchema, &h)
+	if rd.Error != nil {
+		return fmt.Errorf("read header: %w", rd.Error)
+	}
+	if h.Magic != [4]byte{'O', 'b', 'j', 1} {
+		return errors.New("not an Avro object container file")
+	}
+	schema, err := avro.ParseBytes(h.Meta["avro.schema"])
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	decompress, err := codec(string(h.Meta["avro.codec"]))
+	if err != nil {
+		return err
+	}
+	var sync [16]byte
+	for {
+		if _ = rd.Peek(); errors.Is(rd.Error, io.EOF) {
+			return nil
+		}
+		rows, size := rd.ReadLong(), rd.ReadLong()
+		if rd.Error != nil {
+			return rd.Error
+		}
+		if rows < 0 || size < 0 || size > 1<<30 {
+			return fmt.Errorf("block of %d rows in %d bytes", rows, size)
+		}
+		raw := make([]byte, size)
+		rd.Read(raw)
+		rd.Read(sync[:])
+		if rd.Error != nil {
+			return rd.Error
+		}
+		if sync != h.Sync {
+			return errors.New("block sync marker does not match the header's")
+		}
+		block, err := decompress(raw)
+		if err != nil {
+			return fmt.Errorf("decompress block: %w", err)
+		}
+		if err := fn(schema, rows, block); err != nil {
+			return err
+		}
+	}
+}
+
+// codec returns the decompressor of a container's avro.codec.
+func codec(name string) (func([]byte) ([]byte, error), error) {
+	switch name {
+	case "", "null":
+		return func(b []byte) ([]byte, error) { return b, nil }, nil
+	case "deflate":
+		return (&ocf.DeflateCodec{}).Decode, nil
+	case "snappy":
+		return (&ocf.SnappyCodec{}).Decode, nil
+	case "zstandard":
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			return nil, err
+		}
+		return func(b []byte) ([]byte, error) { return dec.DecodeAll(b, nil) }, nil
+	}
+	return nil, fmt.Errorf("unknown codec %q", name)
+}
+
+// readEmbedJobRows hands every row of the container r to fn: read by hand
+// when the schema has the API's shape, generically otherwise.
+func readEmbedJobRows(r io.Reader, fn func(EmbedJobRow) error) error {
+	rd := avro.NewReader(bytes.NewReader(nil), 1<<16)
+	var job *jobReader
+	typed, decided := false, false
+	return readContainer(r, func(schema avro.Schema, rows int64, block []byte) error {
+		if !decided {
+			job, typed = newJobReader(schema)
+			decided = true
+		}
+		rd.Reset(block)
+		for range rows {
+			var row EmbedJobRow
+			if typed {
+				var err error
+				if row, err = job.row(rd); err != nil {
+					return fmt.Errorf("decode row: %w", err)
+				}
+			} else {
+				var m map[string]any
+				if rd.ReadVal(schema, &m); rd.Error != nil {
+					return fmt.Errorf("decode row: %w", rd.Error)
+				}
+				m, _ = unwrapUnions(schema, m).(map[string]any)
+				var err error
+				if row, err = embedJobRow(m); err != nil {
+					return errStop{fmt.Errorf("cohere: embed job output: %w", err)}
+				}
+			}
+			if err := fn(row); err != nil {
+				return errStop{err}
+			}
+		}
+		return nil
+	})
 }

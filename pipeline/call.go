@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
 // callAPI makes one API call through do, waiting first on the endpoint's
@@ -22,12 +24,18 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 	lim := w.Limiter(endpoint)
 	transient := 0
 	for {
+		grant := prepaid(ctx, cost)
 		if err := w.mayCall(ctx, job); err != nil {
+			if grant != nil {
+				grant.Unused(ctx)
+			}
 			return err
 		}
-		grant, err := lim.Acquire(ctx, cost)
-		if err != nil {
-			return err
+		if grant == nil {
+			var err error
+			if grant, err = lim.Acquire(ctx, cost); err != nil {
+				return err
+			}
 		}
 		w.Metrics.limiterWait(job, endpoint, grant.Waited)
 		if grant.Waited > 0 && w.stopped(ctx, job) {
@@ -113,4 +121,27 @@ func uncounted(err error) bool {
 func garbled(ctx context.Context, err error) bool {
 	var apiErr *cohere.APIError
 	return err != nil && ctx.Err() == nil && !errors.As(err, &apiErr) && !errors.Is(err, errStopped)
+}
+
+// prepayment is a grant taken before the call it pays for (checkpointedCalls
+// cuts an embed call to the units the window has room for); the first
+// callAPI of its size takes it, and any later attempt acquires its own.
+type prepayment struct {
+	grant *ratelimit.Grant
+	taken atomic.Bool
+}
+
+type prepaidKey struct{}
+
+func prepay(ctx context.Context, g *ratelimit.Grant) context.Context {
+	return context.WithValue(ctx, prepaidKey{}, &prepayment{grant: g})
+}
+
+// prepaid returns the grant prepaid for a call of cost units, once.
+func prepaid(ctx context.Context, cost int) *ratelimit.Grant {
+	p, _ := ctx.Value(prepaidKey{}).(*prepayment)
+	if p == nil || p.grant.Units() != cost || !p.taken.CompareAndSwap(false, true) {
+		return nil
+	}
+	return p.grant
 }

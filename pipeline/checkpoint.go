@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -148,8 +149,13 @@ func saveResults[T any](ctx context.Context, c checkpoint, items []item, results
 // results as it returns. result gives an item's result, nil with the API's
 // reason for a text it rejected. Embed (embedItems, which the classify
 // embed route uses too) and the classify route call through it.
-func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int,
-	call func(batch []item, res []*T, reasons []string) error,
+//
+// With fill set (embed, whose limit counts texts), each call is cut to what
+// the limiter's window has room for, down to a quarter of size, and its
+// grant is taken before the call (prepay): a window is filled to its limit,
+// not left with fewer units than the next call of size needs.
+func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int, fill Limiter,
+	call func(ctx context.Context, batch []item, res []*T, reasons []string) error,
 	encode func(*T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
 	saved, err := savedResults(ctx, ck, items, decode)
 	if err != nil {
@@ -164,9 +170,22 @@ func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, ite
 	uniq, first := distinct(todo)
 	res := make([]*T, len(uniq))
 	reasons := make([]string, len(uniq))
-	for lo := 0; lo < len(uniq); lo += size {
-		hi := min(lo+size, len(uniq))
-		if err := call(uniq[lo:hi], res[lo:hi], reasons[lo:hi]); err != nil {
+	for lo, hi := 0, 0; lo < len(uniq); lo = hi {
+		hi = min(lo+size, len(uniq))
+		cctx := ctx
+		var grant *ratelimit.Grant
+		if fill != nil {
+			if grant, err = fill.AcquireUpTo(ctx, hi-lo, (size+3)/4); err != nil {
+				return nil, err
+			}
+			hi = lo + grant.Units()
+			cctx = prepay(ctx, grant)
+		}
+		err := call(cctx, uniq[lo:hi], res[lo:hi], reasons[lo:hi])
+		if grant != nil {
+			grant.Unused(ctx) // a no-op once the call has reported it
+		}
+		if err != nil {
 			return nil, err
 		}
 		if err := saveResults(ctx, ck, uniq[lo:hi], res[lo:hi], encode); err != nil {

@@ -73,8 +73,8 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	// As for embed (embedItems): the verdicts of calls an earlier delivery
 	// made are not paid for again, and each call's are checkpointed.
 	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
-	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch,
-		func(batch []item, verdicts []*cohere.Classification, reasons []string) error {
+	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch, nil,
+		func(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
 			return cb.batch(ctx, batch, verdicts, reasons)
 		}, encodeVerdict, decodeVerdict)
 	if err != nil {

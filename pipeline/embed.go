@@ -207,8 +207,9 @@ func distinct(items []item) ([]item, map[[32]byte]int) {
 // vector an earlier delivery of the chunk checkpointed is not paid for again,
 // and each call's vectors are checkpointed as it returns.
 func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	result, err := checkpointedCalls(ctx, w, ck, items, callSize(w.Limiter("embed").Current().Count),
-		func(batch []item, vecs []*sinks.Embedding, reasons []string) error {
+	lim := w.Limiter("embed")
+	result, err := checkpointedCalls(ctx, w, ck, items, callSize(lim.Current().Count), lim,
+		func(ctx context.Context, batch []item, vecs []*sinks.Embedding, reasons []string) error {
 			return w.embedBatch(ctx, spec, batch, vecs, reasons)
 		}, encodeEmbedding, decodeEmbedding)
 	if err != nil {

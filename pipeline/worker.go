@@ -26,6 +26,7 @@ type Embedder interface {
 // learned), which sizes embed calls (callSize).
 type Limiter interface {
 	Acquire(ctx context.Context, n int) (*ratelimit.Grant, error)
+	AcquireUpTo(ctx context.Context, n, least int) (*ratelimit.Grant, error)
 	Current() ratelimit.Limit
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -208,6 +209,14 @@ type Grant struct {
 // counted as in flight until it is reported. If ctx ends first it returns
 // ctx.Err() and holds nothing. n ≤ 0 returns a grant of nothing at once.
 func (l *Limiter) Acquire(ctx context.Context, n int) (*Grant, error) {
+	return l.AcquireUpTo(ctx, n, n)
+}
+
+// AcquireUpTo is Acquire for a call that can carry fewer units than n: once
+// the window has room for least units it grants up to n of them (Units says
+// how many). A call sized to the grant fills every window to the limit,
+// where calls of a fixed size leave the window's last few units idle.
+func (l *Limiter) AcquireUpTo(ctx context.Context, n, least int) (*Grant, error) {
 	start := time.Now()
 	if n <= 0 {
 		g := &Grant{l: l}
@@ -219,7 +228,7 @@ func (l *Limiter) Acquire(ctx context.Context, n int) (*Grant, error) {
 			return nil, err
 		}
 		res, err := acquireScript.Run(ctx, l.rdb, l.keys,
-			l.winUS, n, l.limit.Count, l.leaseUS, l.keyTTL, l.stateTTL).StringSlice()
+			l.winUS, n, l.limit.Count, l.leaseUS, l.keyTTL, l.stateTTL, max(least, 1)).StringSlice()
 		if err != nil {
 			return nil, l.ctxErr(ctx, fmt.Errorf("ratelimit: acquire: %w", err))
 		}
@@ -228,11 +237,15 @@ func (l *Limiter) Acquire(ctx context.Context, n int) (*Grant, error) {
 		}
 		l.setCurrent(res[2])
 		if res[0] == "1" {
+			granted := n
+			if i := strings.LastIndexByte(res[1], ':'); i >= 0 {
+				granted, _ = strconv.Atoi(res[1][i+1:])
+			}
 			if l.onGrant != nil {
 				at, _ := strconv.ParseInt(res[4], 10, 64)
-				l.onGrant(time.UnixMicro(at), n)
+				l.onGrant(time.UnixMicro(at), granted)
 			}
-			return &Grant{Waited: time.Since(start), l: l, member: res[1], lgen: res[3], n: n}, nil
+			return &Grant{Waited: time.Since(start), l: l, member: res[1], lgen: res[3], n: granted}, nil
 		}
 		waitUS, err := strconv.ParseInt(res[1], 10, 64)
 		if err != nil {

@@ -97,6 +97,38 @@ func TestWholeWindowAtStart(t *testing.T) {
 	}
 }
 
+// TestAcquireUpToFillsTheWindow: a call that can be cut takes what room the
+// window has, down to its least; below that it waits for least units.
+func TestAcquireUpToFillsTheWindow(t *testing.T) {
+	t.Parallel()
+	lims, clk, t0 := fakeClocked(t, 1, Limit{Count: 200, Per: 2 * time.Second})
+	l := lims[0]
+	upTo := func(n, least int) *Grant {
+		t.Helper()
+		g, err := l.AcquireUpTo(t.Context(), n, least)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	a, b := acquire(t, l, 95), acquire(t, l, 95)
+	if g := upTo(95, 10); g.Units() != 10 || clk.since(t0) != 0 {
+		t.Fatalf("granted %d units after %s, want the window's last 10 at once", g.Units(), clk.since(t0))
+	} else {
+		g.Unused(t.Context())
+	}
+	clk.advance(30 * time.Millisecond)
+	a.Sent(t.Context()) // its 95 leave the window at 2.03s
+	clk.advance(30 * time.Millisecond)
+	b.Sent(t.Context()) // at 2.06s
+	// 10 free, fewer than least: wait for a's 95, then take 95.
+	for i, want := range []time.Duration{2030 * time.Millisecond, 2060 * time.Millisecond} {
+		if g := upTo(95, 24); g.Units() != 95 || clk.since(t0) != want {
+			t.Fatalf("grant %d: %d units after %s, want 95 after %s", i, g.Units(), clk.since(t0), want)
+		}
+	}
+}
+
 // TestInFlightHeld: a grant still in flight keeps its units, however long
 // the call takes, until it comes back; then they count a window more.
 func TestInFlightHeld(t *testing.T) {

@@ -45,11 +45,12 @@ sum = sum + flysum
 `
 
 // acquireScript grants n units when the window has room for them (or is
-// empty: a request larger than the limit goes alone), else reports how long
-// until enough units leave it, counting calls in flight as if they came back
-// now. KEYS: log, flight, state. ARGV: window µs, n, configured count, lease
-// µs, key TTL ms, state TTL ms. Reply: {granted 0|1, member or wait µs,
-// limit, lgen, now µs}.
+// empty: a request larger than the limit goes alone), or, when it has room
+// for at least least units, as many as it has room for; else it reports how
+// long until least units leave it, counting calls in flight as if they came
+// back now. The member names the units granted. KEYS: log, flight, state.
+// ARGV: window µs, n, configured count, lease µs, key TTL ms, state TTL ms,
+// least. Reply: {granted 0|1, member or wait µs, limit, lgen, now µs}.
 var acquireScript = redis.NewScript(windowLua + `
 local n = tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[3], 'learned', 'lgen', 'cool')
@@ -61,6 +62,9 @@ local cool = tonumber(st[3]) or 0
 if now < cool then
   return {'0', string.format('%.0f', cool - now), tostring(limit), lgen, ''}
 end
+local least = tonumber(ARGV[7])
+if least > n then least = n end
+if sum + n > limit and sum > 0 and limit - sum >= least then n = limit - sum end
 if sum + n <= limit or sum == 0 then
   local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
   local m = seq .. ':' .. n
@@ -78,7 +82,7 @@ local free = limit - sum
 local wait = win
 for _, e in ipairs(ends) do
   free = free + e[2]
-  if free >= n then wait = e[1] - now break end
+  if free >= least then wait = e[1] - now break end
 end
 if wait < 1000 then wait = 1000 end
 return {'0', string.format('%.0f', wait), tostring(limit), lgen, ''}
