@@ -2,15 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"strings"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
 )
@@ -197,83 +194,30 @@ func (c AsyncConfig) withDefaults() AsyncConfig {
 	return c
 }
 
-// Task types of the async route.
-const (
-	TypeAsyncUpload   = "cobatch:async:upload"
-	TypeAsyncPoll     = "cobatch:async:poll"
-	TypeAsyncDownload = "cobatch:async:download"
-)
-
-// AsyncPayload names a dataset group of a job. Poll tasks also carry their
-// attempt, which only grows (it makes their task id unique), and their
-// chain's token: a newer chain started for the group retires an older one.
-type AsyncPayload struct {
-	Job     string `json:"job"`
-	Group   int    `json:"group"`
-	Attempt int    `json:"attempt,omitempty"`
-	Since   int    `json:"since,omitempty"` // the attempt its phase's polling began at
-	Token   string `json:"token,omitempty"`
-}
-
-func newAsyncTask(typ, id string, p AsyncPayload, queue string, opts ...asynq.Option) *asynq.Task {
-	b, _ := json.Marshal(p)
-	return asynq.NewTask(typ, b, append([]asynq.Option{
-		asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(MaxRetry), asynq.Timeout(2 * time.Hour),
-	}, opts...)...)
-}
-
-// NewAsyncUploadTask returns the task that builds and uploads a group's dataset.
-func NewAsyncUploadTask(job string, group int, queue string) *asynq.Task {
-	return newAsyncTask(TypeAsyncUpload, fmt.Sprintf("%s:async:%d:upload", job, group), AsyncPayload{Job: job, Group: group}, queue)
-}
-
-// NewAsyncPollTask returns a status check of a group, run after wait.
-func NewAsyncPollTask(p AsyncPayload, queue string, wait time.Duration) *asynq.Task {
-	return newAsyncTask(TypeAsyncPoll, fmt.Sprintf("%s:async:%d:poll:%s:%d", p.Job, p.Group, p.Token, p.Attempt), p, queue,
-		asynq.ProcessIn(wait), asynq.Timeout(5*time.Minute))
-}
-
-// NewAsyncDownloadTask returns the task that reads a group's output into the sink.
-func NewAsyncDownloadTask(job string, group int, queue string) *asynq.Task {
-	return newAsyncTask(TypeAsyncDownload, fmt.Sprintf("%s:async:%d:download", job, group), AsyncPayload{Job: job, Group: group}, queue)
-}
-
-// enqueue adds a task; one already queued under its id is not an error.
-func (w *Worker) enqueue(ctx context.Context, t *asynq.Task) error {
-	_, err := w.Enqueuer.EnqueueContext(ctx, t)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	return err
-}
-
 func (w *Worker) asyncConfig() AsyncConfig { return w.AsyncPoll.withDefaults() }
 
 // remoteName names a group's datasets and remote job after the job and the
 // group, so that they can be found again (and by a person).
 func remoteName(job string, group int) string { return fmt.Sprintf("cobatch-%s-g%d", job, group) }
 
-// noAsync aborts a job that reached a worker without an async API client.
-// asyncGroup decodes an async task and loads its group's state. ok is false
-// when the task has nothing to do: the job stopped, or err says why not.
-func (w *Worker) asyncGroup(ctx context.Context, t *asynq.Task) (p AsyncPayload, st GroupState, ok bool, err error) {
-	if err = decodePayload(t, &p); err != nil {
-		return p, st, false, err
-	}
+// asyncGroup loads an async task's group. ok is false when the task has
+// nothing to do: the job stopped, or err says why not.
+func (w *Worker) asyncGroup(ctx context.Context, p AsyncPayload) (st GroupState, ok bool, err error) {
 	if w.stopped(ctx, p.Job) {
-		return p, st, false, nil
+		return st, false, nil
 	}
 	if w.Async == nil {
-		return p, st, false, w.noAsync(ctx, p.Job)
+		return st, false, w.noAsync(ctx, p.Job)
 	}
 	st, err = w.Store.GroupState(ctx, p.Job, p.Group)
-	return p, st, err == nil, err
+	return st, err == nil, err
 }
 
+// noAsync aborts a job that reached a worker without an async API client.
 func (w *Worker) noAsync(ctx context.Context, job string) error {
 	reason := "this worker has no client for the async route (embed jobs, batches)"
 	if err := w.Store.Abort(ctx, job, reason); err != nil {
 		return err
 	}
-	return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
+	return fmt.Errorf("%s: %w", reason, ErrNoRetry)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -80,17 +81,22 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 	if err != nil {
 		b.Fatal(err)
 	}
-	enq := asynq.NewClientFromRedisClient(rdb)
+	enq := queue.NewClient(rdb, queue.DefaultQueue)
 	store := pipeline.NewStore(rdb)
-	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey})
+	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey})
 	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 20 * time.Millisecond, PollMax: 100 * time.Millisecond}
-	srv := asynq.NewServer(aopt, asynq.Config{Concurrency: 2, Queues: map[string]int{pipeline.DefaultQueue: 1},
+	srv := asynq.NewServer(aopt, asynq.Config{Concurrency: 2, Queues: map[string]int{queue.DefaultQueue: 1},
 		LogLevel: asynq.ErrorLevel, DelayedTaskCheckInterval: 20 * time.Millisecond})
-	mux := asynq.NewServeMux()
+	mux := queue.NewMux(w)
 	// Upload and polling run in the queue; the benchmark runs the download.
-	mux.HandleFunc(pipeline.TypeAsyncUpload, w.HandleAsyncUpload)
-	mux.HandleFunc(pipeline.TypeAsyncPoll, w.HandleAsyncPoll)
-	mux.HandleFunc(pipeline.TypeAsyncDownload, func(context.Context, *asynq.Task) error { return nil })
+	mux.Use(func(next asynq.Handler) asynq.Handler {
+		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+			if t.Type() == queue.TypeAsyncDownload {
+				return nil
+			}
+			return next.ProcessTask(ctx, t)
+		})
+	})
 	if err := srv.Start(mux); err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +113,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 	}
 	f.Close()
 	spec, syncRows := job(path, filepath.Join(dir, "out"))
-	if _, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec); err != nil {
+	if _, err := (&pipeline.Planner{Store: store, Queue: enq}).Plan(ctx, spec); err != nil {
 		b.Fatal(err)
 	}
 	for {
@@ -121,8 +127,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 		time.Sleep(20 * time.Millisecond)
 	}
 	srv.Shutdown()
-	payload, _ := json.Marshal(pipeline.AsyncPayload{Job: spec.ID, Group: 0})
-	task := asynq.NewTask(pipeline.TypeAsyncDownload, payload)
+	task := pipeline.AsyncPayload{Job: spec.ID, Group: 0}
 
 	dbURL := testenv.DatabaseURL(b)
 	for _, kind := range []string{"parquet", "pgvector"} {
@@ -145,7 +150,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 				}
 				sb, _ := json.Marshal(s)
 				rdb.HSet(ctx, pipeline.JobKey(spec.ID), "spec", sb)
-				w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, DatabaseURL: dbURL})
+				w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, DatabaseURL: dbURL})
 				syncSpec := s
 				if kind == "parquet" {
 					syncSpec.Sink = "parquet:" + out + "-sync"

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -35,19 +33,21 @@ type pendingChunk struct {
 // in input order (Cohere does not promise an order: out of order, it holds
 // what has not been written yet). Records the output lacks go the sync
 // route, or are dead-lettered, as the job's fallback says.
-func (w *Worker) HandleAsyncDownload(ctx context.Context, t *asynq.Task) error {
-	p, st, ok, err := w.asyncGroup(ctx, t)
+func (w *Worker) HandleAsyncDownload(ctx context.Context, p AsyncPayload) error {
+	st, ok, err := w.asyncGroup(ctx, p)
 	if !ok {
 		return err
 	}
 	if st.Phase != PhaseDownload {
 		return nil
 	}
-	spec, sink, release, err := w.job(ctx, p.Job)
-	if err != nil {
-		return w.settle(ctx, p.Job, err)
-	}
-	defer release()
+	return w.withJob(ctx, p.Job, func(spec Spec, sink Sink) error {
+		return w.download(ctx, spec, sink, p, st)
+	})
+}
+
+// download reads the group's output into the sink and records its chunks.
+func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st GroupState) error {
 	started := time.Now()
 	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
 	if errors.Is(err, errStopped) {
@@ -248,8 +248,7 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 			return err
 		}
 		w.log().Info("records missing from the remote output go the sync route", "job", spec.ID, "chunk", c.number, "missing", len(missing))
-		_, err = enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), c.number, def.Ranges[c.number-def.First], written)
-		return err
+		return w.requeueChunk(ctx, spec.ID, c.number, def.Ranges[c.number-def.First], written)
 	}
 	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
 	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)

@@ -2,13 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/pipeline/input"
-	"github.com/cobatch/cobatch/sinks"
 )
 
 // GroupLimits bound the dataset a group of chunks becomes.
@@ -71,25 +67,16 @@ func groupRanges(ranges []input.Range, l GroupLimits) []AsyncGroup {
 // collected first, since the route depends on the record count, then either
 // enqueued as chunks (the sync route) or grouped into datasets, each with
 // an upload task.
-func (p *Planner) planAsync(ctx context.Context, spec Spec, queue string, res PlanResult) (PlanResult, error) {
+func (p *Planner) planAsync(ctx context.Context, spec Spec, res PlanResult) (PlanResult, error) {
 	var ranges []input.Range
-	for _, in := range spec.Inputs {
-		err := input.Split(ctx, []string{in}, spec.Input, spec.ChunkSize, func(r input.Range) error {
-			ranges = append(ranges, r)
-			res.Lines += int64(r.Lines)
-			res.Records += int64(r.Records)
-			return nil
-		})
-		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
-			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Line: input.DamageLine(err), Reason: err.Error()}); err != nil {
-				return res, err
-			}
-			res.Records++
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
+	err := p.split(ctx, spec, &res, func(r input.Range) error {
+		ranges = append(ranges, r)
+		res.Lines += int64(r.Lines)
+		res.Records += int64(r.Records)
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	res.Chunks = len(ranges)
 	route, n, err := p.Store.asyncRouteOf(ctx, spec.ID)
@@ -101,7 +88,7 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, queue string, res Pl
 	}
 	if route == "" {
 		for i, r := range ranges {
-			ok, err := p.enqueueChunk(ctx, spec.ID, queue, i, r)
+			ok, err := p.enqueueChunk(ctx, spec.ID, i, r)
 			if err != nil {
 				return res, err
 			}
@@ -118,25 +105,19 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, queue string, res Pl
 			n = len(groups)
 		}
 		for g := range n {
-			k, err := p.resumeGroup(ctx, spec.ID, queue, g)
+			k, err := p.resumeGroup(ctx, spec.ID, g)
 			if err != nil {
 				return res, err
 			}
 			res.Enqueued += k
 		}
 	}
-	if err := p.Store.Planned(ctx, spec.ID, res.Chunks, res.Records); err != nil {
-		return res, err
-	}
-	if err := p.Store.SetState(ctx, spec.ID, StateRunning, "", false); err != nil {
-		return res, err
-	}
-	return res, MaybeFinalize(ctx, p.Store, p.Client, spec.ID, queue, -1)
+	return res, p.planned(ctx, spec.ID, res)
 }
 
 // resumeGroup (re)starts a group whose chunks are not all done, from its
 // recorded phase, and returns how many chunks it enqueued.
-func (p *Planner) resumeGroup(ctx context.Context, job, queue string, g int) (int, error) {
+func (p *Planner) resumeGroup(ctx context.Context, job string, g int) (int, error) {
 	def, err := p.Store.group(ctx, job, g)
 	if err != nil {
 		return 0, err
@@ -163,7 +144,7 @@ func (p *Planner) resumeGroup(ctx context.Context, job, queue string, g int) (in
 		// The remote job failed before: its chunks go the sync route again.
 		k := 0
 		for _, i := range undone {
-			ok, err := p.enqueueChunk(ctx, job, queue, def.First+i, def.Ranges[i])
+			ok, err := p.enqueueChunk(ctx, job, def.First+i, def.Ranges[i])
 			if err != nil {
 				return k, err
 			}
@@ -180,34 +161,21 @@ func (p *Planner) resumeGroup(ctx context.Context, job, queue string, g int) (in
 		}
 	}
 	// The upload task resumes from the recorded phase.
-	_, err = p.Client.EnqueueContext(ctx, NewAsyncUploadTask(job, g, queue))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if err := p.Queue.EnqueueUpload(ctx, job, g); err != nil {
 		return 0, fmt.Errorf("enqueue upload of group %d: %w", g, err)
 	}
 	return len(undone), nil
 }
 
-// enqueueChunk enqueues a chunk task unless the chunk is done; it reports
-// whether it enqueued one.
-func (p *Planner) enqueueChunk(ctx context.Context, job, queue string, chunk int, r input.Range) (bool, error) {
-	return enqueueChunk(ctx, p.Store, p.Client, job, queue, chunk, r, p.prewritten[chunk])
-}
-
-func enqueueChunk(ctx context.Context, st *Store, c *asynq.Client, job, queue string, chunk int, r input.Range, prewritten int64) (bool, error) {
-	done, err := st.ChunkDone(ctx, job, chunk)
+// requeueChunk hands a chunk of the async route to the sync route, unless
+// it is done; prewritten counts its records the async route wrote.
+func (w *Worker) requeueChunk(ctx context.Context, job string, chunk int, r input.Range, prewritten int64) error {
+	done, err := w.Store.ChunkDone(ctx, job, chunk)
 	if err != nil || done {
-		return false, err
+		return err
 	}
-	task, err := NewChunkTask(ChunkPayload{Job: job, Chunk: chunk, Range: r, Prewritten: prewritten}, queue)
-	if err != nil {
-		return false, err
+	if _, err := w.Queue.EnqueueChunk(ctx, ChunkPayload{Job: job, Chunk: chunk, Range: r, Prewritten: prewritten}); err != nil {
+		return fmt.Errorf("enqueue chunk %d: %w", chunk, err)
 	}
-	_, err = c.EnqueueContext(ctx, task)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("enqueue chunk %d: %w", chunk, err)
-	}
-	return true, nil
+	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/cohere"
 )
 
@@ -21,7 +19,7 @@ func (w *Worker) startPoll(ctx context.Context, job string, g int) error {
 	if err := w.Store.recordPollToken(ctx, job, g, token); err != nil {
 		return err
 	}
-	return w.enqueue(ctx, NewAsyncPollTask(AsyncPayload{Job: job, Group: g, Token: token}, w.queue(), 0))
+	return w.Queue.EnqueuePoll(ctx, AsyncPayload{Job: job, Group: g, Token: token}, 0)
 }
 
 // pollAgain schedules the chain's next check, backing off from PollMin to
@@ -33,14 +31,14 @@ func (w *Worker) pollAgain(ctx context.Context, p AsyncPayload) error {
 		wait = c.PollMax
 	}
 	p.Attempt++
-	return w.enqueue(ctx, NewAsyncPollTask(p, w.queue(), wait))
+	return w.Queue.EnqueuePoll(ctx, p, wait)
 }
 
 // HandleAsyncPoll checks a group's remote state once: a validated dataset
 // gets its embed job or batch (created once), a finished remote job gets its
 // download task; anything else is checked again later, up to the deadline.
-func (w *Worker) HandleAsyncPoll(ctx context.Context, t *asynq.Task) error {
-	p, st, ok, err := w.asyncGroup(ctx, t)
+func (w *Worker) HandleAsyncPoll(ctx context.Context, p AsyncPayload) error {
+	st, ok, err := w.asyncGroup(ctx, p)
 	if !ok {
 		return err
 	}
@@ -212,7 +210,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseDownload, "output", output); err != nil {
 			return err
 		}
-		return w.enqueue(ctx, NewAsyncDownloadTask(spec.ID, st.Group, w.queue()))
+		return w.Queue.EnqueueDownload(ctx, spec.ID, st.Group)
 	case cohere.EmbedJobFailed:
 		msg := fmt.Sprintf("%s %s failed", RemoteKind(st.Route), st.RemoteID)
 		if reason != "" {
@@ -263,7 +261,7 @@ func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg
 			return err
 		}
 		for i, r := range def.Ranges {
-			if _, err := enqueueChunk(ctx, w.Store, w.Enqueuer, spec.ID, w.queue(), def.First+i, r, 0); err != nil {
+			if err := w.requeueChunk(ctx, spec.ID, def.First+i, r, 0); err != nil {
 				return err
 			}
 		}

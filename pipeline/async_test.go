@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // asyncDelays keep the fake's remote phases short but long enough to be
@@ -35,24 +36,23 @@ func (h *harness) startAsyncWorkers(n int, wrap func(asynq.HandlerFunc) asynq.Ha
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Limits: h.limits, DatabaseURL: h.dbURL, Metrics: h.metrics})
 	w.AsyncPoll = pipeline.AsyncConfig{PollMin: 50 * time.Millisecond, PollMax: 400 * time.Millisecond, Deadline: h.deadline}
-	// As cli.NewServer, but scheduled polls are moved to the queue every
-	// 50 ms rather than every 5 s.
-	srv := asynq.NewServer(h.aopt, asynq.Config{
-		Concurrency: n, Queues: map[string]int{pipeline.DefaultQueue: 1}, RetryDelayFunc: pipeline.RetryDelay,
+	// As queue.NewServer, but scheduled polls are moved to the queue every
+	// 50 ms rather than every 0.5 s.
+	srv := asynq.NewServer(queue.RedisConnOpt(h.conn), asynq.Config{
+		Concurrency: n, Queues: map[string]int{queue.DefaultQueue: 1}, RetryDelayFunc: queue.RetryDelay,
 		ShutdownTimeout: 2 * time.Second, LogLevel: asynq.ErrorLevel, DelayedTaskCheckInterval: 50 * time.Millisecond,
 	})
-	mux := asynq.NewServeMux()
-	w.Register(mux)
+	mux := queue.NewMux(w)
 	if wrap != nil {
 		mux.Use(func(next asynq.Handler) asynq.Handler {
 			if next == nil {
 				return next
 			}
 			return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-				if t.Type() == pipeline.TypeAsyncDownload {
+				if t.Type() == queue.TypeAsyncDownload {
 					return wrap(next.ProcessTask)(ctx, t)
 				}
 				return next.ProcessTask(ctx, t)
@@ -82,7 +82,7 @@ func (h *harness) asyncSpec(job, model, route string, inputs ...string) pipeline
 // plan plans a job with groups of at most groupRecords records.
 func (h *harness) plan(spec pipeline.Spec, groupRecords int) {
 	h.t.Helper()
-	p := &pipeline.Planner{Store: h.store, Client: h.enq, Groups: pipeline.GroupLimits{MaxRecords: groupRecords}}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq, Groups: pipeline.GroupLimits{MaxRecords: groupRecords}}
 	if _, err := p.Plan(context.Background(), spec); err != nil {
 		h.t.Fatalf("plan: %v", err)
 	}

@@ -3,13 +3,10 @@ package pipeline
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/input"
@@ -24,86 +21,29 @@ type chunkRecords struct {
 	failed []sinks.Failure
 }
 
-// readChunk reads a chunk's range as HandleEmbedChunk does: bad and
+// readChunk reads a chunk's range as the sync route does (readItems,
+// skipUnchanged), each record with the text the async route sends: bad and
 // duplicate records are dead-lettered, and unless -force the records the
 // sink already holds unchanged are set aside as kept.
 func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int, r input.Range) (chunkRecords, error) {
-	var out chunkRecords
 	text, err := spec.asyncOp().text(spec)
 	if err != nil {
-		return out, w.abort(ctx, spec.ID, err.Error())
+		return chunkRecords{}, w.abort(ctx, spec.ID, err.Error())
 	}
-	seen := map[string]int64{}
-	read := 0
-	err = input.Read(ctx, r, spec.Input, func(rec input.Record) error {
-		read++
-		if rec.Err != nil {
-			if spec.Strict {
-				return w.strictAbort(ctx, spec.ID, rec.Err)
-			}
-			out.failed = append(out.failed, failure(rec, rec.Err.Error()))
-			return nil
-		}
-		if line, dup := seen[rec.ID]; dup {
-			out.failed = append(out.failed, failure(rec, fmt.Sprintf("duplicate id %q (first at line %d)", rec.ID, line)))
-			return nil
-		}
-		seen[rec.ID] = rec.Line
-		t, err := text(rec)
-		if err != nil {
-			out.failed = append(out.failed, failure(rec, err.Error()))
-			return nil
-		}
-		rec.Text = t
-		out.items = append(out.items, item{rec: rec, sha: sha256.Sum256([]byte(rec.Text))})
-		return nil
-	})
-	if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
-		for n := read; n < r.Records; n++ {
-			out.failed = append(out.failed, sinks.Failure{File: r.Name, Reason: fmt.Sprintf("record %d of chunk %d unreadable: %v", n+1, chunk, err)})
-		}
-	} else if err != nil {
-		if errors.Is(err, input.ErrCorrupt) {
-			return out, w.strictAbort(ctx, spec.ID, err)
-		}
-		return out, fmt.Errorf("read %s: %w", r.Path, err)
+	p := ChunkPayload{Job: spec.ID, Chunk: chunk, Range: r}
+	var out sinks.Chunk
+	items, err := w.readTexts(ctx, spec, p, &out, text)
+	if err == nil {
+		items, err = skipUnchanged(ctx, spec, sink, p, items, &out)
 	}
-	// An id another chunk of the job claimed is dead-lettered, as on the
-	// sync route (pipeline/ids.go).
-	items, dups, err := w.Store.keepClaimed(ctx, spec.ID, chunk, out.items)
-	if err != nil {
-		return out, err
-	}
-	out.items, out.failed = items, append(out.failed, dups...)
-	if spec.Force || len(out.items) == 0 {
-		return out, nil
-	}
-	fp := spec.Fingerprint()
-	keys := make([]sinks.Key, len(out.items))
-	for i, it := range out.items {
-		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
-	}
-	have, err := sink.Lookup(ctx, spec.ID, chunk, keys)
-	if err != nil {
-		return out, fmt.Errorf("sink lookup: %w", err)
-	}
-	todo := out.items[:0:0]
-	for _, it := range out.items {
-		if have[it.rec.ID] {
-			out.kept = append(out.kept, it.rec.ID)
-		} else {
-			todo = append(todo, it)
-		}
-	}
-	out.items = todo
-	return out, nil
+	return chunkRecords{items: items, kept: out.Kept, failed: out.Failed}, err
 }
 
 // HandleAsyncUpload builds a group's dataset from its chunks' ranges and
 // uploads it as a streamed multipart body: the file never exists whole, on
 // disk or in memory. A group already past upload is handed on to its phase.
-func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
-	p, st, ok, err := w.asyncGroup(ctx, t)
+func (w *Worker) HandleAsyncUpload(ctx context.Context, p AsyncPayload) error {
+	st, ok, err := w.asyncGroup(ctx, p)
 	if !ok {
 		return err
 	}
@@ -112,15 +52,17 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 	case PhaseValidating, PhaseProcessing:
 		return w.startPoll(ctx, p.Job, p.Group)
 	case PhaseDownload:
-		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+		return w.Queue.EnqueueDownload(ctx, p.Job, p.Group)
 	default:
 		return nil
 	}
-	spec, sink, release, err := w.job(ctx, p.Job)
-	if err != nil {
-		return w.settle(ctx, p.Job, err)
-	}
-	defer release()
+	return w.withJob(ctx, p.Job, func(spec Spec, sink Sink) error {
+		return w.upload(ctx, spec, sink, p, st)
+	})
+}
+
+// upload builds and uploads the group's dataset, then moves the group on.
+func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st GroupState) error {
 	def, err := w.Store.group(ctx, p.Job, p.Group)
 	if err != nil {
 		return err
@@ -148,7 +90,7 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, t *asynq.Task) error {
 		if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDownload, "sent", n.records); err != nil {
 			return err
 		}
-		return w.enqueue(ctx, NewAsyncDownloadTask(p.Job, p.Group, w.queue()))
+		return w.Queue.EnqueueDownload(ctx, p.Job, p.Group)
 	}
 	// An earlier delivery, or a run whose job store was lost, may have
 	// uploaded the dataset: if it exists, it is the group's. Looked up
@@ -307,7 +249,7 @@ func (w *Worker) asyncAPIError(ctx context.Context, spec Spec, err error) error 
 		if aerr := w.abort(ctx, spec.ID, err.Error()); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%v: %w", err, ErrNoRetry)
 	}
 	return w.settle(ctx, spec.ID, err)
 }

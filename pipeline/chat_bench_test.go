@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -31,7 +31,7 @@ func BenchmarkChatRateLimit(b *testing.B) {
 	const chatLimit, chatWindow, records = 100, 5 * time.Second, 1200
 	ctx := context.Background()
 	rdb, url := testenv.RedisClient(b)
-	aopt, err := asynq.ParseRedisURI(url)
+	conn, err := redisconn.Parse(url)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,20 +52,18 @@ func BenchmarkChatRateLimit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		enq := asynq.NewClientFromRedisClient(rdb)
+		enq := queue.NewClient(rdb, queue.DefaultQueue)
 		store := pipeline.NewStore(rdb)
-		w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+		w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 			Limits: map[string]ratelimit.Limit{"chat": {Count: chatLimit, Per: chatWindow}}})
-		srv := cli.NewServer(aopt, 4, pipeline.DefaultQueue, 5*time.Second, slog.New(slog.DiscardHandler))
-		mux := asynq.NewServeMux()
-		w.Register(mux)
-		if err := srv.Start(mux); err != nil {
+		srv := queue.NewServer(conn, 4, queue.DefaultQueue, 5*time.Second, slog.New(slog.DiscardHandler))
+		if err := srv.Start(queue.NewMux(w)); err != nil {
 			b.Fatal(err)
 		}
 		spec := pipeline.Spec{ID: fmt.Sprintf("chat-rate-%d-%d", time.Now().UnixNano(), i), Op: pipeline.OpChat, Inputs: []string{path},
 			ChunkSize: 50, Sink: "parquet:" + b.TempDir(), ChatOptions: pipeline.ChatOptions{Prompt: "Summarise: {{.text}}", MaxTokens: 100}}.WithDefaults()
 		start := time.Now()
-		if _, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec); err != nil {
+		if _, err := (&pipeline.Planner{Store: store, Queue: enq}).Plan(ctx, spec); err != nil {
 			b.Fatal(err)
 		}
 		st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID)

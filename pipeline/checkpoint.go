@@ -36,8 +36,8 @@ import (
 // removes those of a job that never comes back.
 
 // callResultsTTL outlives a chunk's redelivery: asynq hands a lost worker's
-// chunk to another once its lease expires, and RetryDelay spaces retries at
-// most 5 minutes apart. A job left alone for a day pays its lost calls again
+// chunk to another once its lease expires, and queue.RetryDelay
+// (pipeline/queue) spaces retries at most 5 minutes apart. A job left alone for a day pays its lost calls again
 // rather than keeping their results in Redis.
 const callResultsTTL = 24 * time.Hour
 

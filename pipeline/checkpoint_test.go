@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
@@ -73,15 +71,15 @@ func crashWorkers(t *testing.T, h *harness) (*cohere.Client, func() *pipeline.Wo
 		t.Fatal(err)
 	}
 	return client, func() *pipeline.Worker {
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
 		t.Cleanup(func() { w.Close() })
 		return w
 	}
 }
 
 // oneChunkTask plans spec's input (records records) as one chunk by hand
-// and returns its task, for handlers called directly.
-func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) *asynq.Task {
+// and returns its task's payload, for handlers called directly.
+func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) pipeline.ChunkPayload {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
@@ -94,11 +92,7 @@ func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) *as
 	if err := h.store.Planned(ctx, spec.ID, 1, int64(records)); err != nil {
 		t.Fatal(err)
 	}
-	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}, pipeline.DefaultQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return task
+	return pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}
 }
 
 // TestCrashMidChunkRepaysOnlyTheCallInFlight: a handler killed during the
@@ -259,7 +253,7 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	newWorker := func() *pipeline.Worker {
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
 		t.Cleanup(func() { w.Close() })
 		return w
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -146,12 +147,9 @@ func (p *Planner) RetryFailed(ctx context.Context, id string) (RetryResult, erro
 	res.Chunks = len(prewritten)
 	res.Records = st.Failed
 	if p.Inspector != nil {
-		// A chunk task asynq archived keeps its task id, which would make
-		// enqueueing the chunk again a silent no-op.
-		for c := range prewritten {
-			_ = p.Inspector.DeleteTask(p.queue(), ChunkTaskID(id, c))
-		}
-		_ = p.Inspector.DeleteTask(p.queue(), id+":finalize")
+		// A chunk task the queue archived keeps its task id, which would
+		// make enqueueing the chunk again a silent no-op.
+		p.Inspector.Forget(id, slices.Collect(maps.Keys(prewritten)))
 	}
 	// Not done, so that planning resumes the job rather than restarting it.
 	if err := p.Store.SetState(ctx, id, StateRunning, "", true); err != nil {
@@ -162,11 +160,4 @@ func (p *Planner) RetryFailed(ctx context.Context, id string) (RetryResult, erro
 	pr, err := q.Plan(ctx, st.Spec)
 	res.Enqueued = pr.Enqueued
 	return res, err
-}
-
-func (p *Planner) queue() string {
-	if p.Queue == "" {
-		return DefaultQueue
-	}
-	return p.Queue
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // waitChunks waits until at least n chunks of job are recorded done.
@@ -37,7 +38,7 @@ func (h *harness) waitQueueIdle() {
 	ins := asynq.NewInspectorFromRedisClient(h.rdb)
 	deadline := time.Now().Add(time.Minute)
 	for {
-		info, err := ins.GetQueueInfo(pipeline.DefaultQueue)
+		info, err := ins.GetQueueInfo(queue.DefaultQueue)
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestStatusOfRunningJob(t *testing.T) {
 	h.startWorkers(1)
 	path, _ := writeCorpus(t, 3000, corpusText)
 	spec := h.spec("status-running", path)
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	if _, err := p.Plan(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestCancelStopsAPICalls(t *testing.T) {
 	h.startWorkers(2)
 	path, _ := writeCorpus(t, 5000, corpusText)
 	spec := h.spec("cancel-mid", path)
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	if _, err := p.Plan(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestRetryFailedReembedsOnlyDeadLetters(t *testing.T) {
 	calls := embedCalls(h.fake)
 
 	h.fake.Set(coheretest.WithoutPoison())
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	res, err := p.RetryFailed(context.Background(), spec.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestRetryFailedRefusesARunningJob(t *testing.T) {
 	h := newHarness(t)
 	path, _ := writeCorpus(t, 10, corpusText)
 	spec := h.spec("retry-running", path)
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	if _, err := p.Plan(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}

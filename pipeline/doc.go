@@ -1,5 +1,5 @@
 // Package pipeline runs jobs: a Planner splits a job's inputs into chunk
-// tasks on asynq, a Worker's handlers turn each chunk into API calls (embed,
+// tasks on a TaskQueue, a Worker's handlers turn each chunk into API calls (embed,
 // classify, rerank, chat; or Cohere's asynchronous embed jobs and batches) and one
 // idempotent sink write, and a Store keeps each job's spec, state and counters
 // in Redis so that every record ends written, skipped or failed exactly once.
@@ -10,10 +10,16 @@
 // in keys.go; what a handler's error means for the job and the task is
 // decided in outcome.go.
 //
+// The package knows no task queue: it names what it needs of one at the
+// consumer (TaskQueue, QueueInspector, tasks.go), and its handlers take
+// decoded payloads. pipeline/queue runs them on asynq: it encodes the
+// payloads, sets each task's options and translates ErrNoRetry.
+//
 //	store := pipeline.NewStore(rdb)
-//	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Enqueuer: enq}
-//	w.Register(mux) // then asynq's server runs the handlers
-//	res, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec)
+//	q := queue.NewClient(rdb, queue.DefaultQueue)
+//	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Queue: q}
+//	srv.Start(queue.NewMux(w)) // asynq's server runs the handlers
+//	res, err := (&pipeline.Planner{Store: store, Queue: q, Inspector: q}).Plan(ctx, spec)
 //	st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID) // until it is done, aborted or cancelled
 //
 // The package holds a job's data and state; showing them to people (the

@@ -17,8 +17,10 @@ import (
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -30,8 +32,8 @@ type harness struct {
 	t        *testing.T
 	fake     *coheretest.Server
 	rdb      *redis.Client
-	aopt     asynq.RedisConnOpt
-	enq      *asynq.Client
+	conn     redisconn.Conn
+	enq      *queue.Client
 	store    *pipeline.Store
 	out      string
 	timeout  time.Duration // client timeout of one attempt; 0: 5 s, 30 s on the async route
@@ -45,13 +47,13 @@ type harness struct {
 func newHarness(t *testing.T, opts ...coheretest.Option) *harness {
 	t.Helper()
 	rdb, url := testenv.RedisClient(t)
-	aopt, err := asynq.ParseRedisURI(url)
+	conn, err := redisconn.Parse(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{
-		t: t, fake: coheretest.NewServer(opts...), rdb: rdb, aopt: aopt,
-		enq: asynq.NewClientFromRedisClient(rdb), store: pipeline.NewStore(rdb),
+		t: t, fake: coheretest.NewServer(opts...), rdb: rdb, conn: conn,
+		enq: queue.NewClient(rdb, queue.DefaultQueue), store: pipeline.NewStore(rdb),
 		out:    t.TempDir(),
 		limits: map[string]ratelimit.Limit{"embed": {Count: 1_000_000, Per: time.Minute}},
 	}
@@ -72,12 +74,10 @@ func (h *harness) startWorkers(n int) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Limits: h.limits, DatabaseURL: h.dbURL})
-	srv := cli.NewServer(h.aopt, n, pipeline.DefaultQueue, 5*time.Second, testLogger(h.t))
-	mux := asynq.NewServeMux()
-	w.Register(mux)
-	if err := srv.Start(mux); err != nil {
+	srv := queue.NewServer(h.conn, n, queue.DefaultQueue, 5*time.Second, testLogger(h.t))
+	if err := srv.Start(queue.NewMux(w)); err != nil {
 		h.t.Fatal(err)
 	}
 	h.servers = append(h.servers, srv)
@@ -99,7 +99,7 @@ func (h *harness) run(spec pipeline.Spec) pipeline.Status {
 	// minutes for the 50,000-record async jobs.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	if _, err := p.Plan(ctx, spec); err != nil {
 		h.t.Fatalf("plan: %v", err)
 	}

@@ -3,12 +3,9 @@ package pipeline
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/input"
@@ -22,23 +19,12 @@ type item struct {
 	pass sinks.Passage // where a passage comes from (-split); zero for a whole record
 }
 
-func decodePayload(t *asynq.Task, v any) error {
-	if err := json.Unmarshal(t.Payload(), v); err != nil {
-		return fmt.Errorf("decode %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
-	}
-	return nil
-}
-
 // HandleEmbedChunk embeds one chunk: it reads the chunk's records, skips those
 // the sink already holds unchanged, embeds the rest in calls of at most 96
 // texts paced by the shared limiter, writes the results in one idempotent
-// sink write and records the chunk's counts once.
-func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
-	var p ChunkPayload
-	if err := decodePayload(t, &p); err != nil {
-		return err
-	}
-	log := w.log().With("job", p.Job, "chunk", p.Chunk)
+// sink write and records the chunk's counts once. Other operations than
+// embed process the chunk their own way (Op.Process).
+func (w *Worker) HandleEmbedChunk(ctx context.Context, p ChunkPayload) error {
 	if done, err := w.Store.ChunkDone(ctx, p.Job, p.Chunk); err != nil {
 		return err
 	} else if done {
@@ -47,11 +33,14 @@ func (w *Worker) HandleEmbedChunk(ctx context.Context, t *asynq.Task) error {
 		w.jobEnded(p.Job)
 		return nil
 	}
-	spec, sink, release, err := w.job(ctx, p.Job)
-	if err != nil {
-		return w.settle(ctx, p.Job, err)
-	}
-	defer release()
+	return w.withJob(ctx, p.Job, func(spec Spec, sink Sink) error {
+		return w.runChunk(ctx, spec, sink, p)
+	})
+}
+
+// runChunk processes a chunk with the job's operation and records it.
+func (w *Worker) runChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) error {
+	log := w.log().With("job", p.Job, "chunk", p.Chunk)
 	started := time.Now()
 	op, err := LookupOp(spec.Op)
 	if err != nil {
@@ -123,6 +112,13 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 // readItems reads a chunk's records. Bad records and duplicate ids go to
 // out.Failed; the good ones come back with their content hash.
 func (w *Worker) readItems(ctx context.Context, spec Spec, p ChunkPayload, out *sinks.Chunk) ([]item, error) {
+	return w.readTexts(ctx, spec, p, out, nil)
+}
+
+// readTexts is readItems with, when text is set, the text each record is
+// sent with (the async route's, async_op.go) in place of its own: a record
+// text refuses is dead-lettered with text's error.
+func (w *Worker) readTexts(ctx context.Context, spec Spec, p ChunkPayload, out *sinks.Chunk, text func(input.Record) (string, error)) ([]item, error) {
 	var items []item
 	seen := map[string]int64{}
 	read := 0
@@ -140,6 +136,14 @@ func (w *Worker) readItems(ctx context.Context, spec Spec, p ChunkPayload, out *
 			return nil
 		}
 		seen[r.ID] = r.Line
+		if text != nil {
+			t, err := text(r)
+			if err != nil {
+				out.Failed = append(out.Failed, failure(r, err.Error()))
+				return nil
+			}
+			r.Text = t
+		}
 		items = append(items, item{rec: r, sha: sha256.Sum256([]byte(r.Text))})
 		return nil
 	})
@@ -333,7 +337,7 @@ func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.E
 }
 
 // handlerRetries bounds the waits for a transient error inside a chunk before
-// the chunk is handed back to asynq to retry.
+// the chunk is handed back to the queue to retry.
 const handlerRetries = 4
 
 func sleep(ctx context.Context, d time.Duration) error {

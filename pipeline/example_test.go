@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // Example runs a whole embed job the way `enqueue` does in embedded mode: an
@@ -40,15 +41,13 @@ func Example() {
 	defer sim.Close()
 	client, _ := cohere.New(cohere.Config{BaseURL: sim.URL, APIKey: coheretest.DefaultAPIKey})
 
-	enq := asynq.NewClientFromRedisClient(rdb)
-	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+	enq := queue.NewClient(rdb, queue.DefaultQueue)
+	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Log: slog.New(slog.DiscardHandler)})
 	srv := asynq.NewServer(asynq.RedisClientOpt{Addr: mr.Addr()}, asynq.Config{
-		Concurrency: 2, Queues: map[string]int{pipeline.DefaultQueue: 1}, LogLevel: asynq.FatalLevel,
+		Concurrency: 2, Queues: map[string]int{queue.DefaultQueue: 1}, LogLevel: asynq.FatalLevel,
 	})
-	mux := asynq.NewServeMux()
-	w.Register(mux)
-	srv.Start(mux)
+	srv.Start(queue.NewMux(w))
 	defer srv.Shutdown()
 
 	spec := pipeline.Spec{ID: "example", Inputs: []string{in}, Dimensions: 256, Sink: "parquet:" + dir}.WithDefaults()
@@ -57,7 +56,7 @@ func Example() {
 		return
 	}
 	store := pipeline.NewStore(rdb)
-	planner := &pipeline.Planner{Store: store, Client: enq}
+	planner := &pipeline.Planner{Store: store, Queue: enq}
 	if _, err := planner.Plan(ctx, spec); err != nil {
 		fmt.Println(err)
 		return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -56,7 +57,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 		t.Error("the job recorded no 429")
 	}
 	ins := asynq.NewInspectorFromRedisClient(h.rdb)
-	if info, err := ins.GetQueueInfo(pipeline.DefaultQueue); err != nil {
+	if info, err := ins.GetQueueInfo(queue.DefaultQueue); err != nil {
 		t.Fatal(err)
 	} else if info.Archived != 0 {
 		t.Errorf("%d tasks archived", info.Archived)

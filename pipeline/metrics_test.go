@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
@@ -23,6 +22,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // startMetricsWorker starts a worker like cmd/worker's: its series on the
@@ -35,13 +35,11 @@ func (h *harness) startMetricsWorker(n int) (*prometheus.Registry, *pipeline.Met
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	reg, m := cli.NewMetrics(h.rdb, pipeline.DefaultQueue)
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+	reg, m := cli.NewMetrics(h.rdb, queue.DefaultQueue)
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Limits: h.limits, Metrics: m})
-	srv := cli.NewServer(h.aopt, n, pipeline.DefaultQueue, 5*time.Second, testLogger(h.t))
-	mux := asynq.NewServeMux()
-	w.Register(mux)
-	if err := srv.Start(mux); err != nil {
+	srv := queue.NewServer(h.conn, n, queue.DefaultQueue, 5*time.Second, testLogger(h.t))
+	if err := srv.Start(queue.NewMux(w)); err != nil {
 		h.t.Fatal(err)
 	}
 	h.servers = append(h.servers, srv)

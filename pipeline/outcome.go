@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -16,6 +14,27 @@ import (
 // This file is the outcome policy: what a handler's error means for the job
 // and for the task. Every handler returns through settle; every API error
 // that ends a job is recognised by fatal; every abort goes through abort.
+
+// ErrNoRetry marks an error a retry of its task cannot mend: the job has
+// been aborted with it, or the task cannot run at all. The queue
+// (pipeline/queue) does not retry a task whose handler returns it.
+var ErrNoRetry = errors.New("not retried")
+
+// Attempt is which delivery of its task a handler runs. The queue that runs
+// the handlers (pipeline/queue) hands it over with WithAttempt, so that
+// settle can tell the last retries; a handler called without one never
+// gives up on its own.
+type Attempt struct {
+	Retried  int // earlier deliveries that failed
+	MaxRetry int // retries the task is allowed
+}
+
+type attemptKey struct{}
+
+// WithAttempt returns ctx carrying the delivery's attempt, for settle.
+func WithAttempt(ctx context.Context, a Attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
 
 // errStopped means the job was aborted or cancelled while a chunk ran: the
 // chunk stops without recording anything, so that a resumed job redoes it.
@@ -69,14 +88,15 @@ func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error
 }
 
 // settle turns a handler's error into the task's outcome, the one switch
-// from an error to what asynq does with the task:
+// from an error to what the queue does with the task:
 //   - nil, or the job stopped: the task is done;
 //   - a fatal API error: the job aborts with the API's message, no retry;
 //   - a sink that is not the job's (sinks.ErrOtherTarget): the job aborts
 //     with both names, nothing written;
-//   - anything else: asynq retries the task, except on its last retries,
-//     where the job aborts with the error rather than letting asynq archive
-//     the task silently (the sink or the API stayed unreachable).
+//   - anything else: the queue retries the task, except on its last
+//     retries (Attempt), where the job aborts with the error rather than
+//     letting the queue archive the task silently (the sink or the API
+//     stayed unreachable), and the error is not retried (ErrNoRetry).
 func (w *Worker) settle(ctx context.Context, job string, err error) error {
 	switch {
 	case err == nil:
@@ -92,14 +112,13 @@ func (w *Worker) settle(ctx context.Context, job string, err error) error {
 		w.jobEnded(job)
 		return nil
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, inTask := asynq.GetMaxRetry(ctx)
-	if inTask && retried >= maxRetry-1 {
-		reason := fmt.Sprintf("gave up after %d attempts: %v", retried+1, err)
+	a, inTask := ctx.Value(attemptKey{}).(Attempt)
+	if inTask && a.Retried >= a.MaxRetry-1 {
+		reason := fmt.Sprintf("gave up after %d attempts: %v", a.Retried+1, err)
 		if aerr := w.abort(ctx, job, reason); !errors.Is(aerr, errStopped) {
 			return errors.Join(err, aerr)
 		}
-		return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
+		return fmt.Errorf("%s: %w", reason, ErrNoRetry)
 	}
 	return err
 }

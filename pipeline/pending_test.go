@@ -43,16 +43,13 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 	if err := h.store.Planned(ctx, spec.ID, 1, 300); err != nil {
 		t.Fatal(err)
 	}
-	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}, pipeline.DefaultQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
+	task := pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	newWorker := func(wrap func(pipeline.Sink) pipeline.Sink) *pipeline.Worker {
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
 		open := w.OpenSink
 		w.OpenSink = func(ctx context.Context, s pipeline.Spec) (pipeline.Sink, error) {
 			sink, err := open(ctx, s)

@@ -178,15 +178,12 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	client, _ := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
-	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: ranges[0]}, pipeline.DefaultQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
+	task := pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: ranges[0]}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
 		// Two workers (processes), each with its own sink connection pool.
-		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits, DatabaseURL: h.dbURL})
+		w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: "k", Limits: h.limits, DatabaseURL: h.dbURL})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

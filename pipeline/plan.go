@@ -7,18 +7,16 @@ import (
 	"math"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/cobatch/cobatch/pipeline/input"
 	"github.com/cobatch/cobatch/sinks"
 )
 
 // Planner splits a job's inputs into chunk tasks and enqueues them.
 type Planner struct {
-	Store     *Store
-	Client    *asynq.Client
-	Inspector *asynq.Inspector // for stdin backpressure; may be nil
-	Queue     string           // default DefaultQueue
+	Store *Store
+	Queue TaskQueue
+	// Inspector serves stdin backpressure and RetryFailed; may be nil.
+	Inspector QueueInspector
 	// MaxPending bounds the queue while stdin input, whose text travels in
 	// the payloads, is enqueued (default 64 chunks).
 	MaxPending int
@@ -45,10 +43,6 @@ type PlanResult struct {
 // command again resumes the job.
 func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 	var res PlanResult
-	queue := p.Queue
-	if queue == "" {
-		queue = DefaultQueue
-	}
 	resumed, err := p.Store.CreateOrResume(ctx, spec)
 	if err != nil {
 		return res, err
@@ -81,64 +75,81 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 		}
 	}
 	if spec.asyncRoute(math.MaxInt64) != "" {
-		return p.planAsync(ctx, spec, queue, res)
+		return p.planAsync(ctx, spec, res)
 	}
-	emit := func(r input.Range) error {
+	err = p.split(ctx, spec, &res, func(r input.Range) error {
 		chunk := res.Chunks
 		res.Chunks++
 		res.Lines += int64(r.Lines)
 		res.Records += int64(r.Records)
-		done, err := p.Store.ChunkDone(ctx, spec.ID, chunk)
-		if err != nil || done {
-			return err
+		ok, err := p.enqueueChunk(ctx, spec.ID, chunk, r)
+		if ok {
+			res.Enqueued++
 		}
-		if r.Data != nil {
-			if err := p.backpressure(ctx, queue); err != nil {
-				return err
-			}
-		}
-		task, err := NewChunkTask(ChunkPayload{Job: spec.ID, Chunk: chunk, Range: r, Prewritten: p.prewritten[chunk]}, queue)
-		if err != nil {
-			return err
-		}
-		_, err = p.Client.EnqueueContext(ctx, task)
-		if errors.Is(err, asynq.ErrTaskIDConflict) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("enqueue chunk %d: %w", chunk, err)
-		}
-		res.Enqueued++
-		return nil
+		return err
+	})
+	if err != nil {
+		return res, err
 	}
-	// One input at a time, so that a corrupt file (truncated gzip, broken
-	// Parquet footer) costs its unreadable tail, not the whole job: the
-	// records before the damage are planned, the damage is dead-lettered.
+	return res, p.planned(ctx, spec.ID, res)
+}
+
+// split cuts the job's inputs into ranges for emit, one input at a time, so
+// that a corrupt file (truncated gzip, broken Parquet footer) costs its
+// unreadable tail, not the whole job: the records before the damage are
+// planned, the damage is dead-lettered and counted as one record.
+func (p *Planner) split(ctx context.Context, spec Spec, res *PlanResult, emit func(input.Range) error) error {
 	for _, in := range spec.Inputs {
 		err := input.Split(ctx, []string{in}, spec.Input, spec.ChunkSize, emit)
 		if errors.Is(err, input.ErrCorrupt) && !spec.Strict {
 			if err := p.Store.PlanFailure(ctx, spec.ID, sinks.Failure{File: in, Line: input.DamageLine(err), Reason: err.Error()}); err != nil {
-				return res, err
+				return err
 			}
 			res.Records++
 			continue
 		}
 		if err != nil {
-			return res, err
+			return err
 		}
 	}
-	if err := p.Store.Planned(ctx, spec.ID, res.Chunks, res.Records); err != nil {
-		return res, err
+	return nil
+}
+
+// planned records the job as planned and running, and enqueues its finalize
+// task if every chunk is done already.
+func (p *Planner) planned(ctx context.Context, job string, res PlanResult) error {
+	if err := p.Store.Planned(ctx, job, res.Chunks, res.Records); err != nil {
+		return err
 	}
-	if err := p.Store.SetState(ctx, spec.ID, StateRunning, "", false); err != nil {
-		return res, err
+	if err := p.Store.SetState(ctx, job, StateRunning, "", false); err != nil {
+		return err
 	}
-	return res, MaybeFinalize(ctx, p.Store, p.Client, spec.ID, queue, -1)
+	return finalizeIfDone(ctx, p.Store, p.Queue, job, -1)
+}
+
+// enqueueChunk enqueues a chunk task unless the chunk is done; it reports
+// whether it enqueued one. A chunk of stdin input, whose text travels in
+// its payload, waits for room in the queue first.
+func (p *Planner) enqueueChunk(ctx context.Context, job string, chunk int, r input.Range) (bool, error) {
+	done, err := p.Store.ChunkDone(ctx, job, chunk)
+	if err != nil || done {
+		return false, err
+	}
+	if r.Data != nil {
+		if err := p.backpressure(ctx); err != nil {
+			return false, err
+		}
+	}
+	ok, err := p.Queue.EnqueueChunk(ctx, ChunkPayload{Job: job, Chunk: chunk, Range: r, Prewritten: p.prewritten[chunk]})
+	if err != nil {
+		return false, fmt.Errorf("enqueue chunk %d: %w", chunk, err)
+	}
+	return ok, nil
 }
 
 // backpressure waits while the queue holds MaxPending tasks or more, so that
 // stdin input does not pile up in Redis faster than workers drain it.
-func (p *Planner) backpressure(ctx context.Context, queue string) error {
+func (p *Planner) backpressure(ctx context.Context) error {
 	if p.Inspector == nil {
 		return nil
 	}
@@ -147,8 +158,8 @@ func (p *Planner) backpressure(ctx context.Context, queue string) error {
 		limit = 64
 	}
 	for {
-		info, err := p.Inspector.GetQueueInfo(queue)
-		if err != nil || info.Pending+info.Retry+info.Scheduled < limit {
+		n, err := p.Inspector.Waiting()
+		if err != nil || n < limit {
 			return nil // an unknown queue is empty
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {

@@ -56,7 +56,7 @@ func TestRerunOptions(t *testing.T) {
 	other := spec
 	other.Input.IDField = "n"
 	other.ChunkSize = 100
-	p := &pipeline.Planner{Store: h.store, Client: h.enq}
+	p := &pipeline.Planner{Store: h.store, Queue: h.enq}
 	_, err = p.Plan(context.Background(), other)
 	if err == nil || !strings.Contains(err.Error(), "chunk_size, input.id_field differ") || !strings.Contains(err.Error(), "different spec") {
 		t.Fatalf("plan with other options: err %v; want chunk_size and input.id_field named", err)

@@ -47,15 +47,12 @@ func sinkFailingChunk(t *testing.T, job string, fails int64, budget time.Duratio
 	if err := h.store.Planned(ctx, spec.ID, 1, 300); err != nil {
 		t.Fatal(err)
 	}
-	task, err := pipeline.NewChunkTask(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}, pipeline.DefaultQueue)
-	if err != nil {
-		t.Fatal(err)
-	}
+	task := pipeline.ChunkPayload{Job: spec.ID, Chunk: 0, Range: r}
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Enqueuer: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: "k", Limits: h.limits})
 	w.SinkRetryBudget = budget
 	var n atomic.Int64
 	n.Store(fails)

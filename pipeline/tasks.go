@@ -1,30 +1,42 @@
 package pipeline
 
 import (
-	"encoding/json"
-	"fmt"
-	"strconv"
+	"context"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/pipeline/input"
 )
 
-// Task types handled by workers.
-const (
-	TypeEmbedChunk = "cobatch:embed:chunk"
-	TypeFinalize   = "cobatch:job:finalize"
-)
+// TaskQueue is what the pipeline needs of a task queue: pipeline/queue
+// implements it on asynq. Every task has an id made of what it does (the
+// job's chunk, the group's phase), so that enqueuing a task whose id is
+// queued already is not an error but a no-op.
+type TaskQueue interface {
+	// EnqueueChunk queues a chunk task; queued is false when a task with
+	// its id was queued already.
+	EnqueueChunk(ctx context.Context, p ChunkPayload) (queued bool, err error)
+	// EnqueueFinalize queues the task that closes a job once every chunk
+	// is done (HandleFinalize).
+	EnqueueFinalize(ctx context.Context, job string) error
+	// EnqueueUpload, EnqueuePoll and EnqueueDownload queue the tasks of the
+	// async route (HandleAsyncUpload, HandleAsyncPoll, HandleAsyncDownload);
+	// a poll runs after wait.
+	EnqueueUpload(ctx context.Context, job string, group int) error
+	EnqueuePoll(ctx context.Context, p AsyncPayload, wait time.Duration) error
+	EnqueueDownload(ctx context.Context, job string, group int) error
+}
 
-// DefaultQueue holds every task of a job: asynq dedupes task ids per queue.
-const DefaultQueue = "cobatch"
-
-// MaxRetry is high on purpose: a chunk meets 429s and crashes as a matter of
-// course, and asynq archives a task whose retry count reaches MaxRetry even
-// when the failure was not counted as one. The handler gives up on its own
-// (aborting the job with a reason) a few retries before that.
-const MaxRetry = 30
+// QueueInspector is what a Planner reads and clears in its queue
+// (pipeline/queue implements it).
+type QueueInspector interface {
+	// Waiting counts the tasks waiting in the queue: pending, scheduled or
+	// waiting to be retried.
+	Waiting() (int, error)
+	// Forget deletes the job's finalize task and its chunks' tasks that
+	// are not running, archived ones included: an archived task keeps its
+	// id, which would make enqueuing it again a silent no-op.
+	Forget(job string, chunks []int)
+}
 
 // ChunkPayload is a chunk task's payload: a reference to input, never the
 // text (stdin input is the one exception, carried in Range.Data).
@@ -38,42 +50,13 @@ type ChunkPayload struct {
 	Prewritten int64 `json:"prewritten,omitempty"`
 }
 
-// ChunkTaskID is the task id of a job's chunk, so that enqueuing a chunk
-// again is a no-op while it is queued.
-func ChunkTaskID(job string, chunk int) string { return job + ":" + strconv.Itoa(chunk) }
-
-// NewChunkTask returns the task that processes one chunk of a job.
-func NewChunkTask(p ChunkPayload, queue string) (*asynq.Task, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode chunk payload: %w", err)
-	}
-	return asynq.NewTask(TypeEmbedChunk, b,
-		asynq.TaskID(ChunkTaskID(p.Job, p.Chunk)),
-		asynq.Queue(queue),
-		asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(2*time.Hour),
-	), nil
-}
-
-// FinalizePayload names the job a finalize task completes.
-type FinalizePayload struct {
-	Job string `json:"job"`
-}
-
-// NewFinalizeTask returns the task that closes a job once every chunk is
-// done: it writes the sink's manifest and marks the job done.
-func NewFinalizeTask(job, queue string) *asynq.Task {
-	b, _ := json.Marshal(FinalizePayload{Job: job})
-	return asynq.NewTask(TypeFinalize, b,
-		asynq.TaskID(job+":finalize"),
-		asynq.Queue(queue),
-		asynq.MaxRetry(MaxRetry),
-	)
-}
-
-// RetryDelay backs a failed task off exponentially from 2 s up to 5 min.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	d := 2 * time.Second << min(n, 8)
-	return min(d, 5*time.Minute)
+// AsyncPayload names a dataset group of a job. Poll tasks also carry their
+// attempt, which only grows (it makes their task id unique), and their
+// chain's token: a newer chain started for the group retires an older one.
+type AsyncPayload struct {
+	Job     string `json:"job"`
+	Group   int    `json:"group"`
+	Attempt int    `json:"attempt,omitempty"`
+	Since   int    `json:"since,omitempty"` // the attempt its phase's polling began at
+	Token   string `json:"token,omitempty"`
 }

@@ -2,13 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
@@ -39,15 +36,14 @@ type Sink = sinks.Sink
 type SinkOpener func(ctx context.Context, spec Spec) (Sink, error)
 
 // Worker holds what the task handlers share. Its handlers are the same in
-// cmd/worker and in enqueue's embedded mode.
+// cmd/worker and in enqueue's embedded mode; pipeline/queue runs them.
 type Worker struct {
 	Store    *Store
 	Embedder Embedder
 	// Limiter returns the shared limiter for an endpoint ("embed", ...).
 	Limiter  func(endpoint string) Limiter
 	OpenSink SinkOpener
-	Enqueuer *asynq.Client // for the finalize task
-	Queue    string        // default DefaultQueue
+	Queue    TaskQueue // for the tasks a handler hands work on to
 	Log      *slog.Logger
 	Metrics  *Metrics // may be nil
 	// Async and AsyncPoll serve the async route (Embed Jobs, Batches);
@@ -79,22 +75,6 @@ type Worker struct {
 	sinks jobSinks
 }
 
-// Register adds the worker's handlers to mux.
-func (w *Worker) Register(mux *asynq.ServeMux) {
-	mux.HandleFunc(TypeEmbedChunk, w.HandleEmbedChunk)
-	mux.HandleFunc(TypeFinalize, w.HandleFinalize)
-	mux.HandleFunc(TypeAsyncUpload, w.HandleAsyncUpload)
-	mux.HandleFunc(TypeAsyncPoll, w.HandleAsyncPoll)
-	mux.HandleFunc(TypeAsyncDownload, w.HandleAsyncDownload)
-}
-
-func (w *Worker) queue() string {
-	if w.Queue == "" {
-		return DefaultQueue
-	}
-	return w.Queue
-}
-
 func (w *Worker) log() *slog.Logger {
 	if w.Log == nil {
 		return slog.Default()
@@ -107,13 +87,20 @@ func (w *Worker) stopped(ctx context.Context, job string) bool {
 	return w.Store.Stopped(ctx, job)
 }
 
-// HandleFinalize closes a job whose chunks are all done.
-func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
-	var p FinalizePayload
-	if err := decodePayload(t, &p); err != nil {
-		return err
+// withJob runs fn with the job's spec and its shared sink, released when fn
+// returns; a job whose spec or sink cannot be had settles the handler.
+func (w *Worker) withJob(ctx context.Context, job string, fn func(Spec, Sink) error) error {
+	spec, sink, release, err := w.job(ctx, job)
+	if err != nil {
+		return w.settle(ctx, job, err)
 	}
-	st, err := w.Store.Status(ctx, p.Job)
+	defer release()
+	return fn(spec, sink)
+}
+
+// HandleFinalize closes a job whose chunks are all done.
+func (w *Worker) HandleFinalize(ctx context.Context, job string) error {
+	st, err := w.Store.Status(ctx, job)
 	if err != nil {
 		return err
 	}
@@ -121,37 +108,34 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if !st.Planned || st.ChunksDone < st.Chunks {
-		return fmt.Errorf("finalize %s: %d of %d chunks done", p.Job, st.ChunksDone, st.Chunks)
+		return fmt.Errorf("finalize %s: %d of %d chunks done", job, st.ChunksDone, st.Chunks)
 	}
-	_, sink, release, err := w.job(ctx, p.Job)
-	if err != nil {
-		return w.settle(ctx, p.Job, err)
-	}
-	defer release()
-	st.FinishedAt = time.Now().UTC()
-	sum := st.Summary()
-	if err := w.prune(ctx, st.Spec, sink, &sum); err != nil {
-		return w.settle(ctx, p.Job, err)
-	}
-	if err := sink.Finish(ctx, sum); err != nil {
-		return w.settle(ctx, p.Job, fmt.Errorf("finish sink: %w", err))
-	}
-	w.log().Info("job done", "job", p.Job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
-	if err := w.Store.SetState(ctx, p.Job, StateDone, "", false); err != nil {
-		return err
-	}
-	w.jobEnded(p.Job)
-	return nil
+	return w.withJob(ctx, job, func(_ Spec, sink Sink) error {
+		st.FinishedAt = time.Now().UTC()
+		sum := st.Summary()
+		if err := w.prune(ctx, st.Spec, sink, &sum); err != nil {
+			return w.settle(ctx, job, err)
+		}
+		if err := sink.Finish(ctx, sum); err != nil {
+			return w.settle(ctx, job, fmt.Errorf("finish sink: %w", err))
+		}
+		w.log().Info("job done", "job", job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
+		if err := w.Store.SetState(ctx, job, StateDone, "", false); err != nil {
+			return err
+		}
+		w.jobEnded(job)
+		return nil
+	})
 }
 
 // maybeFinalize enqueues the finalize task once every chunk is done.
 func (w *Worker) maybeFinalize(ctx context.Context, job string, done int64) error {
-	return MaybeFinalize(ctx, w.Store, w.Enqueuer, job, w.queue(), done)
+	return finalizeIfDone(ctx, w.Store, w.Queue, job, done)
 }
 
-// MaybeFinalize enqueues a job's finalize task if planning has finished and
+// finalizeIfDone enqueues a job's finalize task if planning has finished and
 // done chunks (or, when done < 0, the stored count) cover every chunk.
-func MaybeFinalize(ctx context.Context, st *Store, c *asynq.Client, job, queue string, done int64) error {
+func finalizeIfDone(ctx context.Context, st *Store, q TaskQueue, job string, done int64) error {
 	s, err := st.Status(ctx, job)
 	if err != nil {
 		return err
@@ -162,9 +146,5 @@ func MaybeFinalize(ctx context.Context, st *Store, c *asynq.Client, job, queue s
 	if !s.Planned || done < s.Chunks || s.Ended() {
 		return nil
 	}
-	_, err = c.EnqueueContext(ctx, NewFinalizeTask(job, queue))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	return err
+	return q.EnqueueFinalize(ctx, job)
 }

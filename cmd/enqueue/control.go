@@ -11,13 +11,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // subcommands control jobs already planned; they all need the job's Redis.
@@ -83,7 +83,7 @@ func controlFlags(o *controlOptions) *flag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis URL; default $REDIS_URL")
 	fs.Int64Var(&o.dead, "dead-letters-shown", 10, "status: dead letters to show")
 	fs.BoolVar(&o.wait, "wait", false, "retry-failed: follow the job to its end and exit with its outcome")
-	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "retry-failed: asynq queue of the job's tasks")
+	fs.StringVar(&o.queue, "queue", queue.DefaultQueue, "retry-failed: asynq queue of the job's tasks")
 	return fs
 }
 
@@ -179,8 +179,8 @@ func list(ctx context.Context, store *pipeline.Store, asJSON bool, stdout io.Wri
 }
 
 func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline.Store, o controlOptions, stdout io.Writer) (int, error) {
-	p := &pipeline.Planner{Store: store, Client: asynq.NewClientFromRedisClient(rdb),
-		Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
+	q := queue.NewClient(rdb, o.queue)
+	p := &pipeline.Planner{Store: store, Queue: q, Inspector: q}
 	before, err := store.Status(ctx, o.job)
 	if err != nil {
 		if errors.Is(err, pipeline.ErrNoJob) {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/internal/cli"
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // options are enqueue's flags: the job's own (shared with job files and
@@ -63,7 +63,7 @@ func newFlagSet(o *options, env cli.Env) *flag.FlagSet {
 	fs.IntVar(&o.concurrency, "concurrency", 8, "embedded mode: chunk tasks processed at once")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "embedded mode: override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (embed counts inputs, others requests); default Cohere's production limits")
 	fs.StringVar(&o.httpAddr, "http", "", "embedded mode: serve the workers' Prometheus /metrics on this address, e.g. 127.0.0.1:9090 (unauthenticated: keep it on loopback)")
-	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue for the job's tasks")
+	fs.StringVar(&o.queue, "queue", queue.DefaultQueue, "asynq queue for the job's tasks")
 	fs.DurationVar(&o.apiTimeout, "api-timeout", 60*time.Second, "embedded mode: timeout of one API call attempt")
 	fs.BoolVar(&o.sim, "sim", false, "run against the built-in Cohere simulator (deterministic vectors, no key, no network) instead of the real API")
 	fs.StringVar(&o.query, "query", "", "after the job, embed this query and print the 5 nearest records")

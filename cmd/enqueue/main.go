@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 
 	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/cohere/coheretest"
@@ -25,6 +24,7 @@ import (
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -164,16 +164,14 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 	if err != nil {
 		return jobview.ExitUsage, usageError{fmt.Errorf("-redis: %w", err)}
 	}
-	aopt := conn.Asynq
 	rdb := conn.NewClient()
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return jobview.ExitUsage, usageError{fmt.Errorf("redis %s: %w", conn.Addr, err)}
 	}
-	enq := asynq.NewClientFromRedisClient(rdb)
+	enq := queue.NewClient(rdb, o.queue)
 	store := pipeline.NewStore(rdb)
 
-	var srv *asynq.Server
 	if embedded {
 		wlog := log
 		if cli.IsTerminal(os.Stderr) && !o.verbose {
@@ -187,13 +185,11 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		}
 		defer stopHTTP()
 		w := cli.NewWorker(cli.WorkerDeps{
-			Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
-			DatabaseURL: dbURL, Queue: o.queue, Log: wlog, Metrics: metrics,
+			Redis: rdb, Queue: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
+			DatabaseURL: dbURL, Log: wlog, Metrics: metrics,
 		})
-		srv = cli.NewServer(aopt, o.concurrency, o.queue, 10*time.Second, wlog)
-		mux := asynq.NewServeMux()
-		w.Register(mux)
-		if err := srv.Start(mux); err != nil {
+		srv := queue.NewServer(conn, o.concurrency, o.queue, 10*time.Second, wlog)
+		if err := srv.Start(queue.NewMux(w)); err != nil {
 			return jobview.ExitAborted, fmt.Errorf("start embedded workers: %w", err)
 		}
 		defer func() {
@@ -219,7 +215,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		return jobview.ExitUsage, usageError{err}
 	}
 	started := time.Now()
-	planner := &pipeline.Planner{Store: store, Client: enq, Inspector: asynq.NewInspectorFromRedisClient(rdb), Queue: o.queue}
+	planner := &pipeline.Planner{Store: store, Queue: enq, Inspector: enq}
 	res, err := planner.Plan(ctx, spec)
 	if err != nil {
 		var ue usageError

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -69,7 +69,7 @@ func run(args []string) int {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis URL: redis://[:password@]host:port/db, redis-sentinel://[:password@]h1:26379,h2:26379/master[/db] or redis-cluster://[:password@]h1:7000,h2:7001; default $REDIS_URL")
 	fs.IntVar(&o.concurrency, "concurrency", 8, "chunk tasks processed at once by this worker")
 	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:9090", "listen address for /healthz, /metrics and -ui; unauthenticated, so keep it on loopback or behind an authenticating proxy (empty: none)")
-	fs.StringVar(&o.queue, "queue", pipeline.DefaultQueue, "asynq queue to process")
+	fs.StringVar(&o.queue, "queue", queue.DefaultQueue, "asynq queue to process")
 	fs.StringVar(&o.rateLimit, "rate-limit", "", "override API rate limits, e.g. 'embed=2000/1m,rerank=1000/1m' (count/period; embed counts inputs, others requests); default Cohere's production limits")
 	fs.DurationVar(&o.timeout, "api-timeout", 60*time.Second, "timeout of one API call attempt")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight chunks may run before they are requeued")
@@ -149,7 +149,6 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
 	}
-	aopt := conn.Asynq
 	rdb := conn.NewClient()
 	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -157,18 +156,17 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis %s: %w", conn.Addr, err)
 	}
-	enq := asynq.NewClientFromRedisClient(rdb)
+	enq := queue.NewClient(rdb, o.queue)
 
 	reg, metrics := cli.NewMetrics(rdb, o.queue)
 	metrics.Grace = o.metricsGrace
 	w := cli.NewWorker(cli.WorkerDeps{
-		Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
-		DatabaseURL: env.DatabaseURL, Queue: o.queue, Log: log, Metrics: metrics,
+		Redis: rdb, Queue: enq, Cohere: client, APIKey: env.APIKey, Limits: limits,
+		DatabaseURL: env.DatabaseURL, Log: log, Metrics: metrics,
 	})
-	srv := cli.NewServer(aopt, o.concurrency, o.queue, o.shutdown, log)
-	mux := asynq.NewServeMux()
-	w.Register(mux)
-	mux.HandleFunc(cli.TypeScheduledJob, cli.ScheduledJobHandler(w.Store, enq, o.queue, env, log))
+	srv := queue.NewServer(conn, o.concurrency, o.queue, o.shutdown, log)
+	mux := queue.NewMux(w)
+	queue.HandleTicks(mux, cli.PlanScheduled(w.Store, enq, env, log))
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -176,7 +174,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 	if len(schedules) > 0 {
 		go func() {
 			defer close(schedDone)
-			if err := cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Conn: aopt, Schedules: schedules, Queue: o.queue, Log: log}); err != nil {
+			if err := cli.RunScheduler(ctx, cli.SchedulerConfig{Redis: rdb, Conn: conn, Schedules: schedules, Queue: o.queue, Log: log}); err != nil {
 				log.Error("scheduler stopped", "err", err)
 			}
 		}()
@@ -195,7 +193,7 @@ func serve(o options, env cli.Env, log *slog.Logger) error {
 		})
 		hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		if o.ui {
-			ui := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: aopt, ReadOnly: !o.uiWrite})
+			ui := asynqmon.New(asynqmon.Options{RootPath: "/ui", RedisConnOpt: queue.RedisConnOpt(conn), ReadOnly: !o.uiWrite})
 			defer ui.Close()
 			hmux.Handle(ui.RootPath()+"/", ui)
 		}

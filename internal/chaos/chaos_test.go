@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // mode is the size of the suite: short by default (part of make test), long
@@ -362,7 +363,7 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 		fail("%d dead letters for %d distinct records", len(dead), len(gotDead))
 	}
 	ins := asynq.NewInspectorFromRedisClient(j.rdb)
-	if info, err := ins.GetQueueInfo(pipeline.DefaultQueue); err == nil && info.Archived != 0 {
+	if info, err := ins.GetQueueInfo(queue.DefaultQueue); err == nil && info.Archived != 0 {
 		fail("%d tasks archived", info.Archived)
 	}
 	stats := j.sim.Stats(t)

@@ -4,23 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
-
-// TypeScheduledJob is the task a schedule enqueues on each tick: its handler
-// plans the job of a job file.
-const TypeScheduledJob = "cobatch:job:scheduled"
 
 // Schedule is one `worker -schedule 'CRON=JOBSPEC_FILE'`.
 type Schedule struct {
@@ -57,17 +53,12 @@ func ParseSchedule(s string) (Schedule, error) {
 	return Schedule{Cron: spec, File: file, stamp: stamp}, nil
 }
 
-type scheduledPayload struct {
-	File  string `json:"file"`
-	Stamp string `json:"stamp"`
-}
-
 // SchedulerConfig configures RunScheduler.
 type SchedulerConfig struct {
 	Redis     redis.UniversalClient // holds the lock
-	Conn      asynq.RedisConnOpt    // the same Redis, for asynq's Scheduler
+	Conn      redisconn.Conn        // the same Redis, for the queue's scheduler
 	Schedules []Schedule
-	Queue     string        // where the tick tasks go (default pipeline.DefaultQueue)
+	Queue     string        // where the tick tasks go (default queue.DefaultQueue)
 	LockTTL   time.Duration // the leader's lock lives this long unless renewed (default 15s)
 	Log       *slog.Logger
 }
@@ -84,7 +75,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// RunScheduler runs asynq's Scheduler for the schedules while this process
+// RunScheduler runs the queue's scheduler for the schedules while this process
 // holds the scheduler lock in Redis, until ctx is done. Every worker given
 // -schedule runs it: one holds the lock (renewed at a third of its TTL) and
 // enqueues the ticks; the others stand by and take over within a TTL once
@@ -94,7 +85,7 @@ func RunScheduler(ctx context.Context, c SchedulerConfig) error {
 		c.LockTTL = 15 * time.Second
 	}
 	if c.Queue == "" {
-		c.Queue = pipeline.DefaultQueue
+		c.Queue = queue.DefaultQueue
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -104,10 +95,10 @@ func RunScheduler(ctx context.Context, c SchedulerConfig) error {
 	id := hex.EncodeToString(idb)
 	tick := time.NewTicker(c.LockTTL / 3)
 	defer tick.Stop()
-	var sched *asynq.Scheduler
+	var sched func() // stops the running scheduler; nil while standing by
 	stop := func() {
 		if sched != nil {
-			sched.Shutdown()
+			sched()
 			sched = nil
 		}
 	}
@@ -144,38 +135,28 @@ func RunScheduler(ctx context.Context, c SchedulerConfig) error {
 	}
 }
 
-func startScheduler(c SchedulerConfig) (*asynq.Scheduler, error) {
-	s := asynq.NewScheduler(c.Conn, &asynq.SchedulerOpts{Logger: asynqLogger{c.Log}, LogLevel: asynq.WarnLevel})
-	for _, sc := range c.Schedules {
-		b, _ := json.Marshal(scheduledPayload{File: sc.File, Stamp: sc.stamp})
-		task := asynq.NewTask(TypeScheduledJob, b, asynq.Queue(c.Queue), asynq.MaxRetry(3))
-		if _, err := s.Register(sc.Cron, task); err != nil {
-			return nil, fmt.Errorf("-schedule %s: %w", sc.Cron, err)
-		}
+func startScheduler(c SchedulerConfig) (stop func(), err error) {
+	schedules := make([]queue.Schedule, len(c.Schedules))
+	for i, sc := range c.Schedules {
+		schedules[i] = queue.Schedule{Cron: sc.Cron, Tick: queue.Tick{File: sc.File, Stamp: sc.stamp}}
 	}
-	if err := s.Start(); err != nil {
-		return nil, fmt.Errorf("start scheduler: %w", err)
-	}
-	return s, nil
+	return queue.StartScheduler(c.Conn, c.Queue, schedules, c.Log)
 }
 
-// ScheduledJobHandler plans the job of a tick: the job file's spec, its id
-// stamped with the tick's date (or time, for frequent schedules), so that a
-// night that failed never blocks the next. A stamped job that exists already
-// (a second tick, a second scheduler, a retried task) is left alone.
-func ScheduledJobHandler(store *pipeline.Store, client *asynq.Client, queue string, env Env, log *slog.Logger) asynq.HandlerFunc {
-	return func(ctx context.Context, t *asynq.Task) error {
-		var p scheduledPayload
-		if err := json.Unmarshal(t.Payload(), &p); err != nil {
-			return fmt.Errorf("decode scheduled job: %v: %w", err, asynq.SkipRetry)
-		}
-		spec, _, err := ParseJobFile(p.File, env)
+// PlanScheduled returns the handler of a tick (queue.HandleTicks): it plans
+// the job of the tick's job file on q, its id stamped with the tick's date
+// (or time, for frequent schedules), so that a night that failed never
+// blocks the next. A stamped job that exists already (a second tick, a
+// second scheduler, a retried task) is left alone.
+func PlanScheduled(store *pipeline.Store, q pipeline.TaskQueue, env Env, log *slog.Logger) func(context.Context, queue.Tick) error {
+	return func(ctx context.Context, t queue.Tick) error {
+		spec, _, err := ParseJobFile(t.File, env)
 		if err != nil {
-			return fmt.Errorf("scheduled job %s: %v: %w", p.File, err, asynq.SkipRetry)
+			return fmt.Errorf("scheduled job %s: %v: %w", t.File, err, pipeline.ErrNoRetry)
 		}
-		spec.ID += "-" + time.Now().UTC().Format(p.Stamp)
+		spec.ID += "-" + time.Now().UTC().Format(t.Stamp)
 		if _, err := store.Spec(ctx, spec.ID); err == nil {
-			log.Info("scheduled job already planned", "job", spec.ID, "file", p.File)
+			log.Info("scheduled job already planned", "job", spec.ID, "file", t.File)
 			return nil
 		} else if !errors.Is(err, pipeline.ErrNoJob) {
 			return err
@@ -183,14 +164,14 @@ func ScheduledJobHandler(store *pipeline.Store, client *asynq.Client, queue stri
 		if est, err := pipeline.EstimateCost(ctx, spec); err == nil {
 			if err := pipeline.CheckBudget(spec, est); err != nil {
 				log.Error("scheduled job not started", "job", spec.ID, "err", err)
-				return fmt.Errorf("scheduled job %s: %w: %w", spec.ID, err, asynq.SkipRetry)
+				return fmt.Errorf("scheduled job %s: %w: %w", spec.ID, err, pipeline.ErrNoRetry)
 			}
 		}
-		res, err := (&pipeline.Planner{Store: store, Client: client, Queue: queue}).Plan(ctx, spec)
+		res, err := (&pipeline.Planner{Store: store, Queue: q}).Plan(ctx, spec)
 		if err != nil {
 			return fmt.Errorf("plan scheduled job %s: %w", spec.ID, err)
 		}
-		log.Info("scheduled job planned", "job", spec.ID, "file", p.File, "chunks", res.Chunks, "records", res.Records)
+		log.Info("scheduled job planned", "job", spec.ID, "file", t.File, "chunks", res.Chunks, "records", res.Records)
 		return nil
 	}
 }

@@ -13,8 +13,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 func TestParseSchedule(t *testing.T) {
@@ -52,7 +54,7 @@ func TestParseSchedule(t *testing.T) {
 func TestTwoSchedulersOneJobPerTick(t *testing.T) {
 	t.Parallel()
 	rdb, url := testenv.RedisClient(t)
-	aopt, err := asynq.ParseRedisURI(url)
+	conn, err := redisconn.Parse(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +74,16 @@ func TestTwoSchedulersOneJobPerTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const queue = "sched"
+	const q = "sched"
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store := pipeline.NewStore(rdb)
 	var ticks atomic.Int64
 	worker := func() context.CancelFunc {
 		ctx, cancel := context.WithCancel(context.Background())
-		srv := NewServer(aopt, 2, queue, time.Second, log)
+		srv := queue.NewServer(conn, 2, q, time.Second, log)
 		mux := asynq.NewServeMux()
-		plan := ScheduledJobHandler(store, asynq.NewClientFromRedisClient(rdb), queue, Env{}, log)
-		mux.HandleFunc(TypeScheduledJob, func(ctx context.Context, t *asynq.Task) error {
+		plan := PlanScheduled(store, queue.NewClient(rdb, q), Env{}, log)
+		queue.HandleTicks(mux, func(ctx context.Context, t queue.Tick) error {
 			ticks.Add(1)
 			return plan(ctx, t)
 		})
@@ -93,7 +95,7 @@ func TestTwoSchedulersOneJobPerTick(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = RunScheduler(ctx, SchedulerConfig{Redis: rdb, Conn: aopt, Schedules: []Schedule{sc}, Queue: queue, LockTTL: 1500 * time.Millisecond, Log: log})
+			_ = RunScheduler(ctx, SchedulerConfig{Redis: rdb, Conn: conn, Schedules: []Schedule{sc}, Queue: q, LockTTL: 1500 * time.Millisecond, Log: log})
 		}()
 		stop := func() { cancel(); <-done; srv.Shutdown() }
 		t.Cleanup(stop)

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere"
@@ -86,12 +85,11 @@ func NewCohere(env Env, timeout time.Duration) (*cohere.Client, error) {
 // WorkerDeps are what a pipeline.Worker is built from.
 type WorkerDeps struct {
 	Redis       redis.UniversalClient
-	Enqueuer    *asynq.Client
+	Queue       pipeline.TaskQueue // queue.NewClient (pipeline/queue)
 	Cohere      pipeline.Embedder
 	APIKey      string                     // only its fingerprint is used, to key the shared limiter
 	Limits      map[string]ratelimit.Limit // overrides of ratelimit.Defaults()
 	DatabaseURL string
-	Queue       string
 	Log         *slog.Logger
 	Metrics     *pipeline.Metrics
 }
@@ -130,10 +128,9 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 		OpenSink: func(ctx context.Context, spec pipeline.Spec) (pipeline.Sink, error) {
 			return OpenSink(ctx, spec, d.DatabaseURL)
 		},
-		Enqueuer: d.Enqueuer,
-		Queue:    d.Queue,
-		Log:      d.Log,
-		Metrics:  d.Metrics,
+		Queue:   d.Queue,
+		Log:     d.Log,
+		Metrics: d.Metrics,
 	}
 }
 
@@ -142,41 +139,4 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 // string.
 func OpenSink(ctx context.Context, spec pipeline.Spec, databaseURL string) (pipeline.Sink, error) {
 	return sinks.Open(ctx, spec.Sink, spec.Target(databaseURL))
-}
-
-// Idle workers look for new tasks every taskCheck and move retried tasks
-// back to the queue every retryCheck. asynq's defaults (1 s and 5 s) add up
-// to a second to a job's start and again to its finalize task, and 5 s to
-// every retried chunk: a tenth of a 20 s job (BENCHMARKS.md, "Rate-limit
-// efficiency"). An idle worker then asks Redis 10 times a second.
-const (
-	taskCheck  = 100 * time.Millisecond
-	retryCheck = 500 * time.Millisecond
-)
-
-// NewServer returns an asynq server processing queue with concurrency
-// handlers.
-func NewServer(opt asynq.RedisConnOpt, concurrency int, queue string, shutdown time.Duration, log *slog.Logger) *asynq.Server {
-	return asynq.NewServer(opt, asynq.Config{
-		Concurrency:              concurrency,
-		Queues:                   map[string]int{queue: 1},
-		RetryDelayFunc:           pipeline.RetryDelay,
-		ShutdownTimeout:          shutdown,
-		TaskCheckInterval:        taskCheck,
-		DelayedTaskCheckInterval: retryCheck,
-		Logger:                   asynqLogger{log},
-		LogLevel:                 asynq.WarnLevel,
-	})
-}
-
-// asynqLogger adapts slog to asynq's logger.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), "component", "asynq")
-	os.Exit(1)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
 // topology starts a Sentinel group or a Cluster with scripts/redis-topology.sh
@@ -101,7 +102,7 @@ func topologyJob(t *testing.T, redisURL, job string, n int, timeout time.Duratio
 	if err != nil {
 		// Say why the chunks did not finish: asynq keeps each retried
 		// task's last error.
-		retries, _ := asynq.NewInspectorFromRedisClient(rdb).ListRetryTasks(pipeline.DefaultQueue, asynq.PageSize(3))
+		retries, _ := asynq.NewInspectorFromRedisClient(rdb).ListRetryTasks(queue.DefaultQueue, asynq.PageSize(3))
 		for _, r := range retries {
 			t.Logf("task %s retried %d times, last error: %s", r.ID, r.Retried, r.LastErr)
 		}

@@ -1,7 +1,7 @@
-// Package redisconn turns one Redis URL into the two clients cobatch needs:
-// asynq's connection option (the queue) and a go-redis UniversalClient (the
-// job store and the shared limiter). The same URL may name a single server,
-// a Sentinel group or a Cluster:
+// Package redisconn turns one Redis URL into the go-redis UniversalClient
+// cobatch connects with: the job store, the shared limiter, and the queue
+// (pipeline/queue has asynq connect through NewClient too). The same URL
+// may name a single server, a Sentinel group or a Cluster:
 //
 //	redis://[:PASSWORD@]HOST:PORT[/DB]                       one server (rediss:// for TLS, unix:///path.sock)
 //	redis-sentinel://[:PASSWORD@]H1:26379,H2:26379/MASTER[/DB][?sentinel_password=PW]
@@ -14,5 +14,5 @@
 //
 //	c, err := redisconn.Parse(os.Getenv("REDIS_URL"))
 //	rdb := c.NewClient()          // store, limiter
-//	srv := asynq.NewServer(c.Asynq, cfg)
+//	srv := queue.NewServer(c, concurrency, queue.DefaultQueue, shutdown, log)
 package redisconn

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,8 +27,6 @@ type Conn struct {
 	// Addr names the server, master or seed nodes for logs; it never holds
 	// the password.
 	Addr string
-	// Asynq connects asynq's server, client, inspector and scheduler.
-	Asynq asynq.RedisConnOpt
 
 	single   *redis.Options
 	failover *redis.FailoverOptions
@@ -37,7 +34,8 @@ type Conn struct {
 }
 
 // NewClient returns a new go-redis client for the URL: a plain, failover or
-// cluster client. The caller closes it.
+// cluster client. The caller closes it. The job store, the limiter and the
+// queue (pipeline/queue) all connect through it.
 func (c Conn) NewClient() redis.UniversalClient {
 	switch c.Kind {
 	case Sentinel:
@@ -71,13 +69,7 @@ func parseSingle(raw string) (Conn, error) {
 	if err != nil {
 		return Conn{}, scrub(err, raw)
 	}
-	return Conn{
-		Kind: Single, Addr: o.Addr, single: o,
-		Asynq: asynq.RedisClientOpt{
-			Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password,
-			DB: o.DB, TLSConfig: o.TLSConfig,
-		},
-	}, nil
+	return Conn{Kind: Single, Addr: o.Addr, single: o}, nil
 }
 
 // multiHost is the common part of the Sentinel and Cluster forms: a
@@ -138,13 +130,7 @@ func parseSentinel(raw string) (Conn, error) {
 		MasterName: m.path[0], SentinelAddrs: m.addrs, SentinelPassword: m.query.Get("sentinel_password"),
 		Username: m.user, Password: m.password, DB: db,
 	}
-	return Conn{
-		Kind: Sentinel, Addr: m.path[0] + "@" + strings.Join(m.addrs, ","), failover: fo,
-		Asynq: asynq.RedisFailoverClientOpt{
-			MasterName: fo.MasterName, SentinelAddrs: fo.SentinelAddrs, SentinelPassword: fo.SentinelPassword,
-			Username: fo.Username, Password: fo.Password, DB: db,
-		},
-	}, nil
+	return Conn{Kind: Sentinel, Addr: m.path[0] + "@" + strings.Join(m.addrs, ","), failover: fo}, nil
 }
 
 func parseCluster(raw string) (Conn, error) {
@@ -159,10 +145,7 @@ func parseCluster(raw string) (Conn, error) {
 		return Conn{}, errors.New("redis-cluster URL: takes no parameters")
 	}
 	co := &redis.ClusterOptions{Addrs: m.addrs, Username: m.user, Password: m.password}
-	return Conn{
-		Kind: Cluster, Addr: strings.Join(m.addrs, ","), cluster: co,
-		Asynq: asynq.RedisClusterClientOpt{Addrs: co.Addrs, Username: co.Username, Password: co.Password},
-	}, nil
+	return Conn{Kind: Cluster, Addr: strings.Join(m.addrs, ","), cluster: co}, nil
 }
 
 // scrub removes the URL from a parse error: url.Parse quotes its input,

@@ -22,6 +22,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -129,22 +130,20 @@ func cobatchJob(b *testing.B, url string, c corpus) (int64, time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	enq := asynq.NewClientFromRedisClient(rdb)
+	enq := queue.NewClient(rdb, queue.DefaultQueue)
 	store := pipeline.NewStore(rdb)
-	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Enqueuer: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
+	w := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
 		Limits: map[string]ratelimit.Limit{"embed": {Count: limit, Per: window}}})
-	srv := asynq.NewServer(aopt, asynq.Config{Concurrency: 8, Queues: map[string]int{pipeline.DefaultQueue: 1},
+	srv := asynq.NewServer(aopt, asynq.Config{Concurrency: 8, Queues: map[string]int{queue.DefaultQueue: 1},
 		LogLevel: asynq.ErrorLevel, TaskCheckInterval: 20 * time.Millisecond})
-	mux := asynq.NewServeMux()
-	w.Register(mux)
-	if err := srv.Start(mux); err != nil {
+	if err := srv.Start(queue.NewMux(w)); err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
 	spec := pipeline.Spec{ID: "sdkbench", Model: model, Dimensions: dims, Inputs: []string{c.path}, ChunkSize: 500,
 		Sink: "parquet:" + filepath.Join(b.TempDir(), "out")}.WithDefaults()
 	began := time.Now()
-	if _, err := (&pipeline.Planner{Store: store, Client: enq}).Plan(ctx, spec); err != nil {
+	if _, err := (&pipeline.Planner{Store: store, Queue: enq}).Plan(ctx, spec); err != nil {
 		b.Fatal(err)
 	}
 	for {

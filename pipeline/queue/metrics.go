@@ -1,28 +1,30 @@
-package pipeline
+package queue
 
 import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
-// queueCollector reports the depth of asynq queues by task state, read from
+// collector reports the depth of asynq queues by task state, read from
 // Redis at scrape time so that every worker reports the same shared queue.
-type queueCollector struct {
+type collector struct {
 	ins    *asynq.Inspector
 	queues []string
 	desc   *prometheus.Desc
 }
 
-// NewQueueCollector returns a collector of cobatch_queue_tasks{queue,state}.
-func NewQueueCollector(ins *asynq.Inspector, queues ...string) prometheus.Collector {
-	return &queueCollector{ins: ins, queues: queues, desc: prometheus.NewDesc(
+// NewCollector returns a collector of cobatch_queue_tasks{queue,state} for
+// the queues in rdb.
+func NewCollector(rdb redis.UniversalClient, queues ...string) prometheus.Collector {
+	return &collector{ins: asynq.NewInspectorFromRedisClient(rdb), queues: queues, desc: prometheus.NewDesc(
 		"cobatch_queue_tasks", "Tasks in the queue, by state (pending, active, scheduled, retry, archived).",
 		[]string{"queue", "state"}, nil)}
 }
 
-func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, q := range c.queues {
 		info, err := c.ins.GetQueueInfo(q)
 		if err != nil {
