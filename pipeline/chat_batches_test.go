@@ -36,6 +36,26 @@ func kjvChat(t *testing.T, n int) (string, map[string]chatRecord) {
 	return path, recs
 }
 
+// repeatedPrompts counts the records of the kjvChat file at path whose
+// prompt (verseOf) an earlier record of the same chunk of size records has.
+func repeatedPrompts(path string, size int) int {
+	b, _ := os.ReadFile(path)
+	n, seen := 0, map[string]bool{}
+	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if i%size == 0 {
+			clear(seen)
+		}
+		var r chatRecord
+		_ = json.Unmarshal(line, &r)
+		if p := verseOf(r); seen[p] {
+			n++
+		} else {
+			seen[p] = true
+		}
+	}
+	return n
+}
+
 // chatHarness is a harness for chat jobs into sinkName (parquet or
 // postgres) with its workers started, polling fast when async.
 func chatHarness(t *testing.T, sinkName string, workers int, async bool, opts ...coheretest.Option) *harness {
@@ -103,9 +123,12 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
 				t.Fatalf("status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
+			// Each lost line is asked once through the sync route, which asks
+			// a prompt repeated within a chunk once: the calls fall short of
+			// the lost lines by at most the chunks' repeated prompts.
 			fs := h.fake.Stats()
-			if fs.LostLines == 0 || chatCalls(h) != fs.LostLines {
-				t.Errorf("%d lines lost, %d sync chat calls: want each lost line asked once through the sync route", fs.LostLines, chatCalls(h))
+			if calls, repeats := chatCalls(h), repeatedPrompts(path, spec.ChunkSize); fs.LostLines == 0 || calls > fs.LostLines || calls < fs.LostLines-repeats {
+				t.Errorf("%d lines lost, %d sync chat calls (%d prompts repeat within their chunk): want each lost line asked once through the sync route", fs.LostLines, calls, repeats)
 			}
 			h.checkClean(st, 3, "POST /v2/batches")
 			if st.Tokens != int64(fs.BilledInputTokens) || st.OutputTokens != int64(fs.BilledOutputTokens) || st.OutputTokens == 0 {
@@ -133,8 +156,10 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 			if st.State != pipeline.StateDone || st.Written != n || st.Skipped != 0 {
 				t.Fatalf("changed template: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 			}
-			if fs := h.fake.Stats(); fs.Calls["POST /v2/batches"] != 3 || fs.ChatReplies != n {
-				t.Errorf("changed template: %d batches, %d replies, want 3 and %d", fs.Calls["POST /v2/batches"], fs.ChatReplies, n)
+			// One reply a record, but for lost lines whose prompt repeats
+			// within their chunk (asked once, as above).
+			if fs, repeats := h.fake.Stats(), repeatedPrompts(path, spec.ChunkSize); fs.Calls["POST /v2/batches"] != 3 || fs.ChatReplies > n || fs.ChatReplies < n-repeats {
+				t.Errorf("changed template: %d batches, %d replies, want 3 and %d (%d prompts repeat within their chunk)", fs.Calls["POST /v2/batches"], fs.ChatReplies, n, repeats)
 			}
 			checkChatRows(t, h, spec, recs, func(r chatRecord) string { return fmt.Sprintf("In five words, %s: %s", r.Title, r.Text) })
 		})
