@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // A remote job is billed as a whole when it completes, so the budget cannot
@@ -47,7 +49,7 @@ func (st *Store) reserved(ctx context.Context, job string) (float64, error) {
 	}
 	keys := make([]string, n)
 	for g := range n {
-		keys[g] = groupKey(job, g)
+		keys[g] = keyspace.Group(job, g)
 	}
 	s, err := openReservations.Run(ctx, st.rdb, keys).Text()
 	if err != nil {
@@ -104,7 +106,7 @@ func (st *Store) billGroup(ctx context.Context, job string, g int, stats map[str
 			args = append(args, k, v)
 		}
 	}
-	n, err := billScript.Run(ctx, st.rdb, []string{statsKey(job), groupKey(job, g)}, args...).Int()
+	n, err := billScript.Run(ctx, st.rdb, []string{keyspace.Stats(job), keyspace.Group(job, g)}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("bill group %d of %s: %w", g, job, err)
 	}
@@ -140,10 +142,10 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st GroupState) (bool,
 	if err != nil {
 		return false, err
 	}
-	keys := []string{statsKey(spec.ID), groupKey(spec.ID, st.Group)}
+	keys := []string{keyspace.Stats(spec.ID), keyspace.Group(spec.ID, st.Group)}
 	for g := range n {
 		if g != st.Group {
-			keys = append(keys, groupKey(spec.ID, g))
+			keys = append(keys, keyspace.Group(spec.ID, g))
 		}
 	}
 	bound := groupBound(spec, s, st)

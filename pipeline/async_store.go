@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // Phases of a dataset group, in order. A group records its phase and the
@@ -59,7 +60,7 @@ func (st *Store) saveGroups(ctx context.Context, job, route string, groups []Asy
 		}
 		fields = append(fields, "def:"+strconv.Itoa(g.Number), b)
 	}
-	if err := st.rdb.HSet(ctx, asyncKey(job), fields...).Err(); err != nil {
+	if err := st.rdb.HSet(ctx, keyspace.Async(job), fields...).Err(); err != nil {
 		return fmt.Errorf("store async groups of %s: %w", job, err)
 	}
 	return nil
@@ -68,7 +69,7 @@ func (st *Store) saveGroups(ctx context.Context, job, route string, groups []Asy
 // asyncRouteOf returns the route recorded for a job ("" for none) and its
 // group count.
 func (st *Store) asyncRouteOf(ctx context.Context, job string) (string, int, error) {
-	v, err := st.rdb.HMGet(ctx, asyncKey(job), "route", "groups").Result()
+	v, err := st.rdb.HMGet(ctx, keyspace.Async(job), "route", "groups").Result()
 	if err != nil {
 		return "", 0, err
 	}
@@ -79,7 +80,7 @@ func (st *Store) asyncRouteOf(ctx context.Context, job string) (string, int, err
 
 func (st *Store) group(ctx context.Context, job string, g int) (AsyncGroup, error) {
 	var out AsyncGroup
-	b, err := st.rdb.HGet(ctx, asyncKey(job), "def:"+strconv.Itoa(g)).Bytes()
+	b, err := st.rdb.HGet(ctx, keyspace.Async(job), "def:"+strconv.Itoa(g)).Bytes()
 	if err != nil {
 		return out, fmt.Errorf("load group %d of %s: %w", g, job, err)
 	}
@@ -92,7 +93,7 @@ func (st *Store) GroupState(ctx context.Context, job string, g int) (GroupState,
 	if err != nil {
 		return GroupState{}, err
 	}
-	m, err := st.rdb.HGetAll(ctx, groupKey(job, g)).Result()
+	m, err := st.rdb.HGetAll(ctx, keyspace.Group(job, g)).Result()
 	if err != nil {
 		return GroupState{}, fmt.Errorf("load group %d of %s: %w", g, job, err)
 	}
@@ -128,52 +129,52 @@ func (st *Store) GroupStates(ctx context.Context, job string) ([]GroupState, err
 // setPhase moves a group to phase, with extra fields to set alongside.
 func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, kv ...any) error {
 	fields := append([]any{"phase", phase, "phase_at", time.Now().UTC().Format(time.RFC3339Nano)}, kv...)
-	return st.rdb.HSet(ctx, groupKey(job, g), fields...).Err()
+	return st.rdb.HSet(ctx, keyspace.Group(job, g), fields...).Err()
 }
 
 // touchPhase restarts the deadline of a group's phase (its phase_at).
 func (st *Store) touchPhase(ctx context.Context, job string, g int) error {
-	return st.rdb.HSet(ctx, groupKey(job, g), "phase_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
+	return st.rdb.HSet(ctx, keyspace.Group(job, g), "phase_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
 }
 
 // recordSent records how many records and bytes a group's dataset holds.
 func (st *Store) recordSent(ctx context.Context, job string, g int, n sentCount) error {
-	return st.rdb.HSet(ctx, groupKey(job, g), "sent", n.records, "sent_bytes", n.bytes).Err()
+	return st.rdb.HSet(ctx, keyspace.Group(job, g), "sent", n.records, "sent_bytes", n.bytes).Err()
 }
 
 // recordPollToken makes token the group's live poll chain.
 func (st *Store) recordPollToken(ctx context.Context, job string, g int, token string) error {
-	return st.rdb.HSet(ctx, groupKey(job, g), "token", token).Err()
+	return st.rdb.HSet(ctx, keyspace.Group(job, g), "token", token).Err()
 }
 
 // recordRemoteFailed records how many records the remote batch failed.
 func (st *Store) recordRemoteFailed(ctx context.Context, job string, g int, n int64) error {
-	return st.rdb.HSet(ctx, groupKey(job, g), "remote_failed", n).Err()
+	return st.rdb.HSet(ctx, keyspace.Group(job, g), "remote_failed", n).Err()
 }
 
 // setOnce records field (a remote id) unless it is set already, and returns
 // the value that holds: two deliveries of a task cannot both record theirs.
 func (st *Store) setOnce(ctx context.Context, job string, g int, field, value string) (string, error) {
-	ok, err := st.rdb.HSetNX(ctx, groupKey(job, g), field, value).Result()
+	ok, err := st.rdb.HSetNX(ctx, keyspace.Group(job, g), field, value).Result()
 	if err != nil {
 		return "", fmt.Errorf("record %s of group %d: %w", field, g, err)
 	}
 	if ok {
 		return value, nil
 	}
-	return st.rdb.HGet(ctx, groupKey(job, g), field).Result()
+	return st.rdb.HGet(ctx, keyspace.Group(job, g), field).Result()
 }
 
 // claim takes the right to create a group's dataset or remote job. It is
 // kept after a crash: the next delivery looks the object up by name before
 // creating one.
 func (st *Store) claim(ctx context.Context, job string, g int, what string) (bool, error) {
-	return st.rdb.HSetNX(ctx, groupKey(job, g), what+"_claim", time.Now().UTC().Format(time.RFC3339Nano)).Result()
+	return st.rdb.HSetNX(ctx, keyspace.Group(job, g), what+"_claim", time.Now().UTC().Format(time.RFC3339Nano)).Result()
 }
 
 // resetGroup forgets a group's progress so that it runs again from upload.
 func (st *Store) resetGroup(ctx context.Context, job string, g int) error {
-	return st.rdb.Del(ctx, groupKey(job, g)).Err()
+	return st.rdb.Del(ctx, keyspace.Group(job, g)).Err()
 }
 
 // resetAsync forgets a job's groups: a finished job that runs again is
@@ -183,9 +184,9 @@ func (st *Store) resetAsync(ctx context.Context, job string) error {
 	if err != nil {
 		return err
 	}
-	keys := []string{asyncKey(job)}
+	keys := []string{keyspace.Async(job)}
 	for g := range n {
-		keys = append(keys, groupKey(job, g))
+		keys = append(keys, keyspace.Group(job, g))
 	}
 	return st.rdb.Del(ctx, keys...).Err()
 }

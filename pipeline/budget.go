@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // Budget is what a job may spend. It is kept in the spec and, so that a
@@ -57,7 +58,7 @@ var ErrOverBudget = errors.New("over budget")
 
 // SetBudget stores the budget workers enforce for a job.
 func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
-	err := st.rdb.HSet(ctx, jobKey(spec.ID), "price", strconv.FormatFloat(spec.Price(), 'g', -1, 64),
+	err := st.rdb.HSet(ctx, keyspace.Job(spec.ID), "price", strconv.FormatFloat(spec.Price(), 'g', -1, 64),
 		"max_cost", strconv.FormatFloat(spec.MaxCost, 'g', -1, 64),
 		"price_out", strconv.FormatFloat(spec.PriceOut(), 'g', -1, 64)).Err()
 	if err != nil {
@@ -117,8 +118,8 @@ type spent struct {
 // spending reads a job's state, budget and spending in one round trip.
 func (st *Store) spending(ctx context.Context, job string) (spent, error) {
 	pipe := st.rdb.Pipeline()
-	j := pipe.HMGet(ctx, jobKey(job), "state", "max_cost", "price", "price_out")
-	x := pipe.HMGet(ctx, statsKey(job), StatTokens, StatSearchUnits, StatCalls, StatOutputTokens)
+	j := pipe.HMGet(ctx, keyspace.Job(job), "state", "max_cost", "price", "price_out")
+	x := pipe.HMGet(ctx, keyspace.Stats(job), StatTokens, StatSearchUnits, StatCalls, StatOutputTokens)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return spent{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -47,7 +48,7 @@ func (st *Store) SaveCallResults(ctx context.Context, job string, chunk int, res
 	if len(results) == 0 {
 		return nil
 	}
-	key := callsKey(job, chunk)
+	key := keyspace.Calls(job, chunk)
 	args := make([]any, 0, 2*len(results))
 	for f, v := range results {
 		args = append(args, f, v)
@@ -63,7 +64,7 @@ func (st *Store) SaveCallResults(ctx context.Context, job string, chunk int, res
 // order; nil where there is none.
 func (st *Store) CallResults(ctx context.Context, job string, chunk int, fields []string) ([][]byte, error) {
 	out := make([][]byte, len(fields))
-	key := callsKey(job, chunk)
+	key := keyspace.Calls(job, chunk)
 	// A chunk's first delivery finds no key: one small round trip, not
 	// the chunk's every field.
 	if n, err := st.rdb.Exists(ctx, key).Result(); err != nil || n == 0 || len(fields) == 0 {
@@ -84,7 +85,7 @@ func (st *Store) CallResults(ctx context.Context, job string, chunk int, fields 
 // DropCallResults removes a chunk's stored results, once its rows are
 // written.
 func (st *Store) DropCallResults(ctx context.Context, job string, chunk int) error {
-	return st.rdb.Del(ctx, callsKey(job, chunk)).Err()
+	return st.rdb.Del(ctx, keyspace.Calls(job, chunk)).Err()
 }
 
 // checkpoint is one chunk's call results, for an operation with fingerprint

@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -129,7 +130,7 @@ func TestRestartDropsCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for chunk := range 3 {
-		if n, err := rdb.Exists(ctx, callsKey(job, chunk)).Result(); err != nil || n != 0 {
+		if n, err := rdb.Exists(ctx, keyspace.Calls(job, chunk)).Result(); err != nil || n != 0 {
 			t.Errorf("chunk %d's checkpoint survives the restart (%d, %v)", chunk, n, err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // lastErrors is how many error messages a job keeps for its status.
@@ -27,14 +29,14 @@ type JobError struct {
 func (st *Store) RecordError(ctx context.Context, id, msg string) {
 	b, _ := json.Marshal(JobError{At: time.Now().UTC(), Message: msg})
 	pipe := st.rdb.Pipeline()
-	pipe.LPush(ctx, errorsKey(id), b)
-	pipe.LTrim(ctx, errorsKey(id), 0, lastErrors-1)
+	pipe.LPush(ctx, keyspace.Errors(id), b)
+	pipe.LTrim(ctx, keyspace.Errors(id), 0, lastErrors-1)
 	_, _ = pipe.Exec(context.WithoutCancel(ctx))
 }
 
 // LastErrors returns the job's last errors, newest first.
 func (st *Store) LastErrors(ctx context.Context, id string) ([]JobError, error) {
-	raw, err := st.rdb.LRange(ctx, errorsKey(id), 0, lastErrors-1).Result()
+	raw, err := st.rdb.LRange(ctx, keyspace.Errors(id), 0, lastErrors-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("last errors of %s: %w", id, err)
 	}
@@ -50,7 +52,7 @@ func (st *Store) LastErrors(ctx context.Context, id string) ([]JobError, error) 
 
 // Jobs returns the ids of the jobs Redis knows, sorted.
 func (st *Store) Jobs(ctx context.Context) ([]string, error) {
-	ids, err := st.rdb.SMembers(ctx, jobsKey).Result()
+	ids, err := st.rdb.SMembers(ctx, keyspace.Jobs).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -99,7 +101,7 @@ return out
 // returns, by chunk, the records each had written: a retried chunk finds
 // those unchanged in the sink and must count them written again, not skipped.
 func (st *Store) ReopenFailed(ctx context.Context, id string) (map[int]int64, error) {
-	res, err := reopenFailed.Run(ctx, st.rdb, []string{doneKey(id), totalsKey(id), deadKey(id), deadChunksKey(id)}).Slice()
+	res, err := reopenFailed.Run(ctx, st.rdb, []string{keyspace.Done(id), keyspace.Totals(id), keyspace.Dead(id), keyspace.DeadChunks(id)}).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("reopen failed chunks of %s: %w", id, err)
 	}

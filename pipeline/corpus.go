@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/passage"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -239,5 +240,5 @@ func (w *Worker) prune(ctx context.Context, spec Spec, sink Sink, sum *sinks.Sum
 // setStat sets a stat that is measured once, such as the rows pruned: a
 // repeated finalize sets it again rather than adding to it.
 func (st *Store) setStat(ctx context.Context, id, name string, v int64) error {
-	return st.rdb.HSet(ctx, statsKey(id), name, v).Err()
+	return st.rdb.HSet(ctx, keyspace.Stats(id), name, v).Err()
 }

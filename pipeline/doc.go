@@ -6,8 +6,8 @@
 //
 // An operation is an Op registered once from its own file (embed_op.go,
 // classify_op.go, rerank_op.go, chat_op.go), with its part in the async
-// route, if it has one (async_op.go); every Redis key of the job store is spelled
-// in keys.go; what a handler's error means for the job and the task is
+// route, if it has one (async_op.go); every Redis key is spelled in
+// pipeline/keyspace; what a handler's error means for the job and the task is
 // decided in outcome.go.
 //
 // The package knows no task queue: it names what it needs of one at the

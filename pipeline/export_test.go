@@ -1,13 +1,15 @@
 package pipeline
 
+import "github.com/cobatch/cobatch/pipeline/keyspace"
+
 // The job store's keys, for benchmarks that set a job's state by hand.
 var (
-	JobKey    = jobKey
-	DoneKey   = doneKey
-	TotalsKey = totalsKey
-	GroupKey  = groupKey
-	StatsKey  = statsKey
+	JobKey    = keyspace.Job
+	DoneKey   = keyspace.Done
+	TotalsKey = keyspace.Totals
+	GroupKey  = keyspace.Group
+	StatsKey  = keyspace.Stats
 )
 
 // CallsKey is where a chunk's calls are checkpointed (checkpoint.go).
-var CallsKey = callsKey
+var CallsKey = keyspace.Calls

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -47,7 +48,7 @@ func (st *Store) ClaimIDs(ctx context.Context, job string, chunk int, claims []i
 	for _, c := range claims {
 		args = append(args, c.ID, c.At)
 	}
-	res, err := claimIDs.Run(ctx, st.rdb, []string{idsKey(job)}, args...).StringSlice()
+	res, err := claimIDs.Run(ctx, st.rdb, []string{keyspace.IDs(job)}, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("claim ids of chunk %d of job %s: %w", chunk, job, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // Defaults of the classify and rerank operations.
@@ -95,7 +96,7 @@ func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("encode examples: %w", err)
 	}
-	if err := st.rdb.Set(ctx, examplesKey(spec.ID), b, 0).Err(); err != nil {
+	if err := st.rdb.Set(ctx, keyspace.Examples(spec.ID), b, 0).Err(); err != nil {
 		return fmt.Errorf("store examples of job %s: %w", spec.ID, err)
 	}
 	return nil
@@ -103,7 +104,7 @@ func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {
 
 // Examples returns a classify job's stored examples (nil when it has none).
 func (st *Store) Examples(ctx context.Context, id string) ([]cohere.ClassifyExample, error) {
-	b, err := st.rdb.Get(ctx, examplesKey(id)).Bytes()
+	b, err := st.rdb.Get(ctx, keyspace.Examples(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

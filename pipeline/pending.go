@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -21,7 +22,7 @@ import (
 // PendingWritten returns the ids earlier deliveries of a chunk noted they
 // were writing, if any.
 func (st *Store) PendingWritten(ctx context.Context, id string, chunk int) (map[string]bool, error) {
-	b, err := st.rdb.HGet(ctx, pendingKey(id), strconv.Itoa(chunk)).Bytes()
+	b, err := st.rdb.HGet(ctx, keyspace.Pending(id), strconv.Itoa(chunk)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -45,7 +46,7 @@ func (st *Store) SetPendingWritten(ctx context.Context, id string, chunk int, id
 	if err != nil {
 		return err
 	}
-	return st.rdb.HSet(ctx, pendingKey(id), strconv.Itoa(chunk), b).Err()
+	return st.rdb.HSet(ctx, keyspace.Pending(id), strconv.Itoa(chunk), b).Err()
 }
 
 // notePending records the ids c writes, with those of earlier deliveries,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -44,13 +45,13 @@ func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	created, err := st.rdb.HSetNX(ctx, jobKey(spec.ID), "spec", b).Result()
+	created, err := st.rdb.HSetNX(ctx, keyspace.Job(spec.ID), "spec", b).Result()
 	if err != nil {
 		return false, fmt.Errorf("store job: %w", err)
 	}
 	if created {
-		st.rdb.SAdd(ctx, jobsKey, spec.ID)
-		return false, st.rdb.HSet(ctx, jobKey(spec.ID), "state", StatePlanning, "started_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
+		st.rdb.SAdd(ctx, keyspace.Jobs, spec.ID)
+		return false, st.rdb.HSet(ctx, keyspace.Job(spec.ID), "state", StatePlanning, "started_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
 	}
 	old, err := st.Spec(ctx, spec.ID)
 	if err != nil {
@@ -69,7 +70,7 @@ func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
 		if err != nil {
 			return true, err
 		}
-		if err := st.rdb.HSet(ctx, jobKey(spec.ID), "spec", nb).Err(); err != nil {
+		if err := st.rdb.HSet(ctx, keyspace.Job(spec.ID), "spec", nb).Err(); err != nil {
 			return true, fmt.Errorf("store job: %w", err)
 		}
 	}
@@ -78,7 +79,7 @@ func (st *Store) CreateOrResume(ctx context.Context, spec Spec) (bool, error) {
 
 // Spec returns a job's spec.
 func (st *Store) Spec(ctx context.Context, id string) (Spec, error) {
-	b, err := st.rdb.HGet(ctx, jobKey(id), "spec").Bytes()
+	b, err := st.rdb.HGet(ctx, keyspace.Job(id), "spec").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Spec{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
 	}
@@ -97,7 +98,7 @@ func (st *Store) Spec(ctx context.Context, id string) (Spec, error) {
 // unless force is set: a late chunk must not turn an aborted job into done.
 func (st *Store) SetState(ctx context.Context, id, state, reason string, force bool) error {
 	if !force {
-		cur, err := st.rdb.HGet(ctx, jobKey(id), "state").Result()
+		cur, err := st.rdb.HGet(ctx, keyspace.Job(id), "state").Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
@@ -109,13 +110,13 @@ func (st *Store) SetState(ctx context.Context, id, state, reason string, force b
 	if state == StateDone || state == StateAborted || state == StateCancelled {
 		fields = append(fields, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
 	}
-	return st.rdb.HSet(ctx, jobKey(id), fields...).Err()
+	return st.rdb.HSet(ctx, keyspace.Job(id), fields...).Err()
 }
 
 // Stopped reports whether the job has been aborted or cancelled; a Redis
 // error reads as not stopped (it is met, and retried, elsewhere).
 func (st *Store) Stopped(ctx context.Context, id string) bool {
-	s, err := st.rdb.HGet(ctx, jobKey(id), "state").Result()
+	s, err := st.rdb.HGet(ctx, keyspace.Job(id), "state").Result()
 	return err == nil && (s == StateAborted || s == StateCancelled)
 }
 
@@ -127,7 +128,7 @@ func (st *Store) Abort(ctx context.Context, id, reason string) error {
 
 // Planned records that planning finished with this many chunks and records.
 func (st *Store) Planned(ctx context.Context, id string, chunks int, records int64) error {
-	return st.rdb.HSet(ctx, jobKey(id), "chunks", chunks, "records", records, "planned", 1).Err()
+	return st.rdb.HSet(ctx, keyspace.Job(id), "chunks", chunks, "records", records, "planned", 1).Err()
 }
 
 var planFailure = redis.NewScript(`
@@ -141,24 +142,24 @@ return 1
 // corrupt file's tail), once per file however often the job is planned.
 func (st *Store) PlanFailure(ctx context.Context, id string, f sinks.Failure) error {
 	b, _ := json.Marshal(f)
-	return planFailure.Run(ctx, st.rdb, []string{planFailKey(id), totalsKey(id), deadKey(id)}, f.File, b).Err()
+	return planFailure.Run(ctx, st.rdb, []string{keyspace.PlanFail(id), keyspace.Totals(id), keyspace.Dead(id)}, f.File, b).Err()
 }
 
 // Restart clears a finished job's chunk records, counters and call
 // checkpoints (checkpoint.go) so that it can run again from the start.
 func (st *Store) Restart(ctx context.Context, id string) error {
-	chunks, err := st.rdb.HGet(ctx, jobKey(id), "chunks").Int()
+	chunks, err := st.rdb.HGet(ctx, keyspace.Job(id), "chunks").Int()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	keys := []string{doneKey(id), totalsKey(id), statsKey(id), deadKey(id), planFailKey(id), pendingKey(id), deadChunksKey(id), errorsKey(id), idsKey(id)}
+	keys := []string{keyspace.Done(id), keyspace.Totals(id), keyspace.Stats(id), keyspace.Dead(id), keyspace.PlanFail(id), keyspace.Pending(id), keyspace.DeadChunks(id), keyspace.Errors(id), keyspace.IDs(id)}
 	for c := range chunks {
-		keys = append(keys, callsKey(id, c))
+		keys = append(keys, keyspace.Calls(id, c))
 	}
 	pipe := st.rdb.TxPipeline()
 	pipe.Del(ctx, keys...)
-	pipe.HDel(ctx, jobKey(id), "planned", "chunks", "records", "finished_at", "reason")
-	pipe.HSet(ctx, jobKey(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
+	pipe.HDel(ctx, keyspace.Job(id), "planned", "chunks", "records", "finished_at", "reason")
+	pipe.HSet(ctx, keyspace.Job(id), "started_at", time.Now().UTC().Format(time.RFC3339Nano))
 	_, err = pipe.Exec(ctx)
 	return err
 }
@@ -195,7 +196,7 @@ func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r Chun
 		fb, _ := json.Marshal(f)
 		args = append(args, fb)
 	}
-	n, err := completeChunk.Run(ctx, st.rdb, []string{doneKey(id), totalsKey(id), deadKey(id), pendingKey(id), deadChunksKey(id)}, args...).Int64()
+	n, err := completeChunk.Run(ctx, st.rdb, []string{keyspace.Done(id), keyspace.Totals(id), keyspace.Dead(id), keyspace.Pending(id), keyspace.DeadChunks(id)}, args...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("record chunk %d of job %s: %w", chunk, id, err)
 	}
@@ -204,7 +205,7 @@ func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r Chun
 
 // ChunkResults returns what each chunk recorded done counted, by chunk.
 func (st *Store) ChunkResults(ctx context.Context, id string) (map[int]ChunkResult, error) {
-	h, err := st.rdb.HGetAll(ctx, doneKey(id)).Result()
+	h, err := st.rdb.HGetAll(ctx, keyspace.Done(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("chunk results of job %s: %w", id, err)
 	}
@@ -225,7 +226,7 @@ func (st *Store) ChunkResults(ctx context.Context, id string) (map[int]ChunkResu
 
 // ChunkDone reports whether a chunk was recorded done.
 func (st *Store) ChunkDone(ctx context.Context, id string, chunk int) (bool, error) {
-	return st.rdb.HExists(ctx, doneKey(id), strconv.Itoa(chunk)).Result()
+	return st.rdb.HExists(ctx, keyspace.Done(id), strconv.Itoa(chunk)).Result()
 }
 
 // Stat names for AddStats: what the job spent, counted on every attempt.
@@ -245,7 +246,7 @@ func (st *Store) AddStats(ctx context.Context, id string, kv map[string]int64) e
 	pipe := st.rdb.Pipeline()
 	for k, v := range kv {
 		if v != 0 {
-			pipe.HIncrBy(ctx, statsKey(id), k, v)
+			pipe.HIncrBy(ctx, keyspace.Stats(id), k, v)
 		}
 	}
 	_, err := pipe.Exec(ctx)
@@ -305,9 +306,9 @@ func (s Status) Ended() bool {
 // Status returns a snapshot of a job.
 func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 	pipe := st.rdb.Pipeline()
-	job := pipe.HGetAll(ctx, jobKey(id))
-	totals := pipe.HGetAll(ctx, totalsKey(id))
-	stats := pipe.HGetAll(ctx, statsKey(id))
+	job := pipe.HGetAll(ctx, keyspace.Job(id))
+	totals := pipe.HGetAll(ctx, keyspace.Totals(id))
+	stats := pipe.HGetAll(ctx, keyspace.Stats(id))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Status{}, fmt.Errorf("job status %s: %w", id, err)
 	}
@@ -342,7 +343,7 @@ func (st *Store) Status(ctx context.Context, id string) (Status, error) {
 
 // DeadLetters returns up to limit of a job's failed records (all when limit <= 0).
 func (st *Store) DeadLetters(ctx context.Context, id string, limit int64) ([]sinks.Failure, error) {
-	raw, err := st.rdb.LRange(ctx, deadKey(id), 0, limit-1).Result()
+	raw, err := st.rdb.LRange(ctx, keyspace.Dead(id), 0, limit-1).Result()
 	if err != nil {
 		return nil, err
 	}

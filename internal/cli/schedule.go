@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -63,8 +64,6 @@ type SchedulerConfig struct {
 	Log       *slog.Logger
 }
 
-const schedulerLockKey = "cobatch:scheduler:lock"
-
 var renewLock = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -104,15 +103,15 @@ func RunScheduler(ctx context.Context, c SchedulerConfig) error {
 	}
 	defer func() {
 		stop()
-		_ = releaseLock.Run(context.WithoutCancel(ctx), c.Redis, []string{schedulerLockKey}, id).Err()
+		_ = releaseLock.Run(context.WithoutCancel(ctx), c.Redis, []string{keyspace.SchedulerLock}, id).Err()
 	}()
 	for {
 		var held bool
 		if sched == nil {
-			ok, err := c.Redis.SetNX(ctx, schedulerLockKey, id, c.LockTTL).Result()
+			ok, err := c.Redis.SetNX(ctx, keyspace.SchedulerLock, id, c.LockTTL).Result()
 			held = err == nil && ok
 		} else {
-			n, err := renewLock.Run(ctx, c.Redis, []string{schedulerLockKey}, id, c.LockTTL.Milliseconds()).Int()
+			n, err := renewLock.Run(ctx, c.Redis, []string{keyspace.SchedulerLock}, id, c.LockTTL.Milliseconds()).Int()
 			held = err == nil && n == 1
 		}
 		switch {

@@ -11,14 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// KeyPrefix starts every Redis key the limiter writes. The keys of one
-// limiter are KeyPrefix + "{limiter:" + fingerprint + ":" + endpoint + "}:"
-// followed by "log", "flight" or "state": the braces are a Redis Cluster
-// hash tag, so all three live in one slot and a script may touch them
-// together. The API key itself never appears, only its fingerprint.
-const KeyPrefix = "cobatch:"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
+)
 
 // Limiter paces one endpoint for one API key across every goroutine of every
 // process that shares the Redis, with a sliding-window log of grants that
@@ -146,10 +141,10 @@ func New(rdb redis.UniversalClient, apiKeyFP, endpoint string, limit Limit, opts
 	if cfg.memory <= 0 {
 		cfg.memory = 30 * 24 * time.Hour
 	}
-	tag := KeyPrefix + "{limiter:" + apiKeyFP + ":" + endpoint + "}:"
+	logKey, flightKey, stateKey := keyspace.Limiter(apiKeyFP, endpoint)
 	l := &Limiter{
 		rdb:      rdb,
-		keys:     []string{tag + "log", tag + "flight", tag + "state"},
+		keys:     []string{logKey, flightKey, stateKey},
 		fp:       apiKeyFP,
 		endpoint: endpoint,
 		limit:    limit,
