@@ -61,6 +61,12 @@ func (p pacedAsync) pace(ctx context.Context, endpoint string, call func(ctx con
 	}
 }
 
+// paced makes the call do(ctx, arg) through pace.
+func paced[A, R any](ctx context.Context, p pacedAsync, endpoint string, do func(context.Context, A) (R, error), arg A) (r R, err error) {
+	err = p.pace(ctx, endpoint, func(ctx context.Context) error { r, err = do(ctx, arg); return err })
+	return r, err
+}
+
 func (p pacedAsync) CreateDataset(ctx context.Context, dp cohere.DatasetCreateParams, data io.Reader, filename string) (id string, err error) {
 	// The body streams once: a 429 ends the call (the reader is spent).
 	lim := p.limiter(endpointDatasets)
@@ -80,14 +86,12 @@ func (p pacedAsync) CreateDataset(ctx context.Context, dp cohere.DatasetCreatePa
 	return id, err
 }
 
-func (p pacedAsync) GetDataset(ctx context.Context, id string) (d *cohere.Dataset, err error) {
-	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { d, err = p.api.GetDataset(ctx, id); return err })
-	return d, err
+func (p pacedAsync) GetDataset(ctx context.Context, id string) (*cohere.Dataset, error) {
+	return paced(ctx, p, endpointDatasets, p.api.GetDataset, id)
 }
 
-func (p pacedAsync) ListDatasets(ctx context.Context, lp cohere.ListDatasetsParams) (ds []cohere.Dataset, err error) {
-	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { ds, err = p.api.ListDatasets(ctx, lp); return err })
-	return ds, err
+func (p pacedAsync) ListDatasets(ctx context.Context, lp cohere.ListDatasetsParams) ([]cohere.Dataset, error) {
+	return paced(ctx, p, endpointDatasets, p.api.ListDatasets, lp)
 }
 
 func (p pacedAsync) FindDataset(ctx context.Context, name, typ string) (d *cohere.Dataset, err error) {
@@ -99,14 +103,12 @@ func (p pacedAsync) DeleteDataset(ctx context.Context, id string) error {
 	return p.pace(ctx, endpointDatasets, func(ctx context.Context) error { return p.api.DeleteDataset(ctx, id) })
 }
 
-func (p pacedAsync) CreateEmbedJob(ctx context.Context, req *cohere.CreateEmbedJobRequest) (r *cohere.CreateEmbedJobResponse, err error) {
-	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { r, err = p.api.CreateEmbedJob(ctx, req); return err })
-	return r, err
+func (p pacedAsync) CreateEmbedJob(ctx context.Context, req *cohere.CreateEmbedJobRequest) (*cohere.CreateEmbedJobResponse, error) {
+	return paced(ctx, p, endpointEmbedJobs, p.api.CreateEmbedJob, req)
 }
 
-func (p pacedAsync) GetEmbedJob(ctx context.Context, id string) (j *cohere.EmbedJob, err error) {
-	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { j, err = p.api.GetEmbedJob(ctx, id); return err })
-	return j, err
+func (p pacedAsync) GetEmbedJob(ctx context.Context, id string) (*cohere.EmbedJob, error) {
+	return paced(ctx, p, endpointEmbedJobs, p.api.GetEmbedJob, id)
 }
 
 func (p pacedAsync) ListEmbedJobs(ctx context.Context) (js []cohere.EmbedJob, err error) {
@@ -114,23 +116,20 @@ func (p pacedAsync) ListEmbedJobs(ctx context.Context) (js []cohere.EmbedJob, er
 	return js, err
 }
 
-func (p pacedAsync) FindEmbedJob(ctx context.Context, name string) (j *cohere.EmbedJob, err error) {
-	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { j, err = p.api.FindEmbedJob(ctx, name); return err })
-	return j, err
+func (p pacedAsync) FindEmbedJob(ctx context.Context, name string) (*cohere.EmbedJob, error) {
+	return paced(ctx, p, endpointEmbedJobs, p.api.FindEmbedJob, name)
 }
 
 func (p pacedAsync) CancelEmbedJob(ctx context.Context, id string) error {
 	return p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { return p.api.CancelEmbedJob(ctx, id) })
 }
 
-func (p pacedAsync) CreateBatch(ctx context.Context, req *cohere.CreateBatchRequest) (b *cohere.Batch, err error) {
-	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.CreateBatch(ctx, req); return err })
-	return b, err
+func (p pacedAsync) CreateBatch(ctx context.Context, req *cohere.CreateBatchRequest) (*cohere.Batch, error) {
+	return paced(ctx, p, endpointBatches, p.api.CreateBatch, req)
 }
 
-func (p pacedAsync) GetBatch(ctx context.Context, id string) (b *cohere.Batch, err error) {
-	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.GetBatch(ctx, id); return err })
-	return b, err
+func (p pacedAsync) GetBatch(ctx context.Context, id string) (*cohere.Batch, error) {
+	return paced(ctx, p, endpointBatches, p.api.GetBatch, id)
 }
 
 // AllBatches takes one unit for the listing; its later pages, rare at the
@@ -151,9 +150,8 @@ func (p pacedAsync) AllBatches(ctx context.Context, lp cohere.ListBatchesParams)
 	}
 }
 
-func (p pacedAsync) FindBatch(ctx context.Context, name string) (b *cohere.Batch, err error) {
-	err = p.pace(ctx, endpointBatches, func(ctx context.Context) error { b, err = p.api.FindBatch(ctx, name); return err })
-	return b, err
+func (p pacedAsync) FindBatch(ctx context.Context, name string) (*cohere.Batch, error) {
+	return paced(ctx, p, endpointBatches, p.api.FindBatch, name)
 }
 
 func (p pacedAsync) CancelBatch(ctx context.Context, id string) error {

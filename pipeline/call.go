@@ -102,6 +102,23 @@ func (w *Worker) Call(ctx context.Context, job, endpoint string, cost int, do fu
 	return w.callAPI(ctx, job, endpoint, cost, do)
 }
 
+// callFor makes the call do(ctx, req) through callAPI and returns its
+// response; stats reads off a response what the call billed and counts
+// (StatTokens, StatEmbedded, ...).
+func callFor[Req, Resp any](ctx context.Context, w *Worker, job, endpoint string, cost int,
+	do func(context.Context, Req) (Resp, error), req Req, stats func(Resp) map[string]int64) (Resp, error) {
+	var resp Resp
+	err := w.callAPI(ctx, job, endpoint, cost, func(ctx context.Context) (map[string]int64, error) {
+		r, err := do(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		resp = r
+		return stats(r), nil
+	})
+	return resp, err
+}
+
 // uncounted reports a call the API did not count against the rate limit:
 // it failed in the server (5xx) or on the way (a reset, a stalled attempt).
 // Its grant goes back to the limiter. A garbled answer or a call the caller

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
@@ -31,16 +29,6 @@ const (
 // chatInFlight is how many calls one chunk keeps in flight: the shared
 // limiter paces them, so this bounds only what one task holds open.
 const chatInFlight = 8
-
-func (w *Worker) chatter() (Chatter, error) {
-	if w.Chatter != nil {
-		return w.Chatter, nil
-	}
-	if c, ok := w.Embedder.(Chatter); ok {
-		return c, nil
-	}
-	return nil, errors.New("worker has no chat client")
-}
 
 // chatJob is what every call of a chat chunk shares.
 type chatJob struct {
@@ -83,7 +71,7 @@ func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPay
 		return out, err
 	}
 	cj := chatJob{w: w, spec: spec, fp: spec.Fingerprint(), now: time.Now().UTC()}
-	if cj.client, err = w.chatter(); err != nil {
+	if cj.client, err = opClient(w.Chatter, w, "chat"); err != nil {
 		return nil, err
 	}
 	if len(spec.JSONSchema) > 0 {
@@ -91,12 +79,6 @@ func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPay
 			return nil, w.abort(ctx, spec.ID, fmt.Sprintf("-json-schema: %v", err))
 		}
 	}
-	// A prompt repeated in the chunk is paid for once.
-	uniq, first := distinct(todo)
-	results := make([]*sinks.ChatResult, len(uniq))
-	reasons := make([]string, len(uniq))
-	errs := make([]error, len(uniq))
-	var wg sync.WaitGroup
 	inFlight := chatInFlight
 	if spec.MaxCost > 0 {
 		// Each call is checked against the budget with what the calls
@@ -104,51 +86,25 @@ func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPay
 		// a chunk from crossing the budget by the calls it holds open.
 		inFlight = 1
 	}
-	sem := make(chan struct{}, inFlight)
+	// A prompt repeated in the chunk is paid for once.
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i, it := range uniq {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i], reasons[i], errs[i] = cj.record(cctx, prompts[it.rec.ID])
-			if errs[i] != nil {
-				cancel() // the chunk is retried or the job stopped: no more calls
-			}
-		})
-	}
-	wg.Wait()
-	if err := firstError(errs); err != nil {
+	result, err := callDistinct(cctx, todo, inFlight, func(ctx context.Context, it item) (*sinks.ChatResult, string, error) {
+		r, reason, err := cj.record(ctx, prompts[it.rec.ID])
+		if err != nil {
+			cancel() // the chunk is retried or the job stopped: no more calls
+		}
+		return r, reason, err
+	})
+	if err != nil {
 		return nil, err
 	}
-	for _, it := range todo {
-		u := first[it.sha]
-		r := results[u]
-		if r == nil {
-			out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
-			continue
-		}
-		row := *r
+	rows, failed := outcomes(todo, result, func(it item, row sinks.ChatResult) sinks.ChatResult {
 		row.ID, row.ContentSHA256, row.Metadata = it.rec.ID, it.sha, it.rec.Meta
-		out.Chats = append(out.Chats, row)
-	}
+		return row
+	})
+	out.Chats, out.Failed = append(out.Chats, rows...), append(out.Failed, failed...)
 	return out, nil
-}
-
-// firstError prefers an error that stopped the job over the cancellations
-// it caused in the other calls.
-func firstError(errs []error) error {
-	var first error
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, errStopped):
-			return err
-		case first == nil || errors.Is(first, context.Canceled):
-			first = err
-		}
-	}
-	return first
 }
 
 // request is the chat call for one rendered prompt.
@@ -175,14 +131,8 @@ func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult
 	for attempt := 1; ; attempt++ {
 		var res *sinks.ChatResult
 		var invalid error
-		var raw string
-		err := cj.w.callAPI(ctx, cj.spec.ID, "chat", 1, func(ctx context.Context) (map[string]int64, error) {
-			r, err := cj.client.Chat(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			st := map[string]int64{StatTokens: int64(r.Usage.BilledUnits.InputTokens), StatOutputTokens: int64(r.Usage.BilledUnits.OutputTokens)}
-			raw = r.Text()
+		reply, err := callFor(ctx, cj.w, cj.spec.ID, "chat", 1, cj.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
+			st := chatBilled(r)
 			res, invalid = cj.result(r, prompt)
 			if invalid == nil {
 				st[StatEmbedded] = 1
@@ -190,26 +140,30 @@ func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult
 					st[StatMaxTokens] = 1
 				}
 			}
-			return st, nil
+			return st
 		})
-		if apiErr, ok := rejected(err); ok {
-			reason := rejectedReason(apiErr)
-			if strings.Contains(apiErr.Message, "too many tokens") {
-				// Not truncated: the record is reported with its size.
-				reason = fmt.Sprintf("prompt of ~%d tokens (%d bytes) is over the context of %s: %s", (len(prompt)+len(cj.spec.System)+3)/4, len(prompt)+len(cj.spec.System), cj.spec.Model, reason)
-			}
-			return nil, reason, nil
+		reason, err := reasonOrErr(err)
+		if strings.Contains(reason, "too many tokens") {
+			// Not truncated: the record is reported with its size.
+			reason = fmt.Sprintf("prompt of ~%d tokens (%d bytes) is over the context of %s: %s", (len(prompt)+len(cj.spec.System)+3)/4, len(prompt)+len(cj.spec.System), cj.spec.Model, reason)
 		}
-		if err != nil {
-			return nil, "", err
+		if reason != "" || err != nil {
+			return nil, reason, err
 		}
 		if invalid == nil {
 			return res, "", nil
 		}
 		if attempt == 2 {
-			return nil, fmt.Sprintf("reply invalid after a retry: %v; raw reply: %q", invalid, raw), nil
+			return nil, fmt.Sprintf("reply invalid after a retry: %v; raw reply: %q", invalid, reply.Text()), nil
 		}
 	}
+}
+
+// chatBilled is what a chat call billed: its input tokens, and its output
+// tokens, which are priced apart (Spec.PriceOut).
+func chatBilled(r *cohere.ChatResponse) map[string]int64 {
+	b := r.Usage.BilledUnits
+	return map[string]int64{StatTokens: int64(b.InputTokens), StatOutputTokens: int64(b.OutputTokens)}
 }
 
 // result turns a reply into a row, parsing and validating a structured

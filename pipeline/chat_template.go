@@ -34,6 +34,13 @@ func parseChatTemplate(text string) (*chatTemplate, error) {
 		}
 	}
 	var walk func(n parse.Node, top bool)
+	// branch walks an if, range or with; range and with set the dot
+	// inside their list, where a field is no longer the record's.
+	branch := func(b *parse.BranchNode, top, listTop bool) {
+		walk(b.Pipe, top)
+		walk(b.List, listTop)
+		walk(b.ElseList, top)
+	}
 	walk = func(n parse.Node, top bool) {
 		switch n := n.(type) {
 		case *parse.ListNode:
@@ -65,17 +72,11 @@ func parseChatTemplate(text string) (*chatTemplate, error) {
 		case *parse.ChainNode:
 			walk(n.Node, top)
 		case *parse.IfNode:
-			walk(n.Pipe, top)
-			walk(n.List, top)
-			walk(n.ElseList, top)
+			branch(&n.BranchNode, top, top)
 		case *parse.RangeNode:
-			walk(n.Pipe, top)
-			walk(n.List, false)
-			walk(n.ElseList, top)
+			branch(&n.BranchNode, top, false)
 		case *parse.WithNode:
-			walk(n.Pipe, top)
-			walk(n.List, false)
-			walk(n.ElseList, top)
+			branch(&n.BranchNode, top, false)
 		case *parse.TemplateNode:
 			walk(n.Pipe, top)
 		}

@@ -25,7 +25,7 @@ import (
 // in the job store as the call returns, so that the next delivery pays only
 // for the calls that had not returned: at most one call (MaxBatch texts) per
 // handler of the lost worker. Embed chunks and the classify embed route
-// (embedItems) and the classify route (classifyChunk) use it, through
+// (embedItems) and the classify route (classifyViaClassify) use it, through
 // checkpointedCalls.
 //
 // Results are bytes (the operation encodes them) under the chunk, one field

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,14 +14,17 @@ type Classifier interface {
 	Classify(ctx context.Context, req *cohere.ClassifyRequest) (*cohere.ClassifyResponse, error)
 }
 
-func (w *Worker) classifier() (Classifier, error) {
-	if w.Classifier != nil {
-		return w.Classifier, nil
+// opClient is the worker's client of an operation: its own when set, else
+// the Embedder when that serves the operation too (cohere.Client does).
+func opClient[C any](own C, w *Worker, op string) (C, error) {
+	if any(own) != nil {
+		return own, nil
 	}
-	if c, ok := w.Embedder.(Classifier); ok {
+	if c, ok := w.Embedder.(C); ok {
 		return c, nil
 	}
-	return nil, errors.New("worker has no classify client")
+	var none C
+	return none, fmt.Errorf("worker has no %s client", op)
 }
 
 // jobExamples returns a classify job's examples, read from Redis once per
@@ -38,7 +40,7 @@ func (w *Worker) jobExamples(ctx context.Context, spec Spec) ([]cohere.ClassifyE
 	if err != nil {
 		return nil, err
 	}
-	if len(ex) == 0 || examplesHash(ex) != spec.ExamplesSHA256 {
+	if len(ex) == 0 || jsonSHA256(ex) != spec.ExamplesSHA256 {
 		// No retry can bring them back: stop the job with a reason.
 		return nil, w.abort(ctx, spec.ID, "the job's classify examples are missing from Redis or changed; run enqueue again to store them")
 	}
@@ -46,9 +48,8 @@ func (w *Worker) jobExamples(ctx context.Context, spec Spec) ([]cohere.ClassifyE
 	return ex, nil
 }
 
-// classifyChunk classifies one chunk as embedChunk embeds one: unchanged
-// records are kept, each distinct text is paid for once, and a batch the
-// API rejects is halved until the offending inputs are isolated.
+// classifyChunk labels one chunk on the job's route (-via): records the
+// sink holds unchanged are kept, the others labelled.
 func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
 	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Classifications: []sinks.Classification{}}
 	items, err := w.readItems(ctx, spec, p, out)
@@ -56,23 +57,46 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 		return nil, err
 	}
 	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	if err != nil || len(todo) == 0 {
+		return out, err
+	}
+	var verdict func(item) (*sinks.Classification, string)
+	switch spec.Via {
+	case ViaEmbed:
+		verdict, err = w.classifyViaEmbed(ctx, spec, p, todo)
+	case ViaChat:
+		verdict, err = w.classifyViaChat(ctx, spec, todo)
+	default:
+		verdict, err = w.classifyViaClassify(ctx, spec, p, todo)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	client, err := w.classifier()
-	if err != nil {
+	now := time.Now().UTC()
+	fp := spec.Fingerprint()
+	rows, failed := outcomes(todo, verdict, func(it item, c sinks.Classification) sinks.Classification {
+		c.ID, c.ContentSHA256, c.Metadata = it.rec.ID, it.sha, it.rec.Meta
+		c.Model, c.Fingerprint, c.ClassifiedAt = spec.Model, fp, now
+		return c
+	})
+	out.Classifications, out.Failed = append(out.Classifications, rows...), append(out.Failed, failed...)
+	return out, nil
+}
+
+// classifyViaClassify labels records with /v1/classify as embedChunk
+// embeds them: each distinct text is paid for once, and a batch the API
+// rejects is halved until the offending inputs are isolated. Each verdict
+// holds the route's fields of a row; nil, a rejected text's reason.
+func (w *Worker) classifyViaClassify(ctx context.Context, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
+	cb := classifyBatcher{w: w, spec: spec}
+	if cb.client, err = opClient(w.Classifier, w, "classify"); err != nil {
 		return nil, err
 	}
-	examples, err := w.jobExamples(ctx, spec)
-	if err != nil {
+	if cb.examples, err = w.jobExamples(ctx, spec); err != nil {
 		return nil, err
 	}
 	// As for embed (embedItems): the verdicts of calls an earlier delivery
 	// made are not paid for again, and each call's are checkpointed.
-	cb := classifyBatcher{w: w, spec: spec, client: client, examples: examples}
 	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch, nil,
 		func(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
 			return cb.batch(ctx, batch, verdicts, reasons)
@@ -80,24 +104,17 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
-	fp := spec.Fingerprint()
-	for _, it := range todo {
+	return func(it item) (*sinks.Classification, string) {
 		v, reason := result(it)
 		if v == nil {
-			out.Failed = append(out.Failed, failure(it.rec, reason))
-			continue
+			return nil, reason
 		}
 		labels := make(map[string]float32, len(v.Labels))
 		for l, c := range v.Labels {
 			labels[l] = float32(c.Confidence)
 		}
-		out.Classifications = append(out.Classifications, sinks.Classification{
-			ID: it.rec.ID, Label: v.Prediction, Confidence: new(float32(v.Confidence)), Labels: labels,
-			Model: spec.Model, Fingerprint: fp, ContentSHA256: it.sha, Metadata: it.rec.Meta, ClassifiedAt: now, Route: ViaClassify,
-		})
-	}
-	return out, nil
+		return &sinks.Classification{Label: v.Prediction, Confidence: new(float32(v.Confidence)), Labels: labels, Route: ViaClassify}, ""
+	}, nil
 }
 
 type classifyBatcher struct {
@@ -121,14 +138,8 @@ func (b classifyBatcher) send(ctx context.Context, batch []item, verdicts []*coh
 	for i, it := range batch {
 		req.Inputs[i] = it.rec.Text
 	}
-	var resp *cohere.ClassifyResponse
-	err := b.w.callAPI(ctx, b.spec.ID, "classify", 1, func(ctx context.Context) (map[string]int64, error) {
-		r, err := b.client.Classify(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		resp = r
-		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(batch))}, nil
+	resp, err := callFor(ctx, b.w, b.spec.ID, "classify", 1, b.client.Classify, req, func(r *cohere.ClassifyResponse) map[string]int64 {
+		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(batch))}
 	})
 	if err != nil {
 		return err

@@ -3,12 +3,9 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/schema"
@@ -24,11 +21,6 @@ import (
 // reply. The API gives no confidence: it is left empty (NULL), and labels
 // holds 1 for each predicted label.
 
-// labelChatter calls Cohere's v2 chat endpoint (cohere.Client satisfies it).
-type labelChatter interface {
-	Chat(ctx context.Context, req *cohere.ChatRequest) (*cohere.ChatResponse, error)
-}
-
 const (
 	// chatLeadIn precedes each record's text in the last user message.
 	chatLeadIn = "Text to classify:\n"
@@ -38,13 +30,6 @@ const (
 	// once; the shared limiter still sets the pace.
 	chatParallel = 8
 )
-
-func (w *Worker) labelChatter() (labelChatter, error) {
-	if c, ok := w.Embedder.(labelChatter); ok {
-		return c, nil
-	}
-	return nil, errors.New("worker has no chat client")
-}
 
 // labelSchema is the reply's JSON schema: {"label": one of labels}, or
 // {"labels": [one or more of labels]} for a multi-label job.
@@ -97,80 +82,28 @@ func chatShots(labels []string, examples []cohere.ClassifyExample) []cohere.Clas
 	return out
 }
 
-func (w *Worker) classifyChatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Classifications: []sinks.Classification{}}
-	items, err := w.readItems(ctx, spec, p, out)
-	if err != nil {
-		return nil, err
-	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
-	if err != nil || len(todo) == 0 {
-		return out, err
-	}
-	client, err := w.labelChatter()
-	if err != nil {
-		return nil, err
-	}
+// classifyViaChat labels records with one chat call per distinct text.
+func (w *Worker) classifyViaChat(ctx context.Context, spec Spec, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
 	examples, err := w.jobExamples(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	sch := labelSchema(spec.Labels, spec.MultiLabel)
-	compiled, err := schema.Compile(sch)
-	if err != nil {
+	lc := labelCaller{w: w, spec: spec, prompt: chatPrompt(spec, examples), schema: labelSchema(spec.Labels, spec.MultiLabel)}
+	if lc.compiled, err = schema.Compile(lc.schema); err != nil {
 		return nil, fmt.Errorf("label schema: %w", err)
 	}
-	lc := labelCaller{w: w, spec: spec, client: client, prompt: chatPrompt(spec, examples), schema: sch, compiled: compiled}
-	uniq, first := distinct(todo)
-	verdicts := make([][]string, len(uniq))
-	reasons := make([]string, len(uniq))
-	errs := make([]error, len(uniq))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(chatParallel, len(uniq)) {
-		wg.Go(func() {
-			for i := range next {
-				verdicts[i], reasons[i], errs[i] = lc.label(ctx, uniq[i].rec.Text)
-			}
-		})
-	}
-	for i := range uniq {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if lc.client, err = opClient(w.Chatter, w, "chat"); err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
-	fp := spec.Fingerprint()
-	for _, it := range todo {
-		u := first[it.sha]
-		got := verdicts[u]
-		if got == nil {
-			out.Failed = append(out.Failed, failure(it.rec, reasons[u]))
-			continue
-		}
-		scores := make(map[string]float32, len(got))
-		for _, l := range got {
-			scores[l] = 1
-		}
-		c := sinks.Classification{
-			ID: it.rec.ID, Label: got[0], Labels: scores, Route: ViaChat,
-			Model: spec.Model, Fingerprint: fp, ContentSHA256: it.sha, Metadata: it.rec.Meta, ClassifiedAt: now,
-		}
-		if spec.MultiLabel {
-			c.LabelsPredicted = got
-		}
-		out.Classifications = append(out.Classifications, c)
-	}
-	return out, nil
+	return callDistinct(ctx, todo, chatParallel, func(ctx context.Context, it item) (*sinks.Classification, string, error) {
+		return lc.label(ctx, it.rec.Text)
+	})
 }
 
 type labelCaller struct {
 	w        *Worker
 	spec     Spec
-	client   labelChatter
+	client   Chatter
 	prompt   []cohere.ChatMessage
 	schema   json.RawMessage
 	compiled *schema.Schema
@@ -179,7 +112,7 @@ type labelCaller struct {
 // label asks for text's label(s): a reply that does not hold one is asked
 // again once, then comes back as a reason with the raw reply. A request
 // the API rejects (400/422) is a reason too; anything else is an error.
-func (lc labelCaller) label(ctx context.Context, text string) ([]string, string, error) {
+func (lc labelCaller) label(ctx context.Context, text string) (*sinks.Classification, string, error) {
 	temp, seed := 0.0, int64(0)
 	req := &cohere.ChatRequest{
 		Model:          lc.spec.Model,
@@ -190,22 +123,13 @@ func (lc labelCaller) label(ctx context.Context, text string) ([]string, string,
 	}
 	var reason string
 	for range 2 {
-		var resp *cohere.ChatResponse
-		err := lc.w.callAPI(ctx, lc.spec.ID, "chat", 1, func(ctx context.Context) (map[string]int64, error) {
-			r, err := lc.client.Chat(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			resp = r
-			// Output tokens are priced apart, at Spec.PriceOut.
-			b := r.Usage.BilledUnits
-			return map[string]int64{StatTokens: int64(b.InputTokens), StatOutputTokens: int64(b.OutputTokens), StatEmbedded: 1}, nil
+		resp, err := callFor(ctx, lc.w, lc.spec.ID, "chat", 1, lc.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
+			st := chatBilled(r)
+			st[StatEmbedded] = 1
+			return st
 		})
-		if v, ok := rejected(err); ok {
-			return nil, rejectedReason(v), nil
-		}
-		if err != nil {
-			return nil, "", err
+		if reason, err := reasonOrErr(err); reason != "" || err != nil {
+			return nil, reason, err
 		}
 		raw := resp.Text()
 		got, perr := lc.parse(raw)
@@ -217,8 +141,10 @@ func (lc labelCaller) label(ctx context.Context, text string) ([]string, string,
 	return nil, reason, nil
 }
 
-// parse validates a reply against the schema and returns its label(s).
-func (lc labelCaller) parse(raw string) ([]string, error) {
+// parse validates a reply against the schema and returns its label(s) as
+// the route's fields of a row: the API gives no confidence, and labels
+// holds 1 for each label predicted.
+func (lc labelCaller) parse(raw string) (*sinks.Classification, error) {
 	if err := lc.compiled.Validate([]byte(raw)); err != nil {
 		return nil, err
 	}
@@ -229,8 +155,16 @@ func (lc labelCaller) parse(raw string) ([]string, error) {
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return nil, err
 	}
+	got := []string{v.Label}
 	if lc.spec.MultiLabel {
-		return v.Labels, nil
+		got = v.Labels
 	}
-	return []string{v.Label}, nil
+	c := &sinks.Classification{Label: got[0], Labels: make(map[string]float32, len(got)), Route: ViaChat}
+	for _, l := range got {
+		c.Labels[l] = 1
+	}
+	if lc.spec.MultiLabel {
+		c.LabelsPredicted = got
+	}
+	return c, nil
 }

@@ -46,16 +46,9 @@ func classifyEmbedSpec(spec Spec) Spec {
 	return spec
 }
 
-func (w *Worker) classifyEmbedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Classifications: []sinks.Classification{}}
-	items, err := w.readItems(ctx, spec, p, out)
-	if err != nil {
-		return nil, err
-	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
-	if err != nil || len(todo) == 0 {
-		return out, err
-	}
+// classifyViaEmbed labels records by their nearest centroids; a text the
+// API rejected has no verdict but its reason.
+func (w *Worker) classifyViaEmbed(ctx context.Context, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
 	cents, err := w.centroids(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -65,17 +58,22 @@ func (w *Worker) classifyEmbedChunk(ctx context.Context, spec Spec, sink Sink, p
 	if err != nil {
 		return nil, err
 	}
-	out.Failed = append(out.Failed, failed...)
-	now := time.Now().UTC()
-	fp := spec.Fingerprint()
+	vecs := make(map[string][]float32, len(rows))
 	for _, r := range rows {
-		label, conf, scores, multi := nearestCentroid(r.Float, spec.Labels, cents, spec.MultiLabel)
-		out.Classifications = append(out.Classifications, sinks.Classification{
-			ID: r.ID, Label: label, Confidence: &conf, Labels: scores, Route: ViaEmbed, LabelsPredicted: multi,
-			Model: spec.Model, Fingerprint: fp, ContentSHA256: r.ContentSHA256, Metadata: r.Metadata, ClassifiedAt: now,
-		})
+		vecs[r.ID] = r.Float
 	}
-	return out, nil
+	reasons := make(map[string]string, len(failed))
+	for _, f := range failed {
+		reasons[f.ID] = f.Reason
+	}
+	return func(it item) (*sinks.Classification, string) {
+		v, ok := vecs[it.rec.ID]
+		if !ok {
+			return nil, reasons[it.rec.ID]
+		}
+		label, conf, scores, multi := nearestCentroid(v, spec.Labels, cents, spec.MultiLabel)
+		return &sinks.Classification{Label: label, Confidence: &conf, Labels: scores, LabelsPredicted: multi, Route: ViaEmbed}, ""
+	}, nil
 }
 
 // nearestCentroid scores v against each label's centroid (see the top of

@@ -23,12 +23,6 @@ func init() {
 		Estimate:       classifyEstimate,
 		Endpoint:       classifyEndpoint,
 		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-			switch spec.Via {
-			case ViaEmbed:
-				return w.classifyEmbedChunk(ctx, spec, sink, p)
-			case ViaChat:
-				return w.classifyChatChunk(ctx, spec, sink, p)
-			}
 			return w.classifyChunk(ctx, spec, sink, p)
 		},
 	})
@@ -38,7 +32,7 @@ func classifyDefaults(s Spec) Spec {
 	s = syncOnly(s)
 	s = classifyRouteDefaults(s)
 	if len(s.Examples) > 0 {
-		s.ExamplesSHA256 = examplesHash(s.Examples)
+		s.ExamplesSHA256 = jsonSHA256(s.Examples)
 	}
 	return s
 }

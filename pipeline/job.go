@@ -115,13 +115,20 @@ func (s Spec) Fingerprint() string {
 // DefaultJobID derives a job id from what determines the job's output, so
 // that running the same command again resumes the same job.
 func DefaultJobID(s Spec) string {
-	h := sha256.New()
 	key := s
 	key.ID, key.CreatedAt = "", time.Time{}
 	key.AsyncOptions = AsyncOptions{} // the route changes the cost, not the output
 	key.Budget = Budget{}
-	_ = json.NewEncoder(h).Encode(key)
-	return s.Op + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	return s.Op + "-" + jsonSHA256(key)[:12]
+}
+
+// jsonSHA256 is the hex SHA-256 of v's JSON encoding (with json.Encoder's
+// final newline): what names a job (DefaultJobID) and its classify examples
+// (ExamplesSHA256).
+func jsonSHA256(v any) string {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(v)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Target is what the job's sink is told of it; databaseURL is the worker's

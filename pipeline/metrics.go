@@ -53,52 +53,37 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	byEndpoint := []string{JobLabel, "endpoint"}
 	byStatus := []string{JobLabel, "endpoint", "status"}
 	m := &Metrics{
-		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_records_total", Help: "Records processed, by outcome (written, skipped, failed).",
-		}, []string{JobLabel, "outcome"}),
-		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_api_calls_total", Help: "Cohere API calls, by endpoint and HTTP status (0: no response).",
-		}, byStatus),
-		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_api_throttled_total", Help: "429 responses received.",
-		}, byEndpoint),
-		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_tokens_billed_total", Help: "Input tokens billed by the API.",
-		}, byEndpoint),
-		LimiterWait: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_limiter_wait_seconds_total", Help: "Time spent waiting on the shared rate limiter.",
-		}, byEndpoint),
-		SinkWriteSec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "cobatch_sink_write_seconds", Help: "Time to write one chunk to the sink.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		}, job),
-		APISeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "cobatch_api_request_duration_seconds", Help: "Duration of one Cohere API call, the client's own retries included, by endpoint and final HTTP status (0: no response).",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
-		}, byStatus),
-		Cost: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cobatch_estimated_cost_usd_total", Help: "Estimated cost of the billed tokens or search units, in USD at the job's price.",
-		}, job),
-		LimiterLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cobatch_limiter_limit", Help: "Units per limiter window in force: the configured limit, or the one learned from 429s.",
-		}, byEndpoint),
-		LimiterRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cobatch_limiter_rate_per_second", Help: "Units per second the shared limiter allows now (the limit in force over its window).",
-		}, byEndpoint),
-		LimiterMax: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cobatch_limiter_configured_rate_per_second", Help: "Units per second of the configured limit (-rate-limit or the API's production limit).",
-		}, byEndpoint),
+		Records:      counter("cobatch_records_total", "Records processed, by outcome (written, skipped, failed).", JobLabel, "outcome"),
+		Calls:        counter("cobatch_api_calls_total", "Cohere API calls, by endpoint and HTTP status (0: no response).", byStatus...),
+		Throttled:    counter("cobatch_api_throttled_total", "429 responses received.", byEndpoint...),
+		Tokens:       counter("cobatch_tokens_billed_total", "Input tokens billed by the API.", byEndpoint...),
+		LimiterWait:  counter("cobatch_limiter_wait_seconds_total", "Time spent waiting on the shared rate limiter.", byEndpoint...),
+		SinkWriteSec: histogram("cobatch_sink_write_seconds", "Time to write one chunk to the sink.", 0.005, job...),
+		APISeconds:   histogram("cobatch_api_request_duration_seconds", "Duration of one Cohere API call, the client's own retries included, by endpoint and final HTTP status (0: no response).", 0.01, byStatus...),
+		Cost:         counter("cobatch_estimated_cost_usd_total", "Estimated cost of the billed tokens or search units, in USD at the job's price.", job...),
+		LimiterLimit: gauge("cobatch_limiter_limit", "Units per limiter window in force: the configured limit, or the one learned from 429s.", byEndpoint...),
+		LimiterRate:  gauge("cobatch_limiter_rate_per_second", "Units per second the shared limiter allows now (the limit in force over its window).", byEndpoint...),
+		LimiterMax:   gauge("cobatch_limiter_configured_rate_per_second", "Units per second of the configured limit (-rate-limit or the API's production limit).", byEndpoint...),
+		Truncated:    counter("cobatch_texts_truncated_total", "Texts embedded although longer than the model's context (cut short by the API).", job...),
 	}
-	m.Truncated = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cobatch_texts_truncated_total", Help: "Texts embedded although longer than the model's context (cut short by the API).",
-	}, []string{JobLabel})
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "cobatch_build_info", Help: "Always 1; the labels name the running build.",
-	}, []string{"version", "goversion"})
+	build := gauge("cobatch_build_info", "Always 1; the labels name the running build.", "version", "goversion")
 	build.WithLabelValues(version.String(), runtime.Version()).Set(1)
 	reg.MustRegister(m.Records, m.Calls, m.Throttled, m.Tokens, m.LimiterWait, m.SinkWriteSec,
 		m.APISeconds, m.Cost, m.LimiterLimit, m.LimiterRate, m.LimiterMax, m.Truncated, build)
 	return m
+}
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+// histogram's buckets start at first seconds and double 14 times.
+func histogram(name, help string, first float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: prometheus.ExponentialBuckets(first, 2, 14)}, labels)
 }
 
 // vecs are the per-job series, each with a JobLabel.

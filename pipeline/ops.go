@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,12 +44,6 @@ type OpOptions struct {
 	TopN int `json:"top_n,omitempty"`
 	// MaxTokensPerDoc truncates long documents (0: the API's default).
 	MaxTokensPerDoc int `json:"max_tokens_per_doc,omitempty"`
-}
-
-func examplesHash(ex []cohere.ClassifyExample) string {
-	h := sha256.New()
-	_ = json.NewEncoder(h).Encode(ex)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // ValidateExamples applies the API's rules to classify examples: at least

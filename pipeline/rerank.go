@@ -25,16 +25,6 @@ type Reranker interface {
 // StatSearchUnits counts the search units rerank calls were billed.
 const StatSearchUnits = "search_units"
 
-func (w *Worker) reranker() (Reranker, error) {
-	if w.Reranker != nil {
-		return w.Reranker, nil
-	}
-	if r, ok := w.Embedder.(Reranker); ok {
-		return r, nil
-	}
-	return nil, errors.New("worker has no rerank client")
-}
-
 // rerankDoc is one document of a query: its id (or its index as text) and
 // the text scored.
 type rerankDoc struct {
@@ -54,7 +44,7 @@ func (w *Worker) rerankChunk(ctx context.Context, spec Spec, _ Sink, p ChunkPayl
 	if len(items) == 0 {
 		return out, nil
 	}
-	client, err := w.reranker()
+	client, err := opClient(w.Reranker, w, "rerank")
 	if err != nil {
 		return nil, err
 	}
@@ -119,24 +109,15 @@ func (w *Worker) rankQuery(ctx context.Context, spec Spec, client Reranker, quer
 			req.TopN = spec.TopN // a document outside one call's top N is outside the merged top N too
 		}
 		last := hi == len(docs)
-		var resp *cohere.RerankResponse
-		err := w.callAPI(ctx, spec.ID, "rerank", 1, func(ctx context.Context) (map[string]int64, error) {
-			r, err := client.Rerank(ctx, req)
-			if err != nil {
-				return nil, err
-			}
-			resp = r
+		resp, err := callFor(ctx, w, spec.ID, "rerank", 1, client.Rerank, req, func(r *cohere.RerankResponse) map[string]int64 {
 			st := map[string]int64{StatSearchUnits: int64(math.Round(r.Meta.BilledUnits.SearchUnits))}
 			if last {
 				st[StatEmbedded] = 1
 			}
-			return st, nil
+			return st
 		})
-		if apiErr, ok := rejected(err); ok {
-			return nil, rejectedReason(apiErr), nil
-		}
-		if err != nil {
-			return nil, "", err
+		if reason, err := reasonOrErr(err); reason != "" || err != nil {
+			return nil, reason, err
 		}
 		want := len(req.Documents)
 		if req.TopN > 0 {
