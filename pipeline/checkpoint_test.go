@@ -114,7 +114,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
 	if n := h.fake.Stats().EmbeddedTexts; n != died*pipeline.MaxBatch {
@@ -136,7 +136,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	st, err := h.store.Status(ctx, spec.ID)
@@ -184,7 +184,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Classifier = dyingClassifier{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
 	saved := h.rdb.HVals(ctx, pipeline.CallsKey(spec.ID, 0)).Val()
@@ -198,7 +198,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 			}
 		}
 	}
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {
@@ -260,13 +260,13 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
 	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
 		t.Fatalf("%d vectors checkpointed, want the %d of the record calls that returned", n, (died-2)*pipeline.MaxBatch)
 	}
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {

@@ -83,7 +83,7 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 	b, _ := json.Marshal(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0})
 	// One retry allowed: settle gives up from the delivery before the
 	// last one, here the first.
-	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(TypeEmbedChunk, b, asynq.Queue(DefaultQueue), asynq.MaxRetry(1))); err != nil {
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(TypeChunk, b, asynq.Queue(DefaultQueue), asynq.MaxRetry(1))); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -114,4 +114,16 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the task was not archived without retry")
+}
+
+// TestMuxRoutesEveryTaskType: each task type a version of cobatch queues,
+// the chunk task's former name included, reaches a handler of its own.
+func TestMuxRoutesEveryTaskType(t *testing.T) {
+	t.Parallel()
+	mux := NewMux(&pipeline.Worker{})
+	for _, typ := range []string{TypeChunk, typeChunkV1, TypeFinalize, TypeAsyncUpload, TypeAsyncPoll, TypeAsyncDownload} {
+		if _, pattern := mux.Handler(asynq.NewTask(typ, nil)); pattern != typ {
+			t.Errorf("task type %q routed to %q", typ, pattern)
+		}
+	}
 }

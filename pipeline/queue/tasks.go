@@ -11,7 +11,7 @@ import (
 
 // Task types handled by workers.
 const (
-	TypeEmbedChunk    = "cobatch:embed:chunk"
+	TypeChunk         = "cobatch:chunk"
 	TypeFinalize      = "cobatch:job:finalize"
 	TypeAsyncUpload   = "cobatch:async:upload"
 	TypeAsyncPoll     = "cobatch:async:poll"
@@ -20,6 +20,10 @@ const (
 	// handler plans the job of a job file (HandleTicks).
 	TypeScheduledJob = "cobatch:job:scheduled"
 )
+
+// typeChunkV1 is what versions before TypeChunk called a chunk task, when
+// only embed had chunks; a worker still runs the ones they queued.
+const typeChunkV1 = "cobatch:embed:chunk"
 
 // DefaultQueue holds every task of a job: asynq dedupes task ids per queue.
 const DefaultQueue = "cobatch"
