@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // dying counts calls; call number dieAt is answered (and paid for) but its
@@ -121,7 +122,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Fatalf("the dying delivery paid %d texts, want %d", n, died*pipeline.MaxBatch)
 	}
 
-	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-1)*pipeline.MaxBatch {
+	if n := h.rdb.HLen(ctx, keyspace.Calls(spec.ID, 0)).Val(); n != (died-1)*pipeline.MaxBatch {
 		t.Fatalf("%d vectors checkpointed, want the %d of the calls that returned", n, (died-1)*pipeline.MaxBatch)
 	}
 	// Record 10 (answered by the first call) changes its text, same length,
@@ -152,7 +153,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Errorf("fake embedded %d texts, want %d: %d paid twice, want %d", n, want, n-records, pipeline.MaxBatch+1)
 	}
 	checkParquet(t, h.out, spec, texts)
-	if n, err := h.rdb.Exists(ctx, pipeline.CallsKey(spec.ID, 0)).Result(); err != nil || n != 0 {
+	if n, err := h.rdb.Exists(ctx, keyspace.Calls(spec.ID, 0)).Result(); err != nil || n != 0 {
 		t.Errorf("the chunk's checkpoint is still in Redis after the chunk was written (%d, %v)", n, err)
 	}
 }
@@ -187,7 +188,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
-	saved := h.rdb.HVals(ctx, pipeline.CallsKey(spec.ID, 0)).Val()
+	saved := h.rdb.HVals(ctx, keyspace.Calls(spec.ID, 0)).Val()
 	if len(saved) != (died-1)*pipeline.MaxBatch {
 		t.Fatalf("%d verdicts checkpointed, want the %d of the calls that returned", len(saved), (died-1)*pipeline.MaxBatch)
 	}
@@ -263,7 +264,7 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
-	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
+	if n := h.rdb.HLen(ctx, keyspace.Calls(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
 		t.Fatalf("%d vectors checkpointed, want the %d of the record calls that returned", n, (died-2)*pipeline.MaxBatch)
 	}
 	if err := newWorker().HandleChunk(ctx, task); err != nil {

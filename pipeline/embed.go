@@ -40,8 +40,7 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 // vector an earlier delivery of the chunk checkpointed is not paid for again,
 // and each call's vectors are checkpointed as it returns.
 func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	lim := w.Limiter("embed")
-	result, err := checkpointedCalls(ctx, w, ck, items, callSize(lim.Current().Count), lim,
+	result, err := checkpointedCalls(ctx, w, ck, items, callSize(w.Limiter("embed").Current().Count), "embed",
 		func(ctx context.Context, batch []item, vecs []*sinks.Embedding, reasons []string) error {
 			return w.embedBatch(ctx, spec, batch, vecs, reasons)
 		}, encodeEmbedding, decodeEmbedding)
@@ -50,15 +49,7 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items
 	}
 	now := time.Now().UTC()
 	fp := spec.Fingerprint()
-	var rows []sinks.Embedding
-	var failed []sinks.Failure
-	for _, it := range items {
-		v, reason := result(it)
-		if v == nil {
-			failed = append(failed, failure(it.rec, reason))
-			continue
-		}
-		row := *v
+	rows, failed := outcomes(items, result, func(it item, row sinks.Embedding) sinks.Embedding {
 		row.ID, row.Metadata = it.rec.ID, it.rec.Meta
 		row.Model, row.InputType, row.Fingerprint = spec.Model, spec.InputType, fp
 		row.ContentSHA256, row.EmbeddedAt = it.sha, now
@@ -66,8 +57,8 @@ func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items
 		if spec.StoreText {
 			row.Text = it.rec.Text
 		}
-		rows = append(rows, row)
-	}
+		return row
+	})
 	return rows, failed, nil
 }
 
@@ -150,19 +141,9 @@ func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.E
 		OutputDimension: spec.Dimensions,
 		Truncate:        spec.Truncate,
 	}
-	var resp *cohere.EmbedResponse
-	err := w.callAPI(ctx, spec.ID, "embed", len(texts), func(ctx context.Context) (map[string]int64, error) {
-		r, err := w.Embedder.Embed(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		resp = r
-		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(texts))}, nil
+	return callFor(ctx, w, spec.ID, "embed", len(texts), w.Embedder.Embed, req, func(r *cohere.EmbedResponse) map[string]int64 {
+		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(texts))}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // handlerRetries bounds the waits for a transient error inside a chunk before

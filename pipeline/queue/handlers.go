@@ -15,7 +15,6 @@ import (
 func NewMux(w *pipeline.Worker) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Handle(TypeChunk, handle(w.HandleChunk))
-	mux.Handle(typeChunkV1, handle(w.HandleChunk))
 	mux.Handle(TypeFinalize, handle(func(ctx context.Context, p finalizePayload) error {
 		return w.HandleFinalize(ctx, p.Job)
 	}))

@@ -115,15 +115,3 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 	}
 	t.Fatal("the task was not archived without retry")
 }
-
-// TestMuxRoutesEveryTaskType: each task type a version of cobatch queues,
-// the chunk task's former name included, reaches a handler of its own.
-func TestMuxRoutesEveryTaskType(t *testing.T) {
-	t.Parallel()
-	mux := NewMux(&pipeline.Worker{})
-	for _, typ := range []string{TypeChunk, typeChunkV1, TypeFinalize, TypeAsyncUpload, TypeAsyncPoll, TypeAsyncDownload} {
-		if _, pattern := mux.Handler(asynq.NewTask(typ, nil)); pattern != typ {
-			t.Errorf("task type %q routed to %q", typ, pattern)
-		}
-	}
-}

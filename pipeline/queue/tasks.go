@@ -9,9 +9,11 @@ import (
 	"github.com/cobatch/cobatch/pipeline"
 )
 
-// Task types handled by workers.
+// Task types handled by workers. A chunk task keeps the name it had when
+// only embed had chunks: a worker of an earlier version, still running
+// during an upgrade, then runs the chunks a newer enqueue queued.
 const (
-	TypeChunk         = "cobatch:chunk"
+	TypeChunk         = "cobatch:embed:chunk"
 	TypeFinalize      = "cobatch:job:finalize"
 	TypeAsyncUpload   = "cobatch:async:upload"
 	TypeAsyncPoll     = "cobatch:async:poll"
@@ -20,10 +22,6 @@ const (
 	// handler plans the job of a job file (HandleTicks).
 	TypeScheduledJob = "cobatch:job:scheduled"
 )
-
-// typeChunkV1 is what versions before TypeChunk called a chunk task, when
-// only embed had chunks; a worker still runs the ones they queued.
-const typeChunkV1 = "cobatch:embed:chunk"
 
 // DefaultQueue holds every task of a job: asynq dedupes task ids per queue.
 const DefaultQueue = "cobatch"
