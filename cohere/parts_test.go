@@ -49,7 +49,7 @@ type avroRow struct {
 	ID         *string        `avro:"id"`
 }
 
-func writeEmbedJobOCF(t *testing.T, rows int, opts ...ocf.EncoderFunc) []byte {
+func writeEmbedJobOCF(t testing.TB, rows int, opts ...ocf.EncoderFunc) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc, err := ocf.NewEncoder(embedJobSchema, &buf, append([]ocf.EncoderFunc{ocf.WithBlockLength(7)}, opts...)...)
@@ -345,4 +345,37 @@ func TestEmbedJobTypedMatchesGeneric(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("doubles schema read as %+v, want %+v", got, want)
 	}
+}
+
+// FuzzReadEmbedJobRows: whatever the bytes, the hand reader of embed job
+// parts returns (it never panics nor allocates without bound), and what it
+// reads without error the generic decoder reads the same.
+func FuzzReadEmbedJobRows(f *testing.F) {
+	for _, codec := range []ocf.CodecName{ocf.Null, ocf.Deflate, ocf.Snappy} {
+		f.Add(writeEmbedJobOCF(f, 3, ocf.WithCodec(codec)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var typed []EmbedJobRow
+		if err := readEmbedJobRows(bytes.NewReader(data), func(r EmbedJobRow) error {
+			typed = append(typed, r)
+			return nil
+		}); err != nil {
+			return
+		}
+		dec, err := ocf.NewDecoder(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("hand reader took a part the generic decoder refuses: %v", err)
+		}
+		var generic []EmbedJobRow
+		if err := eachGenericRow(dec, func(row map[string]any) error {
+			r, err := embedJobRow(row)
+			generic = append(generic, r)
+			return err
+		}); err != nil || dec.Error() != nil {
+			t.Fatalf("hand reader took a part the generic decoder refuses: %v %v", err, dec.Error())
+		}
+		if len(typed) != len(generic) || (len(typed) > 0 && !reflect.DeepEqual(typed, generic)) {
+			t.Fatalf("hand reader read %d rows, the generic decoder %d", len(typed), len(generic))
+		}
+	})
 }

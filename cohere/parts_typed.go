@@ -2,15 +2,18 @@ package cohere
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"slices"
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
+	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -33,8 +36,8 @@ type jobField struct {
 	name   string
 	schema avro.Schema
 	null   int64
-	kind   int // fieldText, fieldEmbeddings or fieldOther
-	embs   []jobField
+	kind   int        // fieldText, fieldEmbeddings or fieldOther; an embeddings field: fieldFloats or fieldInts
+	embs   []jobField // the embeddings record's fields
 }
 
 const (
@@ -125,19 +128,25 @@ func (r *jobReader) row(rd *avro.Reader) (EmbedJobRow, error) {
 	for _, f := range r.fields {
 		switch f.kind {
 		case fieldText:
-			if !isNull(rd, f.null) {
+			if null, err := isNull(rd, f.null); err != nil {
+				return out, err
+			} else if !null {
 				out.Text = rd.ReadString()
 			}
 		case fieldEmbeddings:
-			if isNull(rd, f.null) {
+			if null, err := isNull(rd, f.null); err != nil || null {
+				if err != nil {
+					return out, err
+				}
 				continue
 			}
 			for _, e := range f.embs {
-				if isNull(rd, e.null) {
-					continue
-				}
-				if err := r.embedding(rd, e, &out.Embeddings); err != nil {
+				if null, err := isNull(rd, e.null); err != nil {
 					return out, err
+				} else if !null {
+					if err := r.embedding(rd, e, &out.Embeddings); err != nil {
+						return out, err
+					}
 				}
 			}
 		default:
@@ -151,8 +160,19 @@ func (r *jobReader) row(rd *avro.Reader) (EmbedJobRow, error) {
 }
 
 // isNull reads a nullable union's branch index: true for the null branch.
-func isNull(rd *avro.Reader, null int64) bool {
-	return null >= 0 && rd.ReadLong() == null
+// A field that is not a union (null < 0) reads nothing.
+func isNull(rd *avro.Reader, null int64) (bool, error) {
+	if null < 0 {
+		return false, nil
+	}
+	switch i := rd.ReadLong(); {
+	case rd.Error != nil:
+		return false, rd.Error
+	case i != 0 && i != 1:
+		return false, fmt.Errorf("union branch %d of 2", i)
+	default:
+		return i == null, nil
+	}
 }
 
 func (r *jobReader) embedding(rd *avro.Reader, f jobField, e *Embedding) error {
@@ -175,48 +195,47 @@ func (r *jobReader) embedding(rd *avro.Reader, f jobField, e *Embedding) error {
 	return err
 }
 
-// maxArray bounds an array's announced length, so a corrupt count cannot
-// make the reader allocate without bound (no embedding is near it).
+// maxArray bounds an array's length, so that a corrupt count cannot make
+// the reader allocate without bound (no embedding is near it).
 const maxArray = 1 << 20
 
 // floats reads an array of floats: each block's 4-byte little-endian values
 // copied out in one read.
 func (r *jobReader) floats(rd *avro.Reader) ([]float32, error) {
-	out := []float32{}
-	for {
-		n, _ := rd.ReadBlockHeader()
-		if rd.Error != nil || n == 0 {
-			return out, rd.Error
-		}
-		if n < 0 || int64(len(out))+n > maxArray {
-			return nil, fmt.Errorf("float array of %d items", n)
-		}
-		if need := 4 * int(n); cap(r.buf) < need {
-			r.buf = make([]byte, need)
+	return readArray(rd, func(out []float32, n int) []float32 {
+		if cap(r.buf) < 4*n {
+			r.buf = make([]byte, 4*n)
 		}
 		b := r.buf[:4*n]
 		rd.Read(b)
-		out = slices.Grow(out, int(n))
-		for i := range int(n) {
+		for i := range n {
 			out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
 		}
-	}
+		return out
+	})
 }
 
 func readInts(rd *avro.Reader) ([]int32, error) {
-	out := []int32{}
+	return readArray(rd, func(out []int32, n int) []int32 {
+		for range n {
+			out = append(out, rd.ReadInt())
+		}
+		return out
+	})
+}
+
+// readArray reads an array's blocks, each of n items appended by items.
+func readArray[T any](rd *avro.Reader, items func(out []T, n int) []T) ([]T, error) {
+	out := []T{}
 	for {
 		n, _ := rd.ReadBlockHeader()
 		if rd.Error != nil || n == 0 {
 			return out, rd.Error
 		}
-		if n < 0 || int64(len(out))+n > maxArray {
-			return nil, fmt.Errorf("int array of %d items", n)
+		if n < 0 || n > maxArray-int64(len(out)) {
+			return nil, fmt.Errorf("array of more than %d items", maxArray)
 		}
-		out = slices.Grow(out, int(n))
-		for range n {
-			out = append(out, rd.ReadInt())
-		}
+		out = items(slices.Grow(out, int(n)), int(n))
 	}
 }
 
@@ -228,9 +247,15 @@ func convert[T any](in []int32, conv func(int32) T) []T {
 	return out
 }
 
-// readContainer reads an Avro object container file: its header, then each
-// block, decompressed, handed to fn with its row count.
-func readContainer(r io.Reader, fn func(schema avro.Schema, rows int64, block []byte) error) error {
+// maxBlock bounds a container block, compressed or not, so that a corrupt
+// size cannot make the reader allocate without bound.
+const maxBlock = 256 << 20
+
+// readContainer reads an Avro object container file: its header, whose
+// schema open turns into the reader of a block's rows, then each block,
+// decompressed, handed to that reader with its row count. A block must hold
+// exactly its rows: bytes left over are an error, not skipped.
+func readContainer(r io.Reader, open func(avro.Schema) (func(rd *avro.Reader) error, error)) error {
 	rd := avro.NewReader(r, 1<<16)
 	var h ocf.Header
 	rd.ReadVal(ocf.HeaderSchema, &h)
@@ -248,6 +273,11 @@ func readContainer(r io.Reader, fn func(schema avro.Schema, rows int64, block []
 	if err != nil {
 		return err
 	}
+	readRow, err := open(schema)
+	if err != nil {
+		return err
+	}
+	br := avro.NewReader(bytes.NewReader(nil), 0)
 	var sync [16]byte
 	for {
 		if _ = rd.Peek(); errors.Is(rd.Error, io.EOF) {
@@ -257,7 +287,7 @@ func readContainer(r io.Reader, fn func(schema avro.Schema, rows int64, block []
 		if rd.Error != nil {
 			return rd.Error
 		}
-		if rows < 0 || size < 0 || size > 1<<30 {
+		if rows < 0 || size < 0 || size > maxBlock {
 			return fmt.Errorf("block of %d rows in %d bytes", rows, size)
 		}
 		raw := make([]byte, size)
@@ -273,65 +303,100 @@ func readContainer(r io.Reader, fn func(schema avro.Schema, rows int64, block []
 		if err != nil {
 			return fmt.Errorf("decompress block: %w", err)
 		}
-		if err := fn(schema, rows, block); err != nil {
-			return err
+		br.Reset(block)
+		br.Error = nil
+		for range rows {
+			if err := readRow(br); err != nil {
+				return err
+			}
+			if br.Error != nil {
+				return fmt.Errorf("decode row: %w", br.Error)
+			}
+		}
+		if _ = br.Peek(); !errors.Is(br.Error, io.EOF) {
+			return fmt.Errorf("block of %d rows has bytes past its last row", rows)
 		}
 	}
 }
 
-// codec returns the decompressor of a container's avro.codec.
+// codec returns the decompressor of a container's avro.codec, each bounded
+// by maxBlock.
 func codec(name string) (func([]byte) ([]byte, error), error) {
 	switch name {
 	case "", "null":
 		return func(b []byte) ([]byte, error) { return b, nil }, nil
 	case "deflate":
-		return (&ocf.DeflateCodec{}).Decode, nil
+		return func(b []byte) ([]byte, error) {
+			return readAtMost(flate.NewReader(bytes.NewReader(b)))
+		}, nil
 	case "snappy":
-		return (&ocf.SnappyCodec{}).Decode, nil
+		return func(b []byte) ([]byte, error) {
+			// The compressed bytes, then the CRC-32 of the uncompressed ones.
+			if len(b) < 4 {
+				return nil, errors.New("snappy block without its checksum")
+			}
+			body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+			if n, err := snappy.DecodedLen(body); err != nil || n > maxBlock {
+				return nil, fmt.Errorf("snappy block of %d bytes: %v", n, err)
+			}
+			out, err := snappy.Decode(nil, body)
+			if err == nil && crc32.ChecksumIEEE(out) != sum {
+				err = errors.New("snappy block checksum mismatch")
+			}
+			return out, err
+		}, nil
 	case "zstandard":
-		dec, err := zstd.NewReader(nil)
-		if err != nil {
-			return nil, err
-		}
-		return func(b []byte) ([]byte, error) { return dec.DecodeAll(b, nil) }, nil
+		return func(b []byte) ([]byte, error) {
+			d, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxBlock))
+			if err != nil {
+				return nil, err
+			}
+			defer d.Close()
+			return readAtMost(d)
+		}, nil
 	}
 	return nil, fmt.Errorf("unknown codec %q", name)
+}
+
+// readAtMost reads r to its end, refusing more than maxBlock bytes.
+func readAtMost(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxBlock+1))
+	if err == nil && len(b) > maxBlock {
+		err = fmt.Errorf("block of more than %d bytes", maxBlock)
+	}
+	return b, err
 }
 
 // readEmbedJobRows hands every row of the container r to fn: read by hand
 // when the schema has the API's shape, generically otherwise.
 func readEmbedJobRows(r io.Reader, fn func(EmbedJobRow) error) error {
-	rd := avro.NewReader(bytes.NewReader(nil), 1<<16)
-	var job *jobReader
-	typed, decided := false, false
-	return readContainer(r, func(schema avro.Schema, rows int64, block []byte) error {
-		if !decided {
-			job, typed = newJobReader(schema)
-			decided = true
-		}
-		rd.Reset(block)
-		for range rows {
-			var row EmbedJobRow
-			if typed {
-				var err error
-				if row, err = job.row(rd); err != nil {
+	return readContainer(r, func(schema avro.Schema) (func(*avro.Reader) error, error) {
+		if job, ok := newJobReader(schema); ok {
+			return func(rd *avro.Reader) error {
+				row, err := job.row(rd)
+				if err != nil {
 					return fmt.Errorf("decode row: %w", err)
 				}
-			} else {
-				var m map[string]any
-				if rd.ReadVal(schema, &m); rd.Error != nil {
-					return fmt.Errorf("decode row: %w", rd.Error)
+				if err := fn(row); err != nil {
+					return errStop{err}
 				}
-				m, _ = unwrapUnions(schema, m).(map[string]any)
-				var err error
-				if row, err = embedJobRow(m); err != nil {
-					return errStop{fmt.Errorf("cohere: embed job output: %w", err)}
-				}
+				return nil
+			}, nil
+		}
+		return func(rd *avro.Reader) error {
+			var m map[string]any
+			if rd.ReadVal(schema, &m); rd.Error != nil {
+				return fmt.Errorf("decode row: %w", rd.Error)
+			}
+			m, _ = unwrapUnions(schema, m).(map[string]any)
+			row, err := embedJobRow(m)
+			if err != nil {
+				return errStop{fmt.Errorf("cohere: embed job output: %w", err)}
 			}
 			if err := fn(row); err != nil {
 				return errStop{err}
 			}
-		}
-		return nil
+			return nil
+		}, nil
 	})
 }

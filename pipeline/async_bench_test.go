@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -137,10 +138,10 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 				// A fresh sink and fresh chunk records: every record is
 				// written, none found in the sink.
 				out := filepath.Join(dir, fmt.Sprintf("%s-%d", kind, i))
-				if err := rdb.Del(ctx, pipeline.DoneKey(spec.ID), pipeline.TotalsKey(spec.ID)).Err(); err != nil {
+				if err := rdb.Del(ctx, keyspace.Done(spec.ID), keyspace.Totals(spec.ID)).Err(); err != nil {
 					b.Fatal(err)
 				}
-				if err := rdb.HSet(ctx, pipeline.GroupKey(spec.ID, 0), "phase", pipeline.PhaseDownload).Err(); err != nil {
+				if err := rdb.HSet(ctx, keyspace.Group(spec.ID, 0), "phase", pipeline.PhaseDownload).Err(); err != nil {
 					b.Fatal(err)
 				}
 				s := spec
@@ -149,7 +150,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 					s.Sink, s.Table = "postgres", fmt.Sprintf("%s_%d", strings.ReplaceAll(spec.ID, "-", "_"), i)
 				}
 				sb, _ := json.Marshal(s)
-				rdb.HSet(ctx, pipeline.JobKey(spec.ID), "spec", sb)
+				rdb.HSet(ctx, keyspace.Job(spec.ID), "spec", sb)
 				w2 := cli.NewWorker(cli.WorkerDeps{Redis: rdb, Queue: enq, Cohere: client, APIKey: coheretest.DefaultAPIKey, DatabaseURL: dbURL})
 				syncSpec := s
 				if kind == "parquet" {

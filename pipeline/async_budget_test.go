@@ -14,6 +14,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // TestAsyncAdoptedDatasetBudget: a run whose job store was lost after its
@@ -125,7 +126,7 @@ func TestAsyncBudgetBillRetried(t *testing.T) {
 	path, _ := kjvChat(t, n)
 	spec := h.chatBatchSpec("bill-retried", path)
 	spec.MaxTokens = 60
-	fail := &failFirstBill{stats: pipeline.StatsKey(spec.ID)}
+	fail := &failFirstBill{stats: keyspace.Stats(spec.ID)}
 	h.rdb.AddHook(fail)
 	h.plan(spec, 500)
 	st := h.follow(spec.ID)

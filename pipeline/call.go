@@ -12,19 +12,21 @@ import (
 )
 
 // callAPI makes one API call through do, waiting first on the endpoint's
-// shared limiter for cost units (texts for embed, requests elsewhere). do
-// returns the stats the call billed (StatTokens, StatSearchUnits, ...).
+// shared limiter for cost units (texts for embed, requests elsewhere), unless
+// ctx carries a grant prepaid for it (prepay). do returns the stats the call
+// billed (StatTokens, StatSearchUnits, ...).
 //
 // A 429 is never a failure: it lowers the shared rate, and the call waits
 // and tries again, inside the handler, for as long as the task's context
-// allows. A fatal error (outcome.go) aborts the job at once (errStopped). A transient error is waited out a few times before it
-// is returned for asynq to retry the chunk. Anything else is returned as is,
-// a 400/422 included, for the caller to isolate the offending record.
+// allows. A fatal error (outcome.go) aborts the job at once (errStopped). A
+// transient error is waited out a few times before it is returned for the
+// queue to retry the chunk. Anything else is returned as is, a 400/422
+// included, for the caller to isolate the offending record.
 func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
 	lim := w.Limiter(endpoint)
 	transient := 0
 	for {
-		grant := prepaid(ctx, cost)
+		grant := prepaid(ctx, endpoint, cost)
 		if err := w.mayCall(ctx, job); err != nil {
 			if grant != nil {
 				grant.Unused(ctx)
@@ -66,6 +68,9 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 		case err == nil:
 			return nil
 		case fatal(err):
+			if cohere.IsRateLimited(err) {
+				grant.Unused(ctx) // refused, not counted: a monthly cap's 429
+			}
 			return w.abort(ctx, job, err.Error())
 		case cohere.IsRateLimited(err):
 			var apiErr *cohere.APIError
@@ -142,22 +147,25 @@ func garbled(ctx context.Context, err error) bool {
 
 // prepayment is a grant taken before the call it pays for (checkpointedCalls
 // cuts an embed call to the units the window has room for); the first
-// callAPI of its size takes it, and any later attempt acquires its own.
+// callAPI to its endpoint of its size takes it, and any later attempt
+// acquires its own.
 type prepayment struct {
-	grant *ratelimit.Grant
-	taken atomic.Bool
+	endpoint string
+	grant    *ratelimit.Grant
+	taken    atomic.Bool
 }
 
 type prepaidKey struct{}
 
-func prepay(ctx context.Context, g *ratelimit.Grant) context.Context {
-	return context.WithValue(ctx, prepaidKey{}, &prepayment{grant: g})
+func prepay(ctx context.Context, endpoint string, g *ratelimit.Grant) context.Context {
+	return context.WithValue(ctx, prepaidKey{}, &prepayment{endpoint: endpoint, grant: g})
 }
 
-// prepaid returns the grant prepaid for a call of cost units, once.
-func prepaid(ctx context.Context, cost int) *ratelimit.Grant {
+// prepaid returns the grant prepaid for a call to endpoint of cost units,
+// once.
+func prepaid(ctx context.Context, endpoint string, cost int) *ratelimit.Grant {
 	p, _ := ctx.Value(prepaidKey{}).(*prepayment)
-	if p == nil || p.grant.Units() != cost || !p.taken.CompareAndSwap(false, true) {
+	if p == nil || p.endpoint != endpoint || p.grant.Units() != cost || !p.taken.CompareAndSwap(false, true) {
 		return nil
 	}
 	return p.grant

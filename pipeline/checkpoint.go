@@ -32,14 +32,15 @@ import (
 // per text: the hash of the operation's fingerprint and the text's content
 // hash. A changed text or another model never meets another's result, and
 // the key sits under the job's own prefix. The chunk's key goes once its
-// rows are written and recorded (HandleEmbedChunk), so Redis holds results
+// rows are written and recorded (HandleChunk), so Redis holds results
 // only of chunks in progress or waiting for redelivery; callResultsTTL
 // removes those of a job that never comes back.
 
-// callResultsTTL outlives a chunk's redelivery: asynq hands a lost worker's
-// chunk to another once its lease expires, and queue.RetryDelay
-// (pipeline/queue) spaces retries at most 5 minutes apart. A job left alone for a day pays its lost calls again
-// rather than keeping their results in Redis.
+// callResultsTTL outlives a chunk's redelivery: the queue hands a lost
+// worker's chunk to another once its lease expires, and queue.RetryDelay
+// (pipeline/queue) spaces retries at most 5 minutes apart. A job left alone
+// for a day pays its lost calls again rather than keeping their results in
+// Redis.
 const callResultsTTL = 24 * time.Hour
 
 // SaveCallResults stores one call's results for a chunk (field → bytes) and
@@ -151,11 +152,12 @@ func saveResults[T any](ctx context.Context, c checkpoint, items []item, results
 // reason for a text it rejected. Embed (embedItems, which the classify
 // embed route uses too) and the classify route call through it.
 //
-// With fill set (embed, whose limit counts texts), each call is cut to what
-// the limiter's window has room for, down to a quarter of size, and its
-// grant is taken before the call (prepay): a window is filled to its limit,
-// not left with fewer units than the next call of size needs.
-func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int, fill Limiter,
+// With fill naming an endpoint (embed, whose limit counts texts), each call
+// is cut to what the endpoint limiter's window has room for, down to a
+// quarter of size, and its grant is taken before the call (prepay): a window
+// is filled to its limit, not left with fewer units than the next call of
+// size needs.
+func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int, fill string,
 	call func(ctx context.Context, batch []item, res []*T, reasons []string) error,
 	encode func(*T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
 	saved, err := savedResults(ctx, ck, items, decode)
@@ -175,12 +177,14 @@ func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, ite
 		hi = min(lo+size, len(uniq))
 		cctx := ctx
 		var grant *ratelimit.Grant
-		if fill != nil {
-			if grant, err = fill.AcquireUpTo(ctx, hi-lo, (size+3)/4); err != nil {
+		if fill != "" {
+			if grant, err = w.Limiter(fill).AcquireUpTo(ctx, hi-lo, (size+3)/4); err != nil {
 				return nil, err
 			}
-			hi = lo + grant.Units()
-			cctx = prepay(ctx, grant)
+			if n := grant.Units(); n > 0 && n <= hi-lo {
+				hi = lo + n
+			}
+			cctx = prepay(ctx, fill, grant)
 		}
 		err := call(cctx, uniq[lo:hi], res[lo:hi], reasons[lo:hi])
 		if grant != nil {

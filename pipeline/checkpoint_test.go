@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // dying counts calls; call number dieAt is answered (and paid for) but its
@@ -114,14 +115,14 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
 	if n := h.fake.Stats().EmbeddedTexts; n != died*pipeline.MaxBatch {
 		t.Fatalf("the dying delivery paid %d texts, want %d", n, died*pipeline.MaxBatch)
 	}
 
-	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-1)*pipeline.MaxBatch {
+	if n := h.rdb.HLen(ctx, keyspace.Calls(spec.ID, 0)).Val(); n != (died-1)*pipeline.MaxBatch {
 		t.Fatalf("%d vectors checkpointed, want the %d of the calls that returned", n, (died-1)*pipeline.MaxBatch)
 	}
 	// Record 10 (answered by the first call) changes its text, same length,
@@ -136,7 +137,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	st, err := h.store.Status(ctx, spec.ID)
@@ -152,7 +153,7 @@ func TestCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 		t.Errorf("fake embedded %d texts, want %d: %d paid twice, want %d", n, want, n-records, pipeline.MaxBatch+1)
 	}
 	checkParquet(t, h.out, spec, texts)
-	if n, err := h.rdb.Exists(ctx, pipeline.CallsKey(spec.ID, 0)).Result(); err != nil || n != 0 {
+	if n, err := h.rdb.Exists(ctx, keyspace.Calls(spec.ID, 0)).Result(); err != nil || n != 0 {
 		t.Errorf("the chunk's checkpoint is still in Redis after the chunk was written (%d, %v)", n, err)
 	}
 }
@@ -184,10 +185,10 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Classifier = dyingClassifier{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
-	saved := h.rdb.HVals(ctx, pipeline.CallsKey(spec.ID, 0)).Val()
+	saved := h.rdb.HVals(ctx, keyspace.Calls(spec.ID, 0)).Val()
 	if len(saved) != (died-1)*pipeline.MaxBatch {
 		t.Fatalf("%d verdicts checkpointed, want the %d of the calls that returned", len(saved), (died-1)*pipeline.MaxBatch)
 	}
@@ -198,7 +199,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 			}
 		}
 	}
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {
@@ -260,13 +261,13 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	crashing := newWorker()
 	dctx, die := context.WithCancel(ctx)
 	crashing.Embedder = dyingEmbedder{client, &dying{dieAt: died, die: die}}
-	if err := crashing.HandleEmbedChunk(dctx, task); err == nil {
+	if err := crashing.HandleChunk(dctx, task); err == nil {
 		t.Fatal("the dying delivery reported success")
 	}
-	if n := h.rdb.HLen(ctx, pipeline.CallsKey(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
+	if n := h.rdb.HLen(ctx, keyspace.Calls(spec.ID, 0)).Val(); n != (died-2)*pipeline.MaxBatch {
 		t.Fatalf("%d vectors checkpointed, want the %d of the record calls that returned", n, (died-2)*pipeline.MaxBatch)
 	}
-	if err := newWorker().HandleEmbedChunk(ctx, task); err != nil {
+	if err := newWorker().HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.store.Status(ctx, spec.ID); err != nil || st.Written != records || st.ChunksDone != 1 {

@@ -97,7 +97,7 @@ func (w *Worker) classifyViaClassify(ctx context.Context, spec Spec, p ChunkPayl
 	}
 	// As for embed (embedItems): the verdicts of calls an earlier delivery
 	// made are not paid for again, and each call's are checkpointed.
-	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch, nil,
+	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch, "",
 		func(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
 			return cb.batch(ctx, batch, verdicts, reasons)
 		}, encodeVerdict, decodeVerdict)

@@ -81,7 +81,7 @@ func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 }
 
-// histogram's buckets start at first seconds and double 14 times.
+// histogram's 14 buckets start at first seconds, each twice the last.
 func histogram(name, help string, first float64, labels ...string) *prometheus.HistogramVec {
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: prometheus.ExponentialBuckets(first, 2, 14)}, labels)
 }

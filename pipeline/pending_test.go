@@ -58,11 +58,11 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 		return w
 	}
 	crashing := newWorker(func(s pipeline.Sink) pipeline.Sink { return lostAck{s} })
-	if err := crashing.HandleEmbedChunk(ctx, task); err == nil {
+	if err := crashing.HandleChunk(ctx, task); err == nil {
 		t.Fatal("the crashing delivery reported success")
 	}
 	healthy := newWorker(func(s pipeline.Sink) pipeline.Sink { return s })
-	if err := healthy.HandleEmbedChunk(ctx, task); err != nil {
+	if err := healthy.HandleChunk(ctx, task); err != nil {
 		t.Fatal(err)
 	}
 	st, err := h.store.Status(ctx, spec.ID)

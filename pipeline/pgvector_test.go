@@ -187,7 +187,7 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = w.HandleEmbedChunk(ctx, task)
+			errs[i] = w.HandleChunk(ctx, task)
 		}()
 	}
 	wg.Wait()

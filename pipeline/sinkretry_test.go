@@ -62,7 +62,7 @@ func sinkFailingChunk(t *testing.T, job string, fails int64, budget time.Duratio
 		return diskFull{sink, &n}, err
 	}
 	t.Cleanup(func() { w.Close() })
-	return h, spec, texts, w.HandleEmbedChunk(ctx, task)
+	return h, spec, texts, w.HandleChunk(ctx, task)
 }
 
 // TestTransientSinkErrorRetriedInHandler: a sink that fails transiently is

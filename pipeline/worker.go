@@ -19,8 +19,10 @@ type Embedder interface {
 
 // Limiter paces calls to one endpoint across every worker sharing an API key
 // (ratelimit.Limiter satisfies it). Each grant is reported back: sent,
-// unused or throttled. Current is the limit in force (configured or
-// learned), which sizes embed calls (callSize).
+// unused or throttled. AcquireUpTo grants what room the window has, down to
+// least, for a call that can be cut to it (embed: checkpointedCalls). Current
+// is the limit in force (configured or learned), which sizes embed calls
+// (callSize).
 type Limiter interface {
 	Acquire(ctx context.Context, n int) (*ratelimit.Grant, error)
 	AcquireUpTo(ctx context.Context, n, least int) (*ratelimit.Grant, error)

@@ -69,7 +69,7 @@ func CentroidsLock(id string) string { return jobPrefix(id) + "centroids:lock" }
 func IDs(id string) string { return jobPrefix(id) + "ids" }
 
 // Calls holds the results of a chunk's API calls as each returns, until
-// the chunk's rows are written (checkpoint.go): a chunk redelivered after a
+// the chunk's rows are written (pipeline/checkpoint.go): a chunk redelivered after a
 // crash does not pay for them again.
 func Calls(id string, chunk int) string { return jobPrefix(id) + "calls:" + strconv.Itoa(chunk) }
 

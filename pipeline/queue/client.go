@@ -52,7 +52,7 @@ func (c *Client) enqueue(ctx context.Context, typ, id string, payload any, opts 
 
 // EnqueueChunk queues the task that processes one chunk of a job.
 func (c *Client) EnqueueChunk(ctx context.Context, p pipeline.ChunkPayload) (bool, error) {
-	return c.enqueue(ctx, TypeEmbedChunk, chunkID(p.Job, p.Chunk), p, asynq.Timeout(taskTimeout))
+	return c.enqueue(ctx, TypeChunk, chunkID(p.Job, p.Chunk), p, asynq.Timeout(taskTimeout))
 }
 
 // EnqueueFinalize queues the task that closes a job once every chunk is

@@ -55,7 +55,7 @@ func TestClientIdempotent(t *testing.T) {
 	if err := json.Unmarshal(info.Payload, &back); err != nil || !reflect.DeepEqual(back, p) {
 		t.Fatalf("payload %+v (%v), want %+v", back, err, p)
 	}
-	if info.Type != TypeEmbedChunk || info.MaxRetry != MaxRetry || info.Timeout != taskTimeout {
+	if info.Type != TypeChunk || info.MaxRetry != MaxRetry || info.Timeout != taskTimeout {
 		t.Errorf("chunk task: type %s, max retry %d, timeout %s", info.Type, info.MaxRetry, info.Timeout)
 	}
 	c.Forget("j", []int{3})

@@ -14,7 +14,7 @@ import (
 // NewMux returns a mux that runs w's handlers, each through handle.
 func NewMux(w *pipeline.Worker) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.Handle(TypeEmbedChunk, handle(w.HandleEmbedChunk))
+	mux.Handle(TypeChunk, handle(w.HandleChunk))
 	mux.Handle(TypeFinalize, handle(func(ctx context.Context, p finalizePayload) error {
 		return w.HandleFinalize(ctx, p.Job)
 	}))

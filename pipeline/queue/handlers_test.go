@@ -83,7 +83,7 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 	b, _ := json.Marshal(pipeline.ChunkPayload{Job: spec.ID, Chunk: 0})
 	// One retry allowed: settle gives up from the delivery before the
 	// last one, here the first.
-	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(TypeEmbedChunk, b, asynq.Queue(DefaultQueue), asynq.MaxRetry(1))); err != nil {
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(TypeChunk, b, asynq.Queue(DefaultQueue), asynq.MaxRetry(1))); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -9,9 +9,11 @@ import (
 	"github.com/cobatch/cobatch/pipeline"
 )
 
-// Task types handled by workers.
+// Task types handled by workers. A chunk task keeps the name it had when
+// only embed had chunks: a worker of an earlier version, still running
+// during an upgrade, then runs the chunks a newer enqueue queued.
 const (
-	TypeEmbedChunk    = "cobatch:embed:chunk"
+	TypeChunk         = "cobatch:embed:chunk"
 	TypeFinalize      = "cobatch:job:finalize"
 	TypeAsyncUpload   = "cobatch:async:upload"
 	TypeAsyncPoll     = "cobatch:async:poll"

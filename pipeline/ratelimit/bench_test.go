@@ -96,7 +96,10 @@ func BenchmarkLimiterEfficiency(b *testing.B) {
 		measure(b, func(rdb *redis.Client) func(context.Context) error {
 			l := New(rdb, "bench", "embed", limit)
 			return func(ctx context.Context) error {
-				_, err := l.Wait(ctx, batch)
+				g, err := l.Acquire(ctx, batch)
+				if err == nil {
+					g.Sent(ctx)
+				}
 				return err
 			}
 		})

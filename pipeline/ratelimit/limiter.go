@@ -232,9 +232,10 @@ func (l *Limiter) AcquireUpTo(ctx context.Context, n, least int) (*Grant, error)
 		}
 		l.setCurrent(res[2])
 		if res[0] == "1" {
-			granted := n
-			if i := strings.LastIndexByte(res[1], ':'); i >= 0 {
-				granted, _ = strconv.Atoi(res[1][i+1:])
+			_, units, _ := strings.Cut(res[1], ":")
+			granted, err := strconv.Atoi(units)
+			if err != nil || granted <= 0 || granted > n {
+				return nil, fmt.Errorf("ratelimit: acquire: unexpected grant %q", res[1])
 			}
 			if l.onGrant != nil {
 				at, _ := strconv.ParseInt(res[4], 10, 64)
@@ -302,29 +303,6 @@ func (l *Limiter) finish(ctx context.Context, member string, sent bool) {
 	if err := doneScript.Run(cctx, l.rdb, l.keys, l.winUS, member, s, l.keyTTL).Err(); err != nil {
 		l.cfg.logger.Debug("ratelimit: report grant", "key_fp", l.fp, "endpoint", l.endpoint, "err", err)
 	}
-}
-
-// Wait blocks until n units may be spent now and reports how long it
-// waited; the units count as sent at the grant. Prefer Acquire, which keeps
-// them counted while the call is in flight and returns them if it fails.
-func (l *Limiter) Wait(ctx context.Context, n int) (time.Duration, error) {
-	start := time.Now()
-	g, err := l.Acquire(ctx, n)
-	if err != nil {
-		return time.Since(start), err
-	}
-	if g.n > 0 && g.done.CompareAndSwap(false, true) {
-		l.finish(ctx, g.member, true)
-	}
-	return g.Waited, nil
-}
-
-// Throttled reports a 429 for a call made after Wait: the limit is learned
-// from what the window held (see Limiter). Prefer Grant.Throttled, which
-// also frees the refused call's units and ignores the 429s of calls granted
-// before the limit was last lowered.
-func (l *Limiter) Throttled(ctx context.Context, retryAfter time.Duration) error {
-	return l.throttled(ctx, "", "", retryAfter)
 }
 
 func (l *Limiter) throttled(ctx context.Context, member, lgen string, retryAfter time.Duration) error {

@@ -129,14 +129,17 @@ func (w *Writer) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
 		return fmt.Errorf("parquet: %w", err)
 	}
 	switch {
+	case w.declared != nil || c.Declared != nil:
+		// The job's kind, not the chunk's data, picks the writer (a chunk
+		// whose records were all kept or failed carries no rows);
+		// writeDeclared refuses declared rows a writer has no kind for.
+		return w.writeDeclared(ctx, dir, c)
 	case c.Classifications != nil:
 		return w.writeClassifications(ctx, dir, c)
 	case c.Reranks != nil:
 		return w.writeReranks(ctx, dir, c)
 	case c.Chats != nil:
 		return w.writeChats(ctx, dir, c)
-	case c.Declared != nil:
-		return w.writeDeclared(ctx, dir, c)
 	}
 	part := filepath.Join(dir, partName(c.Number))
 
