@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
@@ -199,21 +200,30 @@ func (r *jobReader) embedding(rd *avro.Reader, f jobField, e *Embedding) error {
 // the reader allocate without bound (no embedding is near it).
 const maxArray = 1 << 20
 
-// floats reads an array of floats: each block's 4-byte little-endian values
-// copied out in one read.
+// floats reads an array of floats. Avro writes them as 4-byte little-endian
+// IEEE 754 values, which is how a little-endian machine holds a []float32:
+// there each block is copied straight into the vector's memory.
 func (r *jobReader) floats(rd *avro.Reader) ([]float32, error) {
 	return readArray(rd, func(out []float32, n int) []float32 {
+		out = out[:len(out)+n]
+		dst := out[len(out)-n:]
+		if littleEndian {
+			rd.Read(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*n))
+			return out
+		}
 		if cap(r.buf) < 4*n {
 			r.buf = make([]byte, 4*n)
 		}
 		b := r.buf[:4*n]
 		rd.Read(b)
-		for i := range n {
-			out = append(out, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 		}
 		return out
 	})
 }
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 func readInts(rd *avro.Reader) ([]int32, error) {
 	return readArray(rd, func(out []int32, n int) []int32 {
