@@ -121,7 +121,7 @@ func BenchmarkRateLimit(b *testing.B) {
 		"| workers | records/s | of ceiling | first to last record, of ceiling | 429s per 100 calls | target |\n|---|---|---|---|---|---|\n%s\n\n"+
 		"![records/s over time](BENCHMARKS.ratelimit.png)\n\n"+
 		"Records embedded per second over a sliding window of the limit's own length against time; grey line: the ceiling; red 1 worker process, blue 2, green 4.\n"+
-		"The limiter is a sliding-window log of grants in Redis: a job starts with the window's whole budget, a call holds its units from its grant until a window after it comes back, so the API never sees more than the limit in any window, and the steady rate is the limit less one call's latency per window.\n",
+		"The limiter is a sliding-window log of grants in Redis: a job starts with the window's whole budget, a call holds its units from its grant until a window after it comes back, so the API never sees more than the limit in any window, and the steady rate is the limit less one call's latency per window. An embed call is cut to the room the window has (down to a quarter of its size), so no window is left with a few idle units; the first window's burst puts the wall-time figure above 1.\n",
 		rlRecords, rate, rlLimit, rlWindow, ceiling, strings.Join(rows, "\n")))
 }
 
