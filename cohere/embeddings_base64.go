@@ -143,7 +143,19 @@ func (s *scanner) rawString() ([]byte, error) {
 	return raw, nil
 }
 
+// hasControl reports a byte below 0x20, which JSON allows in no string. It
+// reads 8 bytes at a time (a base64 vector is kilobytes long): a word holds
+// such a byte when subtracting 0x20 from each of its bytes borrows into a
+// byte whose top bit was clear.
 func hasControl(b []byte) bool {
+	const ones, highs = 0x2020202020202020, 0x8080808080808080
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if (w-ones)&^w&highs != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c < 0x20 {
 			return true

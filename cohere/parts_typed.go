@@ -207,7 +207,7 @@ func (r *jobReader) floats(rd *avro.Reader) ([]float32, error) {
 	return readArray(rd, func(out []float32, n int) []float32 {
 		out = out[:len(out)+n]
 		dst := out[len(out)-n:]
-		if littleEndian {
+		if nativeLittleEndian {
 			rd.Read(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 4*n))
 			return out
 		}
@@ -222,8 +222,6 @@ func (r *jobReader) floats(rd *avro.Reader) ([]float32, error) {
 		return out
 	})
 }
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 func readInts(rd *avro.Reader) ([]int32, error) {
 	return readArray(rd, func(out []int32, n int) []int32 {
