@@ -203,7 +203,11 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 		case "response_type":
 			field = &r.ResponseType
 		case "texts":
-			field = &r.Texts
+			// Read by the scanner: encoding/json would first validate the
+			// whole array, as long as the request's texts.
+			if r.Texts, err = s.strings(); err != nil {
+				return fmt.Errorf("texts: %w", err)
+			}
 		case "images":
 			field = &r.Images
 		case "meta":
@@ -230,6 +234,38 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 			return s.end()
 		}
 		return s.errorf("expected ',' or '}'")
+	}
+}
+
+// strings reads an array of strings, or null (nil).
+func (s *scanner) strings() ([]string, error) {
+	if bytes.HasPrefix(s.data[s.pos:], []byte("null")) {
+		s.pos += 4
+		return nil, nil
+	}
+	if !s.consume('[') {
+		return nil, s.errorf("expected an array")
+	}
+	out := []string{}
+	s.ws()
+	if s.consume(']') {
+		return out, nil
+	}
+	for {
+		s.ws()
+		str, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, str)
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume(']') {
+			return out, nil
+		}
+		return nil, s.errorf("expected ',' or ']'")
 	}
 }
 
