@@ -71,28 +71,13 @@ func parseBase64Floats(s *scanner) ([][]float32, error) {
 	if s.literal("null") {
 		return nil, nil
 	}
-	if !s.consume('[') {
-		return nil, s.errorf("expected an array")
-	}
 	var strs [][]byte
-	for {
-		s.ws()
-		if len(strs) == 0 && s.consume(']') {
-			break
-		}
+	if err := s.elements(func() error {
 		str, err := s.rawString()
-		if err != nil {
-			return nil, err
-		}
 		strs = append(strs, str)
-		s.ws()
-		if s.consume(',') {
-			continue
-		}
-		if s.consume(']') {
-			break
-		}
-		return nil, s.errorf("expected ',' or ']'")
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	total := 0
 	for _, str := range strs {
@@ -239,33 +224,40 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 
 // strings reads an array of strings, or null (nil).
 func (s *scanner) strings() ([]string, error) {
-	if bytes.HasPrefix(s.data[s.pos:], []byte("null")) {
-		s.pos += 4
+	if s.literal("null") {
 		return nil, nil
 	}
-	if !s.consume('[') {
-		return nil, s.errorf("expected an array")
-	}
 	out := []string{}
+	err := s.elements(func() error {
+		str, err := s.str()
+		out = append(out, str)
+		return err
+	})
+	return out, err
+}
+
+// elements reads an array, each element with elem.
+func (s *scanner) elements(elem func() error) error {
+	if !s.consume('[') {
+		return s.errorf("expected an array")
+	}
 	s.ws()
 	if s.consume(']') {
-		return out, nil
+		return nil
 	}
 	for {
 		s.ws()
-		str, err := s.str()
-		if err != nil {
-			return nil, err
+		if err := elem(); err != nil {
+			return err
 		}
-		out = append(out, str)
 		s.ws()
 		if s.consume(',') {
 			continue
 		}
 		if s.consume(']') {
-			return out, nil
+			return nil
 		}
-		return nil, s.errorf("expected ',' or ']'")
+		return s.errorf("expected ',' or ']'")
 	}
 }
 
