@@ -233,6 +233,16 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 	if len(missing) > 0 && !fallback {
 		out.Failed = append(slices.Clone(out.Failed), missing...)
 	}
+	// As a chunk of the sync route does (chunk.go, pending.go): rows that a
+	// delivery which died between this write and recording the chunk left in
+	// the sink count as written when the next delivery finds them there.
+	var rewritten int64
+	if !fallback {
+		var err error
+		if rewritten, err = w.notePending(ctx, &out); err != nil {
+			return err
+		}
+	}
 	if !fallback || written > 0 {
 		sinkStart := time.Now()
 		if err := w.writeChunk(ctx, spec, sink, &out); err != nil {
@@ -251,6 +261,8 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 		return w.requeueChunk(ctx, spec.ID, c.number, def.Ranges[c.number-def.First], written)
 	}
 	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
+	pre := min(rewritten, r.Skipped)
+	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
 	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
 	if err != nil || n < 0 {
 		return err

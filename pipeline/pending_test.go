@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cobatch/cobatch/cohere"
@@ -74,6 +76,55 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 	}
 	if n := h.fake.Stats().EmbeddedTexts; n != 300 {
 		t.Errorf("fake embedded %d texts, want 300: the second delivery paid again", n)
+	}
+	checkParquet(t, h.out, spec, texts)
+}
+
+// lostAckOnce fails the job's first sink write after making it: a worker
+// dying between the sink write and recording the chunk. It is the Parquet
+// sink under the scheme "lostack-parquet".
+type lostAckOnce struct {
+	pipeline.Sink
+	fired *atomic.Bool
+}
+
+var lostAckFired sync.Map // job → *atomic.Bool
+
+func init() {
+	sinks.Register(sinks.Kind{Scheme: "lostack-parquet", Open: func(ctx context.Context, t sinks.Target) (sinks.Sink, error) {
+		s, err := sinks.Open(ctx, "parquet:"+t.Location, t)
+		if err != nil {
+			return nil, err
+		}
+		fired, _ := lostAckFired.LoadOrStore(t.Job, new(atomic.Bool))
+		return lostAckOnce{Sink: s, fired: fired.(*atomic.Bool)}, nil
+	}})
+}
+
+func (s lostAckOnce) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
+	if err := s.Sink.WriteChunk(ctx, c); err != nil || !s.fired.CompareAndSwap(false, true) {
+		return err
+	}
+	return errors.New("worker died after the sink write")
+}
+
+// TestAsyncCrashAfterSinkWriteCountsWritten: on the async route too, rows a
+// download wrote before dying count as written when the next delivery of
+// the download finds them in the sink, not as skipped.
+func TestAsyncCrashAfterSinkWriteCountsWritten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	path, texts := writeCorpus(t, 2000, corpusText)
+	spec := h.asyncSpec("lostack-async", "embed-english-v3.0", pipeline.AsyncEmbedJobs, path)
+	spec.Sink = "lostack-parquet:" + h.out
+	h.startAsyncWorkers(2, nil)
+	h.plan(spec, 2000)
+	st := h.follow(spec.ID)
+	if fired, ok := lostAckFired.Load(spec.ID); !ok || !fired.(*atomic.Bool).Load() {
+		t.Fatal("no sink write was lost: the test proves nothing")
+	}
+	if st.State != pipeline.StateDone || st.Written != 2000 || st.Skipped != 0 || st.Failed != 0 {
+		t.Fatalf("status %s written %d skipped %d failed %d (%s), want 2000 written", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
 }
