@@ -260,9 +260,7 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 		w.log().Info("records missing from the remote output go the sync route", "job", spec.ID, "chunk", c.number, "missing", len(missing))
 		return w.requeueChunk(ctx, spec.ID, c.number, def.Ranges[c.number-def.First], written)
 	}
-	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}
-	pre := min(rewritten, r.Skipped)
-	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
+	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}.asWritten(rewritten)
 	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
 	if err != nil || n < 0 {
 		return err

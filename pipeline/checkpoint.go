@@ -173,12 +173,16 @@ func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, ite
 	uniq, first := distinct(todo)
 	res := make([]*T, len(uniq))
 	reasons := make([]string, len(uniq))
+	var lim Limiter
+	if fill != "" {
+		lim = w.Limiter(fill)
+	}
 	for lo, hi := 0, 0; lo < len(uniq); lo = hi {
 		hi = min(lo+size, len(uniq))
 		cctx := ctx
 		var grant *ratelimit.Grant
-		if fill != "" {
-			if grant, err = w.Limiter(fill).AcquireUpTo(ctx, hi-lo, (size+3)/4); err != nil {
+		if lim != nil {
+			if grant, err = lim.AcquireUpTo(ctx, hi-lo, (size+3)/4); err != nil {
 				return nil, err
 			}
 			if n := grant.Units(); n > 0 && n <= hi-lo {

@@ -66,9 +66,7 @@ func (w *Worker) runChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayl
 		return w.settle(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
-	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}
-	pre := min(p.Prewritten+rewritten, r.Skipped)
-	r.Written, r.Skipped = r.Written+pre, r.Skipped-pre
+	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}.asWritten(p.Prewritten + rewritten)
 	if spec.splits() {
 		r = docCounts(res) // records are documents; the rows are their passages
 	}

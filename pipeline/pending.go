@@ -49,6 +49,15 @@ func (st *Store) SetPendingWritten(ctx context.Context, id string, chunk int, id
 	return st.rdb.HSet(ctx, keyspace.Pending(id), strconv.Itoa(chunk), b).Err()
 }
 
+// asWritten moves n of r's skipped records, found in the sink but written
+// by this run (an earlier delivery, notePending, or the async route), to its
+// written ones.
+func (r ChunkResult) asWritten(n int64) ChunkResult {
+	n = min(n, r.Skipped)
+	r.Written, r.Skipped = r.Written+n, r.Skipped-n
+	return r
+}
+
 // notePending records the ids c writes, with those of earlier deliveries,
 // and returns how many of c's kept ids an earlier delivery of this run wrote.
 func (w *Worker) notePending(ctx context.Context, c *sinks.Chunk) (int64, error) {
