@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"strings"
 	"time"
 
@@ -145,19 +144,18 @@ func (s Spec) asyncRoute(records int64) string {
 }
 
 // AsyncAPI is the part of the Cohere API the async route uses
-// (cohere.Client satisfies it).
+// (cohere.Client satisfies it). The route sends every request but the
+// output reads through paced (async_pace.go), each on its endpoint's
+// limiter.
 type AsyncAPI interface {
 	CreateDataset(ctx context.Context, p cohere.DatasetCreateParams, data io.Reader, filename string) (string, error)
 	GetDataset(ctx context.Context, id string) (*cohere.Dataset, error)
-	ListDatasets(ctx context.Context, p cohere.ListDatasetsParams) ([]cohere.Dataset, error)
 	DeleteDataset(ctx context.Context, id string) error
 	CreateEmbedJob(ctx context.Context, req *cohere.CreateEmbedJobRequest) (*cohere.CreateEmbedJobResponse, error)
 	GetEmbedJob(ctx context.Context, id string) (*cohere.EmbedJob, error)
-	ListEmbedJobs(ctx context.Context) ([]cohere.EmbedJob, error)
 	CancelEmbedJob(ctx context.Context, id string) error
 	CreateBatch(ctx context.Context, req *cohere.CreateBatchRequest) (*cohere.Batch, error)
 	GetBatch(ctx context.Context, id string) (*cohere.Batch, error)
-	AllBatches(ctx context.Context, p cohere.ListBatchesParams) iter.Seq2[cohere.Batch, error]
 	CancelBatch(ctx context.Context, id string) error
 	ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(cohere.EmbedJobRow) error) error
 	ReadBatchOutput(ctx context.Context, rawURL string, fn func(cohere.BatchOutputRow) error) error

@@ -16,7 +16,7 @@ import (
 func TestMayCallCountsReservations(t *testing.T) {
 	rdb, _ := testenv.RedisClient(t)
 	ctx := context.Background()
-	w := &Worker{Store: NewStore(rdb)}
+	w := &Worker{Deps: Deps{Store: NewStore(rdb)}}
 	const job = "maycall-reserved"
 	setup := func(reserve string) {
 		t.Helper()

@@ -93,7 +93,7 @@ func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayl
 	}
 	w.cleanup(ctx, spec, p.Group)
 	w.log().Info("group downloaded", "job", p.Job, "group", p.Group, "chunks", len(chunks), "took", time.Since(started))
-	return w.maybeFinalize(ctx, p.Job, -1)
+	return finalizeIfDone(ctx, w.Store, w.Queue, p.Job)
 }
 
 // pendingChunks reads the group's chunks that are not done yet, as the
@@ -148,7 +148,7 @@ func (c *chunkRef) itemIndex(id string) int { return c.index[id] }
 // readOutput streams the remote job's output parts and hands each row to
 // accept, as the operation reads it.
 func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, asyncRow) error) error {
-	d, err := w.async().GetDataset(ctx, st.OutputID)
+	d, err := paced(ctx, &w.Deps, endpointDatasets, w.Async.GetDataset, st.OutputID)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accep
 		if w.stopped(ctx, spec.ID) {
 			return errStopped
 		}
-		if err := spec.asyncOp().readPart(ctx, w.async(), spec, st.Route, part.URL, accept); err != nil {
+		if err := spec.asyncOp().readPart(ctx, w.Async, spec, st.Route, part.URL, accept); err != nil {
 			return fmt.Errorf("read part %d of %s: %w", part.Index, st.OutputID, err)
 		}
 	}
@@ -261,8 +261,8 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 		return w.requeueChunk(ctx, spec.ID, c.number, def.Ranges[c.number-def.First], written)
 	}
 	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}.asWritten(rewritten)
-	n, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
-	if err != nil || n < 0 {
+	recorded, _, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
+	if err != nil || !recorded {
 		return err
 	}
 	w.Metrics.records(spec.ID, r)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"iter"
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
@@ -18,159 +17,63 @@ const (
 	endpointBatches   = "batches"
 )
 
-// async returns the worker's async client with every request waiting on the
-// shared limiter of its endpoint, as the sync route's calls do (call.go).
-func (w *Worker) async() AsyncAPI {
-	if w.Limiter == nil {
-		return w.Async
-	}
-	return pacedAsync{api: w.Async, limiter: w.Limiter}
-}
+// Every request the async route makes of the API goes through paced (or,
+// for an upload, createDataset): it takes one unit of its endpoint's shared
+// limiter, as the sync route's calls do (call.go). A 429 lowers the shared
+// rate and the request waits and is sent again, for as long as ctx allows;
+// a 429 proves the request was not acted on, so this holds for creates too.
+// The output parts are read from download URLs, which are not API requests:
+// they are not paced.
 
-// pacedAsync is an AsyncAPI whose requests each take one unit of their
-// endpoint's limiter. A 429 lowers the shared rate and the request waits
-// and is sent again, for as long as ctx allows; a 429 proves the request
-// was not acted on, so this holds for creates too.
-type pacedAsync struct {
-	api     AsyncAPI
-	limiter func(endpoint string) Limiter
-}
-
-var _ AsyncAPI = pacedAsync{}
-
-func (p pacedAsync) pace(ctx context.Context, endpoint string, call func(ctx context.Context) error) error {
-	lim := p.limiter(endpoint)
+// paced makes the request do(ctx, arg) to endpoint through its limiter.
+func paced[A, R any](ctx context.Context, d *Deps, endpoint string, do func(context.Context, A) (R, error), arg A) (r R, err error) {
 	for {
-		grant, err := lim.Acquire(ctx, 1)
-		if err != nil {
-			return err
+		var throttled bool
+		throttled, err = d.paceOnce(ctx, endpoint, func(ctx context.Context) error { r, err = do(ctx, arg); return err })
+		if !throttled {
+			return r, err
 		}
-		err = call(ctx)
-		switch {
-		case cohere.IsRateLimited(err) && !fatal(err):
-			if err := grant.Throttled(ctx, retryAfter(err)); err != nil {
-				return err
-			}
-			continue
-		case err != nil && uncounted(err):
-			grant.Unused(ctx)
-		default:
-			grant.Sent(ctx)
-		}
-		return err
 	}
 }
 
-// paced makes the call do(ctx, arg) through pace.
-func paced[A, R any](ctx context.Context, p pacedAsync, endpoint string, do func(context.Context, A) (R, error), arg A) (r R, err error) {
-	err = p.pace(ctx, endpoint, func(ctx context.Context) error { r, err = do(ctx, arg); return err })
-	return r, err
+// noResult adapts a request that answers nothing for paced.
+func noResult[A any](do func(context.Context, A) error) func(context.Context, A) (struct{}, error) {
+	return func(ctx context.Context, a A) (struct{}, error) { return struct{}{}, do(ctx, a) }
 }
 
-func (p pacedAsync) CreateDataset(ctx context.Context, dp cohere.DatasetCreateParams, data io.Reader, filename string) (id string, err error) {
-	// The body streams once: a 429 ends the call (the reader is spent).
-	lim := p.limiter(endpointDatasets)
-	grant, err := lim.Acquire(ctx, 1)
+// paceOnce sends one request through endpoint's limiter; throttled reports
+// a 429 that has been waited out, for the caller to send it again.
+func (d *Deps) paceOnce(ctx context.Context, endpoint string, call func(ctx context.Context) error) (throttled bool, err error) {
+	if d.Limiter == nil {
+		return false, call(ctx)
+	}
+	grant, err := d.Limiter(endpoint).Acquire(ctx, 1)
 	if err != nil {
-		return "", err
+		return false, err
 	}
-	id, err = p.api.CreateDataset(ctx, dp, data, filename)
+	err = call(ctx)
 	switch {
 	case cohere.IsRateLimited(err) && !fatal(err):
-		_ = grant.Throttled(ctx, retryAfter(err))
+		if werr := grant.Throttled(ctx, retryAfter(err)); werr != nil {
+			return false, werr
+		}
+		return true, err
 	case err != nil && uncounted(err):
 		grant.Unused(ctx)
 	default:
 		grant.Sent(ctx)
 	}
+	return false, err
+}
+
+// createDataset uploads a dataset through the datasets limiter. The body
+// streams once: a 429 ends the call (the reader is spent).
+func (w *Worker) createDataset(ctx context.Context, dp cohere.DatasetCreateParams, data io.Reader, filename string) (id string, err error) {
+	_, err = w.paceOnce(ctx, endpointDatasets, func(ctx context.Context) error {
+		id, err = w.Async.CreateDataset(ctx, dp, data, filename)
+		return err
+	})
 	return id, err
-}
-
-func (p pacedAsync) GetDataset(ctx context.Context, id string) (*cohere.Dataset, error) {
-	return paced(ctx, p, endpointDatasets, p.api.GetDataset, id)
-}
-
-func (p pacedAsync) ListDatasets(ctx context.Context, lp cohere.ListDatasetsParams) ([]cohere.Dataset, error) {
-	return paced(ctx, p, endpointDatasets, p.api.ListDatasets, lp)
-}
-
-func (p pacedAsync) FindDataset(ctx context.Context, name, typ string) (d *cohere.Dataset, err error) {
-	err = p.pace(ctx, endpointDatasets, func(ctx context.Context) error { d, err = p.api.FindDataset(ctx, name, typ); return err })
-	return d, err
-}
-
-func (p pacedAsync) DeleteDataset(ctx context.Context, id string) error {
-	return p.pace(ctx, endpointDatasets, func(ctx context.Context) error { return p.api.DeleteDataset(ctx, id) })
-}
-
-func (p pacedAsync) CreateEmbedJob(ctx context.Context, req *cohere.CreateEmbedJobRequest) (*cohere.CreateEmbedJobResponse, error) {
-	return paced(ctx, p, endpointEmbedJobs, p.api.CreateEmbedJob, req)
-}
-
-func (p pacedAsync) GetEmbedJob(ctx context.Context, id string) (*cohere.EmbedJob, error) {
-	return paced(ctx, p, endpointEmbedJobs, p.api.GetEmbedJob, id)
-}
-
-func (p pacedAsync) ListEmbedJobs(ctx context.Context) (js []cohere.EmbedJob, err error) {
-	err = p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { js, err = p.api.ListEmbedJobs(ctx); return err })
-	return js, err
-}
-
-func (p pacedAsync) FindEmbedJob(ctx context.Context, name string) (*cohere.EmbedJob, error) {
-	return paced(ctx, p, endpointEmbedJobs, p.api.FindEmbedJob, name)
-}
-
-func (p pacedAsync) CancelEmbedJob(ctx context.Context, id string) error {
-	return p.pace(ctx, endpointEmbedJobs, func(ctx context.Context) error { return p.api.CancelEmbedJob(ctx, id) })
-}
-
-func (p pacedAsync) CreateBatch(ctx context.Context, req *cohere.CreateBatchRequest) (*cohere.Batch, error) {
-	return paced(ctx, p, endpointBatches, p.api.CreateBatch, req)
-}
-
-func (p pacedAsync) GetBatch(ctx context.Context, id string) (*cohere.Batch, error) {
-	return paced(ctx, p, endpointBatches, p.api.GetBatch, id)
-}
-
-// AllBatches takes one unit for the listing; its later pages, rare at the
-// page size the route asks for, are not paced.
-func (p pacedAsync) AllBatches(ctx context.Context, lp cohere.ListBatchesParams) iter.Seq2[cohere.Batch, error] {
-	return func(yield func(cohere.Batch, error) bool) {
-		grant, err := p.limiter(endpointBatches).Acquire(ctx, 1)
-		if err != nil {
-			yield(cohere.Batch{}, err)
-			return
-		}
-		defer grant.Sent(ctx)
-		for b, err := range p.api.AllBatches(ctx, lp) {
-			if !yield(b, err) {
-				return
-			}
-		}
-	}
-}
-
-func (p pacedAsync) FindBatch(ctx context.Context, name string) (*cohere.Batch, error) {
-	return paced(ctx, p, endpointBatches, p.api.FindBatch, name)
-}
-
-func (p pacedAsync) CancelBatch(ctx context.Context, id string) error {
-	return p.pace(ctx, endpointBatches, func(ctx context.Context) error { return p.api.CancelBatch(ctx, id) })
-}
-
-// The outputs are read from the output dataset's download URLs, which are
-// not API requests: they are not paced, and a part read half-way is never
-// read again from here.
-func (p pacedAsync) ReadEmbedJobOutput(ctx context.Context, rawURL string, fn func(cohere.EmbedJobRow) error) error {
-	return p.api.ReadEmbedJobOutput(ctx, rawURL, fn)
-}
-
-func (p pacedAsync) ReadBatchOutput(ctx context.Context, rawURL string, fn func(cohere.BatchOutputRow) error) error {
-	return p.api.ReadBatchOutput(ctx, rawURL, fn)
-}
-
-func (p pacedAsync) ReadBatchChatOutput(ctx context.Context, rawURL string, fn func(cohere.BatchChatResult) error) error {
-	return p.api.ReadBatchChatOutput(ctx, rawURL, fn)
 }
 
 // retryAfter is the Retry-After of an API error (0 when none).

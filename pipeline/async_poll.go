@@ -62,7 +62,7 @@ func (w *Worker) HandleAsyncPoll(ctx context.Context, p AsyncPayload) error {
 }
 
 func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
-	d, err := w.async().GetDataset(ctx, st.DatasetID)
+	d, err := paced(ctx, &w.Deps, endpointDatasets, w.Async.GetDataset, st.DatasetID)
 	if err != nil {
 		return w.asyncAPIError(ctx, spec, err)
 	}
@@ -122,13 +122,13 @@ func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (st
 	var err error
 	if st.Route == AsyncBatches {
 		var b *cohere.Batch
-		b, err = w.async().CreateBatch(ctx, &cohere.CreateBatchRequest{Name: name, InputDatasetID: st.DatasetID, Model: spec.BatchModelName()})
+		b, err = paced(ctx, &w.Deps, endpointBatches, w.Async.CreateBatch, &cohere.CreateBatchRequest{Name: name, InputDatasetID: st.DatasetID, Model: spec.BatchModelName()})
 		if err == nil {
 			id = b.ID
 		}
 	} else {
 		var r *cohere.CreateEmbedJobResponse
-		r, err = w.async().CreateEmbedJob(ctx, &cohere.CreateEmbedJobRequest{
+		r, err = paced(ctx, &w.Deps, endpointEmbedJobs, w.Async.CreateEmbedJob, &cohere.CreateEmbedJobRequest{
 			Model: spec.Model, DatasetID: st.DatasetID, InputType: spec.InputType, Name: name,
 			EmbeddingTypes: embeddingTypes(spec.EmbeddingTypes), Truncate: spec.Truncate,
 		})
@@ -152,13 +152,13 @@ func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (st
 // is none that has neither failed nor been cancelled.
 func (w *Worker) findRemote(ctx context.Context, route, name string) (string, error) {
 	if route == AsyncBatches {
-		b, err := w.async().FindBatch(ctx, name)
+		b, err := paced(ctx, &w.Deps, endpointBatches, w.Async.FindBatch, name)
 		if err != nil || b == nil {
 			return "", err
 		}
 		return b.ID, nil
 	}
-	j, err := w.async().FindEmbedJob(ctx, name)
+	j, err := paced(ctx, &w.Deps, endpointEmbedJobs, w.Async.FindEmbedJob, name)
 	if err != nil || j == nil {
 		return "", err
 	}
@@ -170,7 +170,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 	var status, output, reason string
 	var tokens, outTokens int64
 	if st.Route == AsyncBatches {
-		b, err := w.async().GetBatch(ctx, st.RemoteID)
+		b, err := paced(ctx, &w.Deps, endpointBatches, w.Async.GetBatch, st.RemoteID)
 		if err != nil {
 			return w.asyncAPIError(ctx, spec, err)
 		}
@@ -187,7 +187,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 			_ = w.Store.recordRemoteFailed(ctx, spec.ID, st.Group, int64(b.NumFailedRecords))
 		}
 	} else {
-		j, err := w.async().GetEmbedJob(ctx, st.RemoteID)
+		j, err := paced(ctx, &w.Deps, endpointEmbedJobs, w.Async.GetEmbedJob, st.RemoteID)
 		if err != nil {
 			return w.asyncAPIError(ctx, spec, err)
 		}
@@ -242,9 +242,9 @@ func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg
 	if cancel && st.RemoteID != "" {
 		var err error
 		if st.Route == AsyncBatches {
-			err = w.async().CancelBatch(ctx, st.RemoteID)
+			_, err = paced(ctx, &w.Deps, endpointBatches, noResult(w.Async.CancelBatch), st.RemoteID)
 		} else {
-			err = w.async().CancelEmbedJob(ctx, st.RemoteID)
+			_, err = paced(ctx, &w.Deps, endpointEmbedJobs, noResult(w.Async.CancelEmbedJob), st.RemoteID)
 		}
 		if err != nil && !isNotFound(err) {
 			return err
@@ -290,7 +290,7 @@ func (w *Worker) cleanup(ctx context.Context, spec Spec, g int) {
 		if id == "" {
 			continue
 		}
-		if err := w.async().DeleteDataset(ctx, id); err != nil && !isNotFound(err) {
+		if _, err := paced(ctx, &w.Deps, endpointDatasets, noResult(w.Async.DeleteDataset), id); err != nil && !isNotFound(err) {
 			w.log().Warn("could not delete dataset", "job", spec.ID, "group", g, "dataset", id, "err", err)
 		}
 	}

@@ -32,9 +32,10 @@ func (w *Worker) readChunk(ctx context.Context, spec Spec, sink Sink, chunk int,
 	}
 	p := ChunkPayload{Job: spec.ID, Chunk: chunk, Range: r}
 	var out sinks.Chunk
-	items, err := w.readTexts(ctx, spec, p, &out, text)
+	c := Chunk{ChunkPayload: p, Spec: spec, Sink: sink}
+	items, err := w.readTexts(ctx, c, &out, text)
 	if err == nil {
-		items, err = skipUnchanged(ctx, spec, sink, p, items, &out)
+		items, err = skipUnchanged(ctx, c, items, &out)
 	}
 	return chunkRecords{items: items, kept: out.Kept, failed: out.Failed}, err
 }
@@ -111,7 +112,7 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 		}
 		return w.sentAndOn(ctx, p.Job, p.Group, n)
 	}
-	id, err := w.async().CreateDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
+	id, err := w.createDataset(ctx, cohere.DatasetCreateParams{Name: name, Type: typ, KeepFields: keepFields(st.Route)}, body, name+".jsonl")
 	pr.CloseWithError(errUploadDone)
 	n := <-sent
 	if err != nil {
@@ -135,7 +136,7 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 		// Another delivery recorded its dataset first: ours is surplus. It
 		// held the same records; they are recorded here too, as that
 		// delivery may have stopped before recording them.
-		_ = w.async().DeleteDataset(ctx, id)
+		_, _ = paced(ctx, &w.Deps, endpointDatasets, noResult(w.Async.DeleteDataset), id)
 		return w.sentAndOn(ctx, p.Job, p.Group, n)
 	}
 	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n.records, "took", time.Since(started))
@@ -224,7 +225,9 @@ func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def Asy
 // recorded as the group's (found). The caller records its size and moves
 // the group on (sentAndOn).
 func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ string) (found bool, err error) {
-	d, err := w.async().FindDataset(ctx, name, typ)
+	d, err := paced(ctx, &w.Deps, endpointDatasets, func(ctx context.Context, name string) (*cohere.Dataset, error) {
+		return w.Async.FindDataset(ctx, name, typ)
+	}, name)
 	if err != nil {
 		return false, w.asyncAPIError(ctx, spec, err)
 	}

@@ -71,8 +71,8 @@ func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
 // and, with a budget, what it spent plus one more call (at its average so
 // far), beside its async groups' open reservations, must stay within it. A
 // job that would cross its budget is aborted.
-func (w *Worker) mayCall(ctx context.Context, job string) error {
-	s, err := w.Store.spending(ctx, job)
+func (d *Deps) mayCall(ctx context.Context, job string) error {
+	s, err := d.Store.spending(ctx, job)
 	if err != nil {
 		return nil // Redis trouble is met, and retried, elsewhere
 	}
@@ -90,7 +90,7 @@ func (w *Worker) mayCall(ctx context.Context, job string) error {
 	}
 	// Running remote jobs are billed later (async_budget.go): what their
 	// groups hold reserved is not the sync route's to spend.
-	reserved, err := w.Store.reserved(ctx, job)
+	reserved, err := d.Store.reserved(ctx, job)
 	if err != nil {
 		return nil
 	}
@@ -103,7 +103,7 @@ func (w *Worker) mayCall(ctx context.Context, job string) error {
 	}
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s%s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
 		USD(spent), USD(maxCost), held)
-	return w.abort(ctx, job, reason)
+	return d.abort(ctx, job, reason)
 }
 
 // spent is what mayCall reads of a job: its state, budget and spending.

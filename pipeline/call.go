@@ -22,12 +22,12 @@ import (
 // transient error is waited out a few times before it is returned for the
 // queue to retry the chunk. Anything else is returned as is, a 400/422
 // included, for the caller to isolate the offending record.
-func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
-	lim := w.Limiter(endpoint)
+func (d *Deps) callAPI(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
+	lim := d.Limiter(endpoint)
 	transient := 0
 	for {
 		grant := prepaid(ctx, endpoint, cost)
-		if err := w.mayCall(ctx, job); err != nil {
+		if err := d.mayCall(ctx, job); err != nil {
 			if grant != nil {
 				grant.Unused(ctx)
 			}
@@ -39,8 +39,8 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 				return err
 			}
 		}
-		w.Metrics.limiterWait(job, endpoint, grant.Waited)
-		if grant.Waited > 0 && w.stopped(ctx, job) {
+		d.Metrics.limiterWait(job, endpoint, grant.Waited)
+		if grant.Waited > 0 && d.stopped(ctx, job) {
 			// Aborted or cancelled while this call waited its turn.
 			grant.Unused(ctx)
 			return errStopped
@@ -59,10 +59,10 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 		if cohere.IsRateLimited(err) && !fatal(err) {
 			stats[StatThrottled] = 1
 		}
-		_ = w.Store.AddStats(ctx, job, stats)
-		w.observeCall(job, endpoint, lim, err, stats, time.Since(start))
+		_ = d.Store.AddStats(ctx, job, stats)
+		d.Metrics.observeCall(job, endpoint, lim, err, stats, time.Since(start))
 		if err != nil && ctx.Err() == nil && (fatal(err) || !cohere.IsRateLimited(err)) {
-			w.Store.RecordError(ctx, job, endpoint+": "+err.Error())
+			d.Store.RecordError(ctx, job, endpoint+": "+err.Error())
 		}
 		switch {
 		case err == nil:
@@ -71,7 +71,7 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 			if cohere.IsRateLimited(err) {
 				grant.Unused(ctx) // refused, not counted: a monthly cap's 429
 			}
-			return w.abort(ctx, job, err.Error())
+			return d.abort(ctx, job, err.Error())
 		case cohere.IsRateLimited(err):
 			var apiErr *cohere.APIError
 			var retryAfter time.Duration
@@ -103,17 +103,17 @@ func (w *Worker) callAPI(ctx context.Context, job, endpoint string, cost int, do
 // fatal error aborting the job. Process returns the error Call returns,
 // unless it is a rejected request (a *cohere.APIError with status 400 or
 // 422), which it may dead-letter instead.
-func (w *Worker) Call(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
-	return w.callAPI(ctx, job, endpoint, cost, do)
+func (d *Deps) Call(ctx context.Context, job, endpoint string, cost int, do func(ctx context.Context) (map[string]int64, error)) error {
+	return d.callAPI(ctx, job, endpoint, cost, do)
 }
 
 // callFor makes the call do(ctx, req) through callAPI and returns its
 // response; stats reads off a response what the call billed and counts
 // (StatTokens, StatEmbedded, ...).
-func callFor[Req, Resp any](ctx context.Context, w *Worker, job, endpoint string, cost int,
+func callFor[Req, Resp any](ctx context.Context, d *Deps, job, endpoint string, cost int,
 	do func(context.Context, Req) (Resp, error), req Req, stats func(Resp) map[string]int64) (Resp, error) {
 	var resp Resp
-	err := w.callAPI(ctx, job, endpoint, cost, func(ctx context.Context) (map[string]int64, error) {
+	err := d.callAPI(ctx, job, endpoint, cost, func(ctx context.Context) (map[string]int64, error) {
 		r, err := do(ctx, req)
 		if err != nil {
 			return nil, err

@@ -32,7 +32,7 @@ const chatInFlight = 8
 
 // chatJob is what every call of a chat chunk shares.
 type chatJob struct {
-	w      *Worker
+	d      *Deps
 	spec   Spec
 	client Chatter
 	schema *schema.Schema // nil without -json-schema
@@ -44,15 +44,15 @@ type chatJob struct {
 // content hash is its rendered prompt's, so a record is kept unchanged
 // exactly when neither the fields the template reads nor the job's
 // fingerprint changed.
-func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Chats: []sinks.ChatResult{}}
-	items, err := w.readItems(ctx, spec, p, out)
+func chatChunk(ctx context.Context, d *Deps, c Chunk) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: c.Job, Number: c.Chunk, Chats: []sinks.ChatResult{}}
+	items, err := d.readItems(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := parseChatTemplate(spec.Prompt)
+	ct, err := parseChatTemplate(c.Spec.Prompt)
 	if err != nil {
-		return nil, w.abort(ctx, spec.ID, fmt.Sprintf("-prompt: %v", err))
+		return nil, d.abort(ctx, c.Spec.ID, fmt.Sprintf("-prompt: %v", err))
 	}
 	prompts := map[string]string{}
 	ready := items[:0]
@@ -66,21 +66,21 @@ func (w *Worker) chatChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPay
 		prompts[it.rec.ID] = prompt
 		ready = append(ready, it)
 	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, ready, out)
+	todo, err := skipUnchanged(ctx, c, ready, out)
 	if err != nil || len(todo) == 0 {
 		return out, err
 	}
-	cj := chatJob{w: w, spec: spec, fp: spec.Fingerprint(), now: time.Now().UTC()}
-	if cj.client, err = opClient(w.Chatter, w, "chat"); err != nil {
+	cj := chatJob{d: d, spec: c.Spec, fp: c.Spec.Fingerprint(), now: time.Now().UTC()}
+	if cj.client, err = opClient(d.Chatter, d, "chat"); err != nil {
 		return nil, err
 	}
-	if len(spec.JSONSchema) > 0 {
-		if cj.schema, err = schema.Compile(spec.JSONSchema); err != nil {
-			return nil, w.abort(ctx, spec.ID, fmt.Sprintf("-json-schema: %v", err))
+	if len(c.Spec.JSONSchema) > 0 {
+		if cj.schema, err = schema.Compile(c.Spec.JSONSchema); err != nil {
+			return nil, d.abort(ctx, c.Spec.ID, fmt.Sprintf("-json-schema: %v", err))
 		}
 	}
 	inFlight := chatInFlight
-	if spec.MaxCost > 0 {
+	if c.Spec.MaxCost > 0 {
 		// Each call is checked against the budget with what the calls
 		// before it were billed (mayCall): one at a time per chunk keeps
 		// a chunk from crossing the budget by the calls it holds open.
@@ -131,7 +131,7 @@ func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult
 	for attempt := 1; ; attempt++ {
 		var res *sinks.ChatResult
 		var invalid error
-		reply, err := callFor(ctx, cj.w, cj.spec.ID, "chat", 1, cj.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
+		reply, err := callFor(ctx, cj.d, cj.spec.ID, "chat", 1, cj.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
 			st := chatBilled(r)
 			res, invalid = cj.result(r, prompt)
 			if invalid == nil {

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/cobatch/cobatch/cohere/schema"
-	"github.com/cobatch/cobatch/sinks"
 )
 
 // OpChat prompts a chat model once per record: one reply row per record.
@@ -68,10 +66,8 @@ func init() {
 		Precheck:       chatPrecheck,
 		Endpoint:       func(Spec) (string, bool) { return "chat", false },
 		Estimate:       chatEstimate,
-		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-			return w.chatChunk(ctx, spec, sink, p)
-		},
-		Async: chatAsync{},
+		Process:        chatChunk,
+		Async:          chatAsync{},
 	})
 }
 

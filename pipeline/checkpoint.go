@@ -83,12 +83,6 @@ func (st *Store) CallResults(ctx context.Context, job string, chunk int, fields 
 	return out, nil
 }
 
-// DropCallResults removes a chunk's stored results, once its rows are
-// written.
-func (st *Store) DropCallResults(ctx context.Context, job string, chunk int) error {
-	return st.rdb.Del(ctx, keyspace.Calls(job, chunk)).Err()
-}
-
 // checkpoint is one chunk's call results, for an operation with fingerprint
 // fp.
 type checkpoint struct {
@@ -157,7 +151,7 @@ func saveResults[T any](ctx context.Context, c checkpoint, items []item, results
 // quarter of size, and its grant is taken before the call (prepay): a window
 // is filled to its limit, not left with fewer units than the next call of
 // size needs.
-func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, items []item, size int, fill string,
+func checkpointedCalls[T any](ctx context.Context, d *Deps, ck checkpoint, items []item, size int, fill string,
 	call func(ctx context.Context, batch []item, res []*T, reasons []string) error,
 	encode func(*T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
 	saved, err := savedResults(ctx, ck, items, decode)
@@ -175,7 +169,7 @@ func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, ite
 	reasons := make([]string, len(uniq))
 	var lim Limiter
 	if fill != "" {
-		lim = w.Limiter(fill)
+		lim = d.Limiter(fill)
 	}
 	for lo, hi := 0, 0; lo < len(uniq); lo = hi {
 		hi = min(lo+size, len(uniq))
@@ -199,7 +193,7 @@ func checkpointedCalls[T any](ctx context.Context, w *Worker, ck checkpoint, ite
 		}
 		if err := saveResults(ctx, ck, uniq[lo:hi], res[lo:hi], encode); err != nil {
 			// Only the protection is lost: the results are in hand.
-			w.log().Warn("call results not checkpointed", "job", ck.job, "chunk", ck.chunk, "err", err)
+			d.log().Warn("call results not checkpointed", "job", ck.job, "chunk", ck.chunk, "err", err)
 		}
 	}
 	return func(it item) (*T, string) {

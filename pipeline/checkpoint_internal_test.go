@@ -198,7 +198,7 @@ func BenchmarkCheckpointPerCall(b *testing.B) {
 				if got, err := savedResults(ctx, ck, chunk, decodeEmbedding); err != nil || len(got) != MaxBatch {
 					b.Fatalf("%d vectors found, want %d (%v)", len(got), MaxBatch, err)
 				}
-				if err := ck.st.DropCallResults(ctx, spec.ID, 0); err != nil {
+				if err := rdb.Del(ctx, keyspace.Calls(spec.ID, 0)).Err(); err != nil {
 					b.Fatal(err)
 				}
 			}

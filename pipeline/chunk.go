@@ -28,17 +28,22 @@ type item struct {
 // the rest), its rows go to the sink in one idempotent write, and its counts
 // are recorded once; the last chunk finalizes the job.
 func (w *Worker) HandleChunk(ctx context.Context, p ChunkPayload) error {
-	if done, err := w.Store.ChunkDone(ctx, p.Job, p.Chunk); err != nil {
+	cj, err := w.Store.ChunkJob(ctx, p.Job, p.Chunk)
+	switch {
+	case err != nil:
 		return err
-	} else if done {
+	case cj.Done:
 		return nil
-	} else if w.stopped(ctx, p.Job) {
+	case cj.Stopped:
 		w.jobEnded(p.Job)
 		return nil
 	}
-	return w.withJob(ctx, p.Job, func(spec Spec, sink Sink) error {
-		return w.runChunk(ctx, spec, sink, p)
-	})
+	spec, sink, release, err := w.hold(ctx, p.Job, cj.Spec, cj.SpecErr)
+	if err != nil {
+		return w.settle(ctx, p.Job, err)
+	}
+	defer release()
+	return w.runChunk(ctx, spec, sink, p)
 }
 
 // runChunk processes a chunk with the job's operation and records it.
@@ -49,7 +54,7 @@ func (w *Worker) runChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayl
 	if err != nil {
 		return w.settle(ctx, p.Job, w.abort(ctx, p.Job, err.Error()))
 	}
-	res, err := op.Process(ctx, w, spec, sink, p)
+	res, err := op.Process(ctx, &w.Deps, Chunk{ChunkPayload: p, Spec: spec, Sink: sink})
 	if err != nil {
 		if !errors.Is(err, errStopped) {
 			log.Warn("chunk failed", "err", err)
@@ -70,32 +75,32 @@ func (w *Worker) runChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayl
 	if spec.splits() {
 		r = docCounts(res) // records are documents; the rows are their passages
 	}
-	n, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
+	recorded, finalize, err := w.Store.CompleteChunk(ctx, p.Job, p.Chunk, r, res.Failed)
 	if err != nil {
 		return err
 	}
-	// The rows are in the sink: a later delivery finds them there, so the
-	// calls' checkpointed results (checkpoint.go) are no longer needed; the
-	// key's TTL covers a failed delete.
-	_ = w.Store.DropCallResults(ctx, p.Job, p.Chunk)
-	if n < 0 {
+	if !recorded {
 		return nil // another delivery of this chunk recorded it first
 	}
 	w.Metrics.records(p.Job, r)
 	log.Debug("chunk done", "written", r.Written, "skipped", r.Skipped, "failed", r.Failed, "took", time.Since(started))
-	return w.maybeFinalize(ctx, p.Job, n)
+	if finalize {
+		return w.Queue.EnqueueFinalize(ctx, p.Job)
+	}
+	return nil
 }
 
 // readItems reads a chunk's records. Bad records and duplicate ids go to
 // out.Failed; the good ones come back with their content hash.
-func (w *Worker) readItems(ctx context.Context, spec Spec, p ChunkPayload, out *sinks.Chunk) ([]item, error) {
-	return w.readTexts(ctx, spec, p, out, nil)
+func (d *Deps) readItems(ctx context.Context, c Chunk, out *sinks.Chunk) ([]item, error) {
+	return d.readTexts(ctx, c, out, nil)
 }
 
 // readTexts is readItems with, when text is set, the text each record is
 // sent with (the async route's, async_op.go) in place of its own: a record
 // text refuses is dead-lettered with text's error.
-func (w *Worker) readTexts(ctx context.Context, spec Spec, p ChunkPayload, out *sinks.Chunk, text func(input.Record) (string, error)) ([]item, error) {
+func (d *Deps) readTexts(ctx context.Context, c Chunk, out *sinks.Chunk, text func(input.Record) (string, error)) ([]item, error) {
+	spec, p := c.Spec, c.ChunkPayload
 	var items []item
 	seen := map[string]int64{}
 	read := 0
@@ -103,7 +108,7 @@ func (w *Worker) readTexts(ctx context.Context, spec Spec, p ChunkPayload, out *
 		read++
 		if r.Err != nil {
 			if spec.Strict {
-				return w.strictAbort(ctx, spec.ID, r.Err)
+				return d.strictAbort(ctx, spec.ID, r.Err)
 			}
 			out.Failed = append(out.Failed, failure(r, r.Err.Error()))
 			return nil
@@ -132,16 +137,17 @@ func (w *Worker) readTexts(ctx context.Context, spec Spec, p ChunkPayload, out *
 		}
 	} else if err != nil {
 		if errors.Is(err, input.ErrCorrupt) {
-			return nil, w.strictAbort(ctx, spec.ID, err)
+			return nil, d.strictAbort(ctx, spec.ID, err)
 		}
 		return nil, fmt.Errorf("read %s: %w", p.Range.Path, err)
 	}
-	return w.dropClaimedIDs(ctx, p, items, out)
+	return d.dropClaimedIDs(ctx, p, items, out)
 }
 
 // skipUnchanged moves the items the sink already holds with the same text
 // and fingerprint to out.Kept (unless -force) and returns the rest.
-func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, items []item, out *sinks.Chunk) ([]item, error) {
+func skipUnchanged(ctx context.Context, c Chunk, items []item, out *sinks.Chunk) ([]item, error) {
+	spec := c.Spec
 	if spec.Force || len(items) == 0 {
 		return items, nil
 	}
@@ -150,7 +156,7 @@ func skipUnchanged(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, it
 	for i, it := range items {
 		keys[i] = sinks.Key{ID: it.rec.ID, ContentSHA256: it.sha, Fingerprint: fp}
 	}
-	have, err := sink.Lookup(ctx, p.Job, p.Chunk, keys)
+	have, err := c.Sink.Lookup(ctx, c.Job, c.Chunk, keys)
 	if err != nil {
 		return nil, fmt.Errorf("sink lookup: %w", err)
 	}

@@ -16,11 +16,11 @@ type Classifier interface {
 
 // opClient is the worker's client of an operation: its own when set, else
 // the Embedder when that serves the operation too (cohere.Client does).
-func opClient[C any](own C, w *Worker, op string) (C, error) {
+func opClient[C any](own C, d *Deps, op string) (C, error) {
 	if any(own) != nil {
 		return own, nil
 	}
-	if c, ok := w.Embedder.(C); ok {
+	if c, ok := d.Embedder.(C); ok {
 		return c, nil
 	}
 	var none C
@@ -29,55 +29,55 @@ func opClient[C any](own C, w *Worker, op string) (C, error) {
 
 // jobExamples returns a classify job's examples, read from Redis once per
 // job and process.
-func (w *Worker) jobExamples(ctx context.Context, spec Spec) ([]cohere.ClassifyExample, error) {
+func (d *Deps) jobExamples(ctx context.Context, spec Spec) ([]cohere.ClassifyExample, error) {
 	if spec.ExamplesSHA256 == "" {
 		return nil, nil
 	}
-	if ex, ok := w.examples.Load(spec.ID); ok {
+	if ex, ok := d.examples.Load(spec.ID); ok {
 		return ex.([]cohere.ClassifyExample), nil
 	}
-	ex, err := w.Store.Examples(ctx, spec.ID)
+	ex, err := d.Store.Examples(ctx, spec.ID)
 	if err != nil {
 		return nil, err
 	}
 	if len(ex) == 0 || jsonSHA256(ex) != spec.ExamplesSHA256 {
 		// No retry can bring them back: stop the job with a reason.
-		return nil, w.abort(ctx, spec.ID, "the job's classify examples are missing from Redis or changed; run enqueue again to store them")
+		return nil, d.abort(ctx, spec.ID, "the job's classify examples are missing from Redis or changed; run enqueue again to store them")
 	}
-	w.examples.Store(spec.ID, ex)
+	d.examples.Store(spec.ID, ex)
 	return ex, nil
 }
 
 // classifyChunk labels one chunk on the job's route (-via): records the
 // sink holds unchanged are kept, the others labelled.
-func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Classifications: []sinks.Classification{}}
-	items, err := w.readItems(ctx, spec, p, out)
+func classifyChunk(ctx context.Context, d *Deps, c Chunk) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: c.Job, Number: c.Chunk, Classifications: []sinks.Classification{}}
+	items, err := d.readItems(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	todo, err := skipUnchanged(ctx, c, items, out)
 	if err != nil || len(todo) == 0 {
 		return out, err
 	}
 	var verdict func(item) (*sinks.Classification, string)
-	switch spec.Via {
+	switch c.Spec.Via {
 	case ViaEmbed:
-		verdict, err = w.classifyViaEmbed(ctx, spec, p, todo)
+		verdict, err = classifyViaEmbed(ctx, d, c.Spec, c.ChunkPayload, todo)
 	case ViaChat:
-		verdict, err = w.classifyViaChat(ctx, spec, todo)
+		verdict, err = classifyViaChat(ctx, d, c.Spec, todo)
 	default:
-		verdict, err = w.classifyViaClassify(ctx, spec, p, todo)
+		verdict, err = classifyViaClassify(ctx, d, c.Spec, c.ChunkPayload, todo)
 	}
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	fp := spec.Fingerprint()
-	rows, failed := outcomes(todo, verdict, func(it item, c sinks.Classification) sinks.Classification {
-		c.ID, c.ContentSHA256, c.Metadata = it.rec.ID, it.sha, it.rec.Meta
-		c.Model, c.Fingerprint, c.ClassifiedAt = spec.Model, fp, now
-		return c
+	model, fp := c.Spec.Model, c.Spec.Fingerprint()
+	rows, failed := outcomes(todo, verdict, func(it item, row sinks.Classification) sinks.Classification {
+		row.ID, row.ContentSHA256, row.Metadata = it.rec.ID, it.sha, it.rec.Meta
+		row.Model, row.Fingerprint, row.ClassifiedAt = model, fp, now
+		return row
 	})
 	out.Classifications, out.Failed = append(out.Classifications, rows...), append(out.Failed, failed...)
 	return out, nil
@@ -87,17 +87,17 @@ func (w *Worker) classifyChunk(ctx context.Context, spec Spec, sink Sink, p Chun
 // embeds them: each distinct text is paid for once, and a batch the API
 // rejects is halved until the offending inputs are isolated. Each verdict
 // holds the route's fields of a row; nil, a rejected text's reason.
-func (w *Worker) classifyViaClassify(ctx context.Context, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
-	cb := classifyBatcher{w: w, spec: spec}
-	if cb.client, err = opClient(w.Classifier, w, "classify"); err != nil {
+func classifyViaClassify(ctx context.Context, d *Deps, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
+	cb := classifyBatcher{d: d, spec: spec}
+	if cb.client, err = opClient(d.Classifier, d, "classify"); err != nil {
 		return nil, err
 	}
-	if cb.examples, err = w.jobExamples(ctx, spec); err != nil {
+	if cb.examples, err = d.jobExamples(ctx, spec); err != nil {
 		return nil, err
 	}
 	// As for embed (embedItems): the verdicts of calls an earlier delivery
 	// made are not paid for again, and each call's are checkpointed.
-	result, err := checkpointedCalls(ctx, w, newCheckpoint(w.Store, spec, p.Chunk), todo, MaxBatch, "",
+	result, err := checkpointedCalls(ctx, d, newCheckpoint(d.Store, spec, p.Chunk), todo, MaxBatch, "",
 		func(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
 			return cb.batch(ctx, batch, verdicts, reasons)
 		}, encodeVerdict, decodeVerdict)
@@ -118,7 +118,7 @@ func (w *Worker) classifyViaClassify(ctx context.Context, spec Spec, p ChunkPayl
 }
 
 type classifyBatcher struct {
-	w        *Worker
+	d        *Deps
 	spec     Spec
 	client   Classifier
 	examples []cohere.ClassifyExample
@@ -127,7 +127,7 @@ type classifyBatcher struct {
 // batch classifies one batch into verdicts; rejected inputs get a reason
 // (splitRejected, outcome.go).
 func (b classifyBatcher) batch(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
-	return b.w.splitRejected(ctx, b.spec.ID, len(batch), func(lo, hi int) error {
+	return b.d.splitRejected(ctx, b.spec.ID, len(batch), func(lo, hi int) error {
 		return b.send(ctx, batch[lo:hi], verdicts[lo:hi])
 	}, func(i int, v *cohere.APIError) { reasons[i] = rejectedReason(v) })
 }
@@ -138,7 +138,7 @@ func (b classifyBatcher) send(ctx context.Context, batch []item, verdicts []*coh
 	for i, it := range batch {
 		req.Inputs[i] = it.rec.Text
 	}
-	resp, err := callFor(ctx, b.w, b.spec.ID, "classify", 1, b.client.Classify, req, func(r *cohere.ClassifyResponse) map[string]int64 {
+	resp, err := callFor(ctx, b.d, b.spec.ID, "classify", 1, b.client.Classify, req, func(r *cohere.ClassifyResponse) map[string]int64 {
 		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(batch))}
 	})
 	if err != nil {

@@ -83,16 +83,16 @@ func chatShots(labels []string, examples []cohere.ClassifyExample) []cohere.Clas
 }
 
 // classifyViaChat labels records with one chat call per distinct text.
-func (w *Worker) classifyViaChat(ctx context.Context, spec Spec, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
-	examples, err := w.jobExamples(ctx, spec)
+func classifyViaChat(ctx context.Context, d *Deps, spec Spec, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
+	examples, err := d.jobExamples(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	lc := labelCaller{w: w, spec: spec, prompt: chatPrompt(spec, examples), schema: labelSchema(spec.Labels, spec.MultiLabel)}
+	lc := labelCaller{d: d, spec: spec, prompt: chatPrompt(spec, examples), schema: labelSchema(spec.Labels, spec.MultiLabel)}
 	if lc.compiled, err = schema.Compile(lc.schema); err != nil {
 		return nil, fmt.Errorf("label schema: %w", err)
 	}
-	if lc.client, err = opClient(w.Chatter, w, "chat"); err != nil {
+	if lc.client, err = opClient(d.Chatter, d, "chat"); err != nil {
 		return nil, err
 	}
 	return callDistinct(ctx, todo, chatParallel, func(ctx context.Context, it item) (*sinks.Classification, string, error) {
@@ -101,7 +101,7 @@ func (w *Worker) classifyViaChat(ctx context.Context, spec Spec, todo []item) (v
 }
 
 type labelCaller struct {
-	w        *Worker
+	d        *Deps
 	spec     Spec
 	client   Chatter
 	prompt   []cohere.ChatMessage
@@ -123,7 +123,7 @@ func (lc labelCaller) label(ctx context.Context, text string) (*sinks.Classifica
 	}
 	var reason string
 	for range 2 {
-		resp, err := callFor(ctx, lc.w, lc.spec.ID, "chat", 1, lc.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
+		resp, err := callFor(ctx, lc.d, lc.spec.ID, "chat", 1, lc.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
 			st := chatBilled(r)
 			st[StatEmbedded] = 1
 			return st

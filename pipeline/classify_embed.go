@@ -48,13 +48,13 @@ func classifyEmbedSpec(spec Spec) Spec {
 
 // classifyViaEmbed labels records by their nearest centroids; a text the
 // API rejected has no verdict but its reason.
-func (w *Worker) classifyViaEmbed(ctx context.Context, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
-	cents, err := w.centroids(ctx, spec)
+func classifyViaEmbed(ctx context.Context, d *Deps, spec Spec, p ChunkPayload, todo []item) (verdict func(item) (*sinks.Classification, string), err error) {
+	cents, err := centroids(ctx, d, spec)
 	if err != nil {
 		return nil, err
 	}
 	// As an embed job: calls sized to the limiter, each checkpointed.
-	rows, failed, err := w.embedItems(ctx, classifyEmbedSpec(spec), newCheckpoint(w.Store, spec, p.Chunk), todo)
+	rows, failed, err := embedItems(ctx, d, classifyEmbedSpec(spec), newCheckpoint(d.Store, spec, p.Chunk), todo)
 	if err != nil {
 		return nil, err
 	}
@@ -112,34 +112,34 @@ func nearestCentroid(v []float32, labels []string, cents map[string][]float32, m
 // centroids returns the job's label centroids: from this process's cache,
 // else the job store, else by embedding the examples (one worker at a time;
 // the others wait for its result).
-func (w *Worker) centroids(ctx context.Context, spec Spec) (map[string][]float32, error) {
+func centroids(ctx context.Context, d *Deps, spec Spec) (map[string][]float32, error) {
 	key := "centroids:" + spec.ID
-	if c, ok := w.examples.Load(key); ok {
+	if c, ok := d.examples.Load(key); ok {
 		return c.(map[string][]float32), nil
 	}
 	for {
-		c, err := w.Store.Centroids(ctx, spec.ID)
+		c, err := d.Store.Centroids(ctx, spec.ID)
 		if err != nil {
 			return nil, err
 		}
 		if c != nil {
-			w.examples.Store(key, c)
+			d.examples.Store(key, c)
 			return c, nil
 		}
-		mine, err := w.Store.LockCentroids(ctx, spec.ID, centroidsClaim)
+		mine, err := d.Store.LockCentroids(ctx, spec.ID, centroidsClaim)
 		if err != nil {
 			return nil, err
 		}
 		if mine {
-			c, err = w.embedExamples(ctx, spec)
+			c, err = embedExamples(ctx, d, spec)
 			if err == nil {
-				err = w.Store.SaveCentroids(ctx, spec.ID, c)
+				err = d.Store.SaveCentroids(ctx, spec.ID, c)
 			}
-			w.Store.UnlockCentroids(ctx, spec.ID)
+			d.Store.UnlockCentroids(ctx, spec.ID)
 			if err != nil {
 				return nil, err
 			}
-			w.examples.Store(key, c)
+			d.examples.Store(key, c)
 			return c, nil
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
@@ -149,13 +149,13 @@ func (w *Worker) centroids(ctx context.Context, spec Spec) (map[string][]float32
 }
 
 // embedExamples embeds the job's examples and averages them by label.
-func (w *Worker) embedExamples(ctx context.Context, spec Spec) (map[string][]float32, error) {
-	ex, err := w.jobExamples(ctx, spec)
+func embedExamples(ctx context.Context, d *Deps, spec Spec) (map[string][]float32, error) {
+	ex, err := d.jobExamples(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	if len(ex) == 0 {
-		return nil, w.abort(ctx, spec.ID, "the embed route needs the job's examples, and none are stored; run enqueue again with -examples")
+		return nil, d.abort(ctx, spec.ID, "the embed route needs the job's examples, and none are stored; run enqueue again with -examples")
 	}
 	es := classifyEmbedSpec(spec)
 	sums := map[string][]float64{}
@@ -165,12 +165,12 @@ func (w *Worker) embedExamples(ctx context.Context, spec Spec) (map[string][]flo
 		for i, e := range batch {
 			texts[i] = e.Text
 		}
-		resp, err := w.call(ctx, es, texts)
+		resp, err := embedTexts(ctx, d, es, texts)
 		var apiErr *cohere.APIError
 		if errors.As(err, &apiErr) && !fatal(err) && (apiErr.StatusCode == 400 || apiErr.StatusCode == 422) {
 			// An example the API refuses leaves the job without a sound
 			// centroid: stop with the API's reason rather than guess.
-			return nil, w.abort(ctx, spec.ID, "embedding the examples: "+err.Error())
+			return nil, d.abort(ctx, spec.ID, "embedding the examples: "+err.Error())
 		}
 		if err != nil {
 			return nil, err

@@ -1,11 +1,8 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
-
-	"github.com/cobatch/cobatch/sinks"
 )
 
 // OpClassify labels each record with a fine-tuned model or few-shot
@@ -22,9 +19,7 @@ func init() {
 		RecordsPerCall: MaxBatch,
 		Estimate:       classifyEstimate,
 		Endpoint:       classifyEndpoint,
-		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-			return w.classifyChunk(ctx, spec, sink, p)
-		},
+		Process:        classifyChunk,
 	})
 }
 

@@ -137,11 +137,11 @@ func docCounts(c *sinks.Chunk) ChunkResult {
 // model; ok is false when the embedder cannot say. A model the API does not
 // describe is not an error here: the embed call itself reports it, through
 // the outcome policy (outcome.go), as it does for any job.
-func (w *Worker) modelLimit(ctx context.Context, model string) (passage.Limit, bool, error) {
-	if v, ok := w.limits.Load(model); ok {
+func (d *Deps) modelLimit(ctx context.Context, model string) (passage.Limit, bool, error) {
+	if v, ok := d.limits.Load(model); ok {
 		return v.(passage.Limit), true, nil
 	}
-	g, ok := w.Embedder.(ModelGetter)
+	g, ok := d.Embedder.(ModelGetter)
 	if !ok {
 		return passage.Limit{}, false, nil
 	}
@@ -156,14 +156,14 @@ func (w *Worker) modelLimit(ctx context.Context, model string) (passage.Limit, b
 	if err != nil {
 		return passage.Limit{}, false, nil
 	}
-	w.limits.Store(model, l)
+	d.limits.Store(model, l)
 	return l, true, nil
 }
 
 // countTruncated adds to the job's truncated count the texts about to be
 // embedded whole that pass the model's context: the API embeds them cut
 // short, which the job reports rather than hides.
-func (w *Worker) countTruncated(ctx context.Context, spec Spec, items []item) error {
+func (d *Deps) countTruncated(ctx context.Context, spec Spec, items []item) error {
 	if spec.splitSpec().Mode == passage.SplitTokens || len(items) == 0 {
 		return nil
 	}
@@ -173,7 +173,7 @@ func (w *Worker) countTruncated(ctx context.Context, spec Spec, items []item) er
 	if !slices.ContainsFunc(items, func(it item) bool { return short.Truncates(it.rec.Text) }) {
 		return nil
 	}
-	l, ok, err := w.modelLimit(ctx, spec.Model)
+	l, ok, err := d.modelLimit(ctx, spec.Model)
 	if err != nil || !ok {
 		return err
 	}
@@ -186,8 +186,8 @@ func (w *Worker) countTruncated(ctx context.Context, spec Spec, items []item) er
 	if n == 0 {
 		return nil
 	}
-	w.Metrics.truncated(spec.ID, n)
-	return w.Store.AddStats(ctx, spec.ID, map[string]int64{StatTruncated: n})
+	d.Metrics.truncated(spec.ID, n)
+	return d.Store.AddStats(ctx, spec.ID, map[string]int64{StatTruncated: n})
 }
 
 // Stat names of the corpus options: texts embedded although longer than

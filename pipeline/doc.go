@@ -17,7 +17,7 @@
 //
 //	store := pipeline.NewStore(rdb)
 //	q := queue.NewClient(rdb, queue.DefaultQueue)
-//	w := &pipeline.Worker{Store: store, Embedder: client, Limiter: limiterFor, OpenSink: open, Queue: q}
+//	w := &pipeline.Worker{Deps: pipeline.Deps{Store: store, Embedder: client, Limiter: limiterFor}, OpenSink: open, Queue: q}
 //	srv.Start(queue.NewMux(w)) // asynq's server runs the handlers
 //	res, err := (&pipeline.Planner{Store: store, Queue: q, Inspector: q}).Plan(ctx, spec)
 //	st, err := (&pipeline.Waiter{Store: store}).Wait(ctx, spec.ID) // until it is done, aborted or cancelled

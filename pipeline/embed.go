@@ -11,23 +11,23 @@ import (
 
 // embedChunk is embed's Process: the chunk's records (or their passages,
 // -split) the sink does not hold unchanged, embedded.
-func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk}
-	items, err := w.readItems(ctx, spec, p, out)
+func embedChunk(ctx context.Context, d *Deps, c Chunk) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: c.Job, Number: c.Chunk}
+	items, err := d.readItems(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
-	if spec.splits() {
-		items = splitItems(spec.splitSpec(), items)
+	if c.Spec.splits() {
+		items = splitItems(c.Spec.splitSpec(), items)
 	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	todo, err := skipUnchanged(ctx, c, items, out)
 	if err != nil {
 		return nil, err
 	}
-	if err := w.countTruncated(ctx, spec, todo); err != nil {
+	if err := d.countTruncated(ctx, c.Spec, todo); err != nil {
 		return nil, err
 	}
-	rows, failed, err := w.embedItems(ctx, spec, newCheckpoint(w.Store, spec, p.Chunk), todo)
+	rows, failed, err := embedItems(ctx, d, c.Spec, newCheckpoint(d.Store, c.Spec, c.Chunk), todo)
 	if err != nil {
 		return nil, err
 	}
@@ -39,10 +39,10 @@ func (w *Worker) embedChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPa
 // text that occurs several times in the chunk is paid for once; one whose
 // vector an earlier delivery of the chunk checkpointed is not paid for again,
 // and each call's vectors are checkpointed as it returns.
-func (w *Worker) embedItems(ctx context.Context, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
-	result, err := checkpointedCalls(ctx, w, ck, items, callSize(w.Limiter("embed").Current().Count), "embed",
+func embedItems(ctx context.Context, d *Deps, spec Spec, ck checkpoint, items []item) ([]sinks.Embedding, []sinks.Failure, error) {
+	result, err := checkpointedCalls(ctx, d, ck, items, callSize(d.Limiter("embed").Current().Count), "embed",
 		func(ctx context.Context, batch []item, vecs []*sinks.Embedding, reasons []string) error {
-			return w.embedBatch(ctx, spec, batch, vecs, reasons)
+			return embedBatch(ctx, d, spec, batch, vecs, reasons)
 		}, encodeEmbedding, decodeEmbedding)
 	if err != nil {
 		return nil, nil, err
@@ -78,13 +78,13 @@ func callSize(count int) int {
 
 // embedBatch embeds one batch into vecs; the texts the API rejects get the
 // API's verdict in reasons (splitRejected, outcome.go).
-func (w *Worker) embedBatch(ctx context.Context, spec Spec, batch []item, vecs []*sinks.Embedding, reasons []string) error {
-	return w.splitRejected(ctx, spec.ID, len(batch), func(lo, hi int) error {
+func embedBatch(ctx context.Context, d *Deps, spec Spec, batch []item, vecs []*sinks.Embedding, reasons []string) error {
+	return d.splitRejected(ctx, spec.ID, len(batch), func(lo, hi int) error {
 		texts := make([]string, hi-lo)
 		for i, it := range batch[lo:hi] {
 			texts[i] = it.rec.Text
 		}
-		resp, err := w.call(ctx, spec, texts)
+		resp, err := embedTexts(ctx, d, spec, texts)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func spread[T any](got []T, vecs []*sinks.Embedding, set func(*sinks.Embedding, 
 }
 
 // call makes one embed call through callAPI, the limiter counting texts.
-func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.EmbedResponse, error) {
+func embedTexts(ctx context.Context, d *Deps, spec Spec, texts []string) (*cohere.EmbedResponse, error) {
 	req := &cohere.EmbedRequest{
 		Model:           spec.Model,
 		InputType:       spec.InputType,
@@ -141,7 +141,7 @@ func (w *Worker) call(ctx context.Context, spec Spec, texts []string) (*cohere.E
 		OutputDimension: spec.Dimensions,
 		Truncate:        spec.Truncate,
 	}
-	return callFor(ctx, w, spec.ID, "embed", len(texts), w.Embedder.Embed, req, func(r *cohere.EmbedResponse) map[string]int64 {
+	return callFor(ctx, d, spec.ID, "embed", len(texts), d.Embedder.Embed, req, func(r *cohere.EmbedResponse) map[string]int64 {
 		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(texts))}
 	})
 }

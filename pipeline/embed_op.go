@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"context"
-
 	"fmt"
 	"slices"
 	"strings"
@@ -22,10 +20,8 @@ func init() {
 		Price:          embedPrice,
 		RecordsPerCall: MaxBatch,
 		Endpoint:       func(Spec) (string, bool) { return "embed", false },
-		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-			return w.embedChunk(ctx, spec, sink, p)
-		},
-		Async: embedAsync{},
+		Process:        embedChunk,
+		Async:          embedAsync{},
 	})
 }
 

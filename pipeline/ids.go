@@ -61,8 +61,8 @@ func (st *Store) ClaimIDs(ctx context.Context, job string, chunk int, claims []i
 
 // dropClaimedIDs claims the chunk's ids job-wide and moves those another
 // chunk holds to out.Failed (see keepClaimed).
-func (w *Worker) dropClaimedIDs(ctx context.Context, p ChunkPayload, items []item, out *sinks.Chunk) ([]item, error) {
-	kept, failed, err := w.Store.keepClaimed(ctx, p.Job, p.Chunk, items)
+func (d *Deps) dropClaimedIDs(ctx context.Context, p ChunkPayload, items []item, out *sinks.Chunk) ([]item, error) {
+	kept, failed, err := d.Store.keepClaimed(ctx, p.Job, p.Chunk, items)
 	out.Failed = append(out.Failed, failed...)
 	return kept, err
 }

@@ -173,10 +173,15 @@ func (js *jobSinks) count() int {
 // job returns the spec and sink of a job and a release for the sink, shared
 // while the job runs.
 func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, func(), error) {
-	// The spec is read on every task: a run of the job under the same id
-	// may have changed the options that may change (-force, -strict, the
-	// budget). The copy held serves when Redis cannot answer.
 	spec, err := w.Store.Spec(ctx, id)
+	return w.hold(ctx, id, spec, err)
+}
+
+// hold is job with the spec just read from the store (or the error reading
+// it). The spec is read on every task: a run of the job under the same id
+// may have changed the options that may change (-force, -strict, the
+// budget). The copy held serves when Redis cannot answer.
+func (w *Worker) hold(ctx context.Context, id string, spec Spec, err error) (Spec, Sink, func(), error) {
 	w.mu.Lock()
 	held, ok := w.specs[id]
 	w.mu.Unlock()
@@ -192,6 +197,7 @@ func (w *Worker) job(ctx context.Context, id string) (Spec, Sink, func(), error)
 		}
 		w.specs[id] = spec
 		w.mu.Unlock()
+		w.Metrics.jobPrice(id, spec.Price())
 	}
 	idle := w.SinkIdle
 	if idle <= 0 {

@@ -43,8 +43,9 @@ type Metrics struct {
 	// DefaultMetricsGrace); set it before the first job ends.
 	Grace time.Duration
 
-	mu    sync.Mutex
-	drops map[string]*time.Timer // job → its pending drop
+	mu     sync.Mutex
+	drops  map[string]*time.Timer // job → its pending drop
+	prices map[string]float64     // job → unit price, while it runs
 }
 
 // NewMetrics registers the worker's series, and cobatch_build_info, on reg.
@@ -113,8 +114,7 @@ type limitReader interface {
 
 // observeCall records one API call of callAPI: its status and duration, the
 // tokens and cost it billed, and the limit in force after it.
-func (w *Worker) observeCall(job, endpoint string, lim Limiter, err error, stats map[string]int64, d time.Duration) {
-	m := w.Metrics
+func (m *Metrics) observeCall(job, endpoint string, lim Limiter, err error, stats map[string]int64, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -135,7 +135,7 @@ func (w *Worker) observeCall(job, endpoint string, lim Limiter, err error, stats
 		throttled.Inc()
 	}
 	m.Tokens.WithLabelValues(job, endpoint).Add(float64(stats[StatTokens]))
-	m.Cost.WithLabelValues(job).Add(Cost(w.price(job), stats[StatTokens], stats[StatSearchUnits]))
+	m.Cost.WithLabelValues(job).Add(Cost(m.price(job), stats[StatTokens], stats[StatSearchUnits]))
 	if l, ok := lim.(limitReader); ok {
 		cur := l.Current()
 		m.LimiterLimit.WithLabelValues(job, endpoint).Set(float64(cur.Count))
@@ -144,15 +144,25 @@ func (w *Worker) observeCall(job, endpoint string, lim Limiter, err error, stats
 	}
 }
 
-// price is the unit price of a job whose spec this worker holds, else 0.
-func (w *Worker) price(job string) float64 {
-	w.mu.Lock()
-	spec, ok := w.specs[job]
-	w.mu.Unlock()
-	if !ok {
-		return 0
+// jobPrice sets the unit price of a job this worker runs, for the cost of
+// its calls (observeCall).
+func (m *Metrics) jobPrice(job string, price float64) {
+	if m == nil {
+		return
 	}
-	return spec.Price()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.prices == nil {
+		m.prices = map[string]float64{}
+	}
+	m.prices[job] = price
+}
+
+// price is the unit price of a running job (jobPrice), else 0.
+func (m *Metrics) price(job string) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.prices[job]
 }
 
 // billed records the tokens a remote job (route: embed-jobs, batches) was
@@ -192,6 +202,7 @@ func (m *Metrics) jobEnded(job string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.prices, job)
 	if _, ok := m.drops[job]; ok {
 		return
 	}

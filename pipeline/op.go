@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,10 +16,11 @@ import (
 // of it, registered once (RegisterOp) from the operation's own files. No
 // other code switches on its name: a new operation declares the kind of row
 // it writes (RowKind), which every sink writes without code of its own, so
-// it is its own files, a cohere call and that declaration. Its Process reads
-// the chunk's records with Worker.Records and makes its calls with
-// Worker.Call, and returns its rows in sinks.Chunk.Declared
-// (pipeline/rowkind_test.go is such an operation, registered from a test).
+// it is its own files, a cohere call and that declaration. Its Process is a
+// function of its inputs: it reads the chunk's records with Deps.Records,
+// makes its calls with Deps.Call, and returns its rows in
+// sinks.Chunk.Declared (pipeline/rowkind_test.go is such an operation,
+// registered from a test).
 //
 // The operations built in (embed, classify, rerank, chat) predate RowKind:
 // their rows have types and writers of their own in the sinks.
@@ -51,8 +53,9 @@ type Op struct {
 	// job starts (Preflight, preflight.go); passUnknown lets a model id the
 	// models endpoint does not know through. Nil or "": no check.
 	Endpoint func(Spec) (endpoint string, passUnknown bool)
-	// Process runs one chunk and returns what the sink is to write.
-	Process func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error)
+	// Process runs one chunk and returns what the sink is to write; the
+	// chunk's lifecycle (chunk.go) writes it and records the chunk.
+	Process func(ctx context.Context, d *Deps, c Chunk) (*sinks.Chunk, error)
 	// RowKind declares the operation's rows: the sink is told it when it
 	// opens (sinks.Target.RowKind) and is handed the rows Process puts in
 	// sinks.Chunk.Declared. Nil for the operations built in.
@@ -60,6 +63,39 @@ type Op struct {
 	// Async is the operation's part in the async route (async_op.go); nil
 	// for an operation that runs the synchronous route only.
 	Async asyncOp
+}
+
+// Deps is what an operation's Process works with besides its chunk: the
+// API clients, the job store, the shared limiters, and the steps every
+// operation shares (Records, Call). A Worker holds one and hands it to every
+// chunk it runs.
+type Deps struct {
+	Store    *Store
+	Embedder Embedder
+	// Classifier and Reranker serve classify and rerank jobs; when nil, the
+	// Embedder serves them if it can (cohere.Client does).
+	Classifier Classifier
+	Reranker   Reranker
+	// Chatter serves chat jobs; when nil, the Embedder serves them if it
+	// can (cohere.Client does).
+	Chatter Chatter
+	// Limiter returns the shared limiter for an endpoint ("embed", ...).
+	Limiter func(endpoint string) Limiter
+	Log     *slog.Logger
+	Metrics *Metrics // may be nil
+
+	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
+	limits   sync.Map // model → passage.Limit, read once (corpus.go)
+}
+
+// Chunk is one chunk for an operation to process: the task's payload, its
+// job's spec, and the job's sink, which Process only reads (Records looks
+// up the records it holds unchanged); the rows Process returns are written
+// by the chunk's lifecycle (chunk.go).
+type Chunk struct {
+	ChunkPayload
+	Spec Spec
+	Sink Sink
 }
 
 var (
@@ -122,12 +158,12 @@ func (r Record) Failure(reason string) sinks.Failure { return failure(r.Record, 
 // those it is to process. Into out go the others: unreadable records and
 // repeated ids to out.Failed, records the sink holds with the same text and
 // fingerprint to out.Kept (unless -force), as for the operations built in.
-func (w *Worker) Records(ctx context.Context, spec Spec, sink Sink, p ChunkPayload, out *sinks.Chunk) ([]Record, error) {
-	items, err := w.readItems(ctx, spec, p, out)
+func (d *Deps) Records(ctx context.Context, c Chunk, out *sinks.Chunk) ([]Record, error) {
+	items, err := d.readItems(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
-	todo, err := skipUnchanged(ctx, spec, sink, p, items, out)
+	todo, err := skipUnchanged(ctx, c, items, out)
 	if err != nil {
 		return nil, err
 	}

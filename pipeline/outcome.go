@@ -73,18 +73,18 @@ func rejected(err error) (*cohere.APIError, bool) {
 
 // abort stops the job with reason (recorded as its last error too) and
 // returns errStopped for the caller to unwind with.
-func (w *Worker) abort(ctx context.Context, job, reason string) error {
+func (d *Deps) abort(ctx context.Context, job, reason string) error {
 	ctx = context.WithoutCancel(ctx)
-	w.Store.RecordError(ctx, job, reason)
-	if err := w.Store.Abort(ctx, job, reason); err != nil {
+	d.Store.RecordError(ctx, job, reason)
+	if err := d.Store.Abort(ctx, job, reason); err != nil {
 		return err
 	}
 	return errStopped
 }
 
 // strictAbort aborts a -strict job on its first bad record.
-func (w *Worker) strictAbort(ctx context.Context, job string, cause error) error {
-	return w.abort(ctx, job, "-strict: "+cause.Error())
+func (d *Deps) strictAbort(ctx context.Context, job string, cause error) error {
+	return d.abort(ctx, job, "-strict: "+cause.Error())
 }
 
 // settle turns a handler's error into the task's outcome, the one switch
@@ -130,7 +130,7 @@ func (w *Worker) settle(ctx context.Context, job string, err error) error {
 // records are not at fault but the job's settings (a model, a dimension or a
 // truncation the API refuses): the job aborts with the API's message instead
 // of dead-lettering every record at two calls each.
-func (w *Worker) splitRejected(ctx context.Context, job string, n int, send func(lo, hi int) error, fail func(i int, verdict *cohere.APIError)) error {
+func (d *Deps) splitRejected(ctx context.Context, job string, n int, send func(lo, hi int) error, fail func(i int, verdict *cohere.APIError)) error {
 	try := func(lo, hi int) (*cohere.APIError, error) {
 		err := send(lo, hi)
 		if apiErr, ok := rejected(err); ok {
@@ -156,7 +156,7 @@ func (w *Worker) splitRejected(ctx context.Context, job string, n int, send func
 		return err
 	}
 	if mid >= 2 && left != nil && right != nil && sameVerdict(left, verdict) && sameVerdict(right, verdict) {
-		return w.abort(ctx, job, fmt.Sprintf("the API rejects the job's settings (%d): %s", verdict.StatusCode, verdict.Message))
+		return d.abort(ctx, job, fmt.Sprintf("the API rejects the job's settings (%d): %s", verdict.StatusCode, verdict.Message))
 	}
 	if left != nil {
 		if err := isolate(try, fail, 0, mid, left); err != nil {

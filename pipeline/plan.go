@@ -124,7 +124,7 @@ func (p *Planner) planned(ctx context.Context, job string, res PlanResult) error
 	if err := p.Store.SetState(ctx, job, StateRunning, "", false); err != nil {
 		return err
 	}
-	return finalizeIfDone(ctx, p.Store, p.Queue, job, -1)
+	return finalizeIfDone(ctx, p.Store, p.Queue, job)
 }
 
 // enqueueChunk enqueues a chunk task unless the chunk is done; it reports

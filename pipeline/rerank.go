@@ -35,33 +35,33 @@ type rerankDoc struct {
 // rerankChunk ranks the documents of each query of one chunk. A query is
 // one record: written when its whole ranking is in the chunk, failed (with
 // the reason) when it has no documents or the API rejects it.
-func (w *Worker) rerankChunk(ctx context.Context, spec Spec, _ Sink, p ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Reranks: []sinks.RerankResult{}}
-	items, err := w.readItems(ctx, spec, p, out)
+func rerankChunk(ctx context.Context, d *Deps, c Chunk) (*sinks.Chunk, error) {
+	out := &sinks.Chunk{Job: c.Job, Number: c.Chunk, Reranks: []sinks.RerankResult{}}
+	items, err := d.readItems(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
 		return out, nil
 	}
-	client, err := opClient(w.Reranker, w, "rerank")
+	client, err := opClient(d.Reranker, d, "rerank")
 	if err != nil {
 		return nil, err
 	}
 	var candidates map[string][]rerankDoc
-	if spec.Candidates != "" {
+	if c.Spec.Candidates != "" {
 		ids := make(map[string]bool, len(items))
 		for _, it := range items {
 			ids[it.rec.ID] = true
 		}
-		if candidates, err = w.readCandidates(ctx, spec, p.Chunk, ids); err != nil {
+		if candidates, err = readCandidates(ctx, d, c.Spec, c.Chunk, ids); err != nil {
 			return nil, err
 		}
 	}
 	now := time.Now().UTC()
 	for _, it := range items {
 		var docs []rerankDoc
-		if spec.Candidates != "" {
+		if c.Spec.Candidates != "" {
 			docs = candidates[it.rec.ID]
 		} else if docs, err = inlineDocs(it.rec.Meta); err != nil {
 			out.Failed = append(out.Failed, failure(it.rec, err.Error()))
@@ -71,7 +71,7 @@ func (w *Worker) rerankChunk(ctx context.Context, spec Spec, _ Sink, p ChunkPayl
 			out.Failed = append(out.Failed, failure(it.rec, "query has no documents"))
 			continue
 		}
-		ranked, reason, err := w.rankQuery(ctx, spec, client, it.rec.Text, docs)
+		ranked, reason, err := rankQuery(ctx, d, c.Spec, client, it.rec.Text, docs)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func (w *Worker) rerankChunk(ctx context.Context, spec Spec, _ Sink, p ChunkPayl
 		for i, s := range ranked {
 			out.Reranks = append(out.Reranks, sinks.RerankResult{
 				QueryID: it.rec.ID, Rank: i + 1, DocID: docs[s.index].id, DocIndex: s.index,
-				RelevanceScore: s.score, Model: spec.Model, ScoredAt: now,
+				RelevanceScore: s.score, Model: c.Spec.Model, ScoredAt: now,
 			})
 		}
 	}
@@ -97,7 +97,7 @@ type scored struct {
 // rankQuery scores docs against query in calls of at most MaxRerankDocs and
 // merges them into one ranking: scores of one query are comparable across
 // calls. A non-empty reason means the API rejected the query.
-func (w *Worker) rankQuery(ctx context.Context, spec Spec, client Reranker, query string, docs []rerankDoc) ([]scored, string, error) {
+func rankQuery(ctx context.Context, d *Deps, spec Spec, client Reranker, query string, docs []rerankDoc) ([]scored, string, error) {
 	var all []scored
 	for lo := 0; lo < len(docs); lo += MaxRerankDocs {
 		hi := min(lo+MaxRerankDocs, len(docs))
@@ -109,7 +109,7 @@ func (w *Worker) rankQuery(ctx context.Context, spec Spec, client Reranker, quer
 			req.TopN = spec.TopN // a document outside one call's top N is outside the merged top N too
 		}
 		last := hi == len(docs)
-		resp, err := callFor(ctx, w, spec.ID, "rerank", 1, client.Rerank, req, func(r *cohere.RerankResponse) map[string]int64 {
+		resp, err := callFor(ctx, d, spec.ID, "rerank", 1, client.Rerank, req, func(r *cohere.RerankResponse) map[string]int64 {
 			st := map[string]int64{StatSearchUnits: int64(math.Round(r.Meta.BilledUnits.SearchUnits))}
 			if last {
 				st[StatEmbedded] = 1
@@ -204,7 +204,7 @@ func jsonScalar(raw json.RawMessage) (string, error) {
 // chunk's candidates are held: memory is bounded by one chunk's documents
 // whatever the file's size, at the cost of reading the file once per chunk
 // (choose a larger -chunk-size for a large candidates file).
-func (w *Worker) readCandidates(ctx context.Context, spec Spec, chunk int, queries map[string]bool) (map[string][]rerankDoc, error) {
+func readCandidates(ctx context.Context, d *Deps, spec Spec, chunk int, queries map[string]bool) (map[string][]rerankDoc, error) {
 	opts := input.Options{Format: input.FormatJSONL, IDField: "doc_id", TextFields: []string{"text"}, MetaFields: []string{"query_id"}}
 	out := map[string][]rerankDoc{}
 	seen := map[string]map[string]bool{}
@@ -244,12 +244,12 @@ func (w *Worker) readCandidates(ctx context.Context, spec Spec, chunk int, queri
 	}
 	if len(bad) > 0 {
 		if spec.Strict {
-			return nil, w.strictAbort(ctx, spec.ID, fmt.Errorf("candidates: %s", bad[0]))
+			return nil, d.strictAbort(ctx, spec.ID, fmt.Errorf("candidates: %s", bad[0]))
 		}
 		// A bad candidate line belongs to no query that can be named; the
 		// first chunk reports them so that they are seen once per job.
 		if chunk == 0 {
-			w.log().Warn("candidates skipped", "job", spec.ID, "count", len(bad), "first", bad[0])
+			d.log().Warn("candidates skipped", "job", spec.ID, "count", len(bad), "first", bad[0])
 		}
 	}
 	return out, nil

@@ -1,11 +1,8 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
 	"fmt"
-
-	"github.com/cobatch/cobatch/sinks"
 )
 
 // OpRerank ranks each query's documents: one row per ranked document.
@@ -21,9 +18,7 @@ func init() {
 		SearchUnits:    true,
 		RecordsPerCall: 1,
 		Endpoint:       func(Spec) (string, bool) { return "rerank", false },
-		Process: func(ctx context.Context, w *Worker, spec Spec, sink Sink, p ChunkPayload) (*sinks.Chunk, error) {
-			return w.rerankChunk(ctx, spec, sink, p)
-		},
+		Process:        rerankChunk,
 	})
 }
 

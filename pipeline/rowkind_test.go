@@ -82,13 +82,14 @@ func init() {
 
 // processTokens tokenizes each record of a chunk the sink does not hold
 // unchanged, one call per record.
-func processTokens(ctx context.Context, w *pipeline.Worker, spec pipeline.Spec, sink pipeline.Sink, p pipeline.ChunkPayload) (*sinks.Chunk, error) {
-	out := &sinks.Chunk{Job: p.Job, Number: p.Chunk, Declared: []sinks.Row{}}
-	recs, err := w.Records(ctx, spec, sink, p, out)
+func processTokens(ctx context.Context, d *pipeline.Deps, c pipeline.Chunk) (*sinks.Chunk, error) {
+	spec := c.Spec
+	out := &sinks.Chunk{Job: c.Job, Number: c.Chunk, Declared: []sinks.Row{}}
+	recs, err := d.Records(ctx, c, out)
 	if err != nil {
 		return nil, err
 	}
-	client, ok := w.Embedder.(tokenizer)
+	client, ok := d.Embedder.(tokenizer)
 	if !ok {
 		return nil, errors.New("the worker's client cannot tokenize")
 	}
@@ -99,7 +100,7 @@ func processTokens(ctx context.Context, w *pipeline.Worker, spec pipeline.Spec, 
 			continue
 		}
 		var res *cohere.TokenizeResponse
-		err := w.Call(ctx, spec.ID, "tokenize", 1, func(ctx context.Context) (map[string]int64, error) {
+		err := d.Call(ctx, spec.ID, "tokenize", 1, func(ctx context.Context) (map[string]int64, error) {
 			var err error
 			res, err = client.Tokenize(ctx, &cohere.TokenizeRequest{Text: r.Text, Model: spec.Model})
 			return nil, err

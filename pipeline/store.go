@@ -86,11 +86,44 @@ func (st *Store) Spec(ctx context.Context, id string) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("load job %s: %w", id, err)
 	}
+	return decodeSpec(id, b)
+}
+
+func decodeSpec(id string, b []byte) (Spec, error) {
 	var s Spec
+	if len(b) == 0 {
+		return s, fmt.Errorf("job %s: %w", id, ErrNoJob)
+	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return Spec{}, fmt.Errorf("decode job %s: %w", id, err)
 	}
 	return s, nil
+}
+
+// ChunkJob is a chunk's job as a delivery of the chunk finds it.
+type ChunkJob struct {
+	Done    bool // an earlier delivery recorded the chunk
+	Stopped bool // the job was aborted or cancelled
+	Spec    Spec
+	SpecErr error // the spec is missing or unreadable
+}
+
+// ChunkJob reads, in one round trip, what a delivery of a chunk needs
+// before it runs: whether the chunk is done, whether its job stopped, and
+// the job's spec.
+func (st *Store) ChunkJob(ctx context.Context, id string, chunk int) (ChunkJob, error) {
+	pipe := st.rdb.Pipeline()
+	done := pipe.HExists(ctx, keyspace.Done(id), strconv.Itoa(chunk))
+	job := pipe.HMGet(ctx, keyspace.Job(id), "state", "spec")
+	if _, err := pipe.Exec(ctx); err != nil {
+		return ChunkJob{}, fmt.Errorf("load chunk %d of job %s: %w", chunk, id, err)
+	}
+	v := job.Val()
+	state, _ := v[0].(string)
+	spec, _ := v[1].(string)
+	cj := ChunkJob{Done: done.Val(), Stopped: state == StateAborted || state == StateCancelled}
+	cj.Spec, cj.SpecErr = decodeSpec(id, []byte(spec))
+	return cj, nil
 }
 
 // SetState moves a job to state, with a reason for aborted or cancelled jobs.
@@ -172,7 +205,8 @@ type ChunkResult struct {
 }
 
 var completeChunk = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+redis.call('DEL', KEYS[7])
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], 'written', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'skipped', ARGV[4])
 redis.call('HINCRBY', KEYS[2], 'failed', ARGV[5])
@@ -183,24 +217,32 @@ if #ARGV >= 6 then
   redis.call('HSET', KEYS[5], ARGV[1], cjson.encode(t))
 end
 redis.call('HDEL', KEYS[4], ARGV[1])
-return redis.call('HINCRBY', KEYS[2], 'chunks_done', 1)
+local done = redis.call('HINCRBY', KEYS[2], 'chunks_done', 1)
+local j = redis.call('HMGET', KEYS[6], 'planned', 'chunks', 'state')
+if j[1] == '1' and done >= tonumber(j[2] or '0') and j[3] ~= 'done' and j[3] ~= 'aborted' and j[3] ~= 'cancelled' then
+  return 2
+end
+return 1
 `)
 
 // CompleteChunk records a chunk's result and dead letters once, whatever the
-// number of deliveries. It returns the number of chunks done so far, or -1
-// when the chunk had already been recorded.
-func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r ChunkResult, failed []sinks.Failure) (int64, error) {
+// number of deliveries, and drops the chunk's checkpointed call results
+// (checkpoint.go): its rows are in the sink, where a later delivery finds
+// them. It reports whether this call recorded it (false when
+// another delivery had), and whether the job is then ready to finalize:
+// planned, every chunk done, not ended.
+func (st *Store) CompleteChunk(ctx context.Context, id string, chunk int, r ChunkResult, failed []sinks.Failure) (recorded, finalize bool, err error) {
 	rb, _ := json.Marshal(r)
 	args := []any{chunk, rb, r.Written, r.Skipped, r.Failed}
 	for _, f := range failed {
 		fb, _ := json.Marshal(f)
 		args = append(args, fb)
 	}
-	n, err := completeChunk.Run(ctx, st.rdb, []string{keyspace.Done(id), keyspace.Totals(id), keyspace.Dead(id), keyspace.Pending(id), keyspace.DeadChunks(id)}, args...).Int64()
+	n, err := completeChunk.Run(ctx, st.rdb, []string{keyspace.Done(id), keyspace.Totals(id), keyspace.Dead(id), keyspace.Pending(id), keyspace.DeadChunks(id), keyspace.Job(id), keyspace.Calls(id, chunk)}, args...).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("record chunk %d of job %s: %w", chunk, id, err)
+		return false, false, fmt.Errorf("record chunk %d of job %s: %w", chunk, id, err)
 	}
-	return n, nil
+	return n > 0, n == 2, nil
 }
 
 // ChunkResults returns what each chunk recorded done counted, by chunk.

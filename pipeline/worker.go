@@ -37,31 +37,17 @@ type Sink = sinks.Sink
 // while the job runs, and closes it when the job ends.
 type SinkOpener func(ctx context.Context, spec Spec) (Sink, error)
 
-// Worker holds what the task handlers share. Its handlers are the same in
-// cmd/worker and in enqueue's embedded mode; pipeline/queue runs them.
+// Worker runs the tasks of jobs: the chunk's lifecycle (chunk.go), the
+// async route and finalize. Its handlers are the same in cmd/worker and in
+// enqueue's embedded mode; pipeline/queue runs them.
 type Worker struct {
-	Store    *Store
-	Embedder Embedder
-	// Limiter returns the shared limiter for an endpoint ("embed", ...).
-	Limiter  func(endpoint string) Limiter
+	Deps
 	OpenSink SinkOpener
 	Queue    TaskQueue // for the tasks a handler hands work on to
-	Log      *slog.Logger
-	Metrics  *Metrics // may be nil
 	// Async and AsyncPoll serve the async route (Embed Jobs, Batches);
 	// Async may be nil for workers that only run the sync route.
 	Async     AsyncAPI
 	AsyncPoll AsyncConfig
-
-	// Classifier and Reranker serve classify and rerank jobs; when nil, the
-	// Embedder serves them if it can (cohere.Client does).
-	Classifier Classifier
-	Reranker   Reranker
-	// Chatter serves chat jobs; when nil, the Embedder serves them if it
-	// can (cohere.Client does).
-	Chatter Chatter
-
-	examples sync.Map // job id → []cohere.ClassifyExample, loaded once per job
 
 	// SinkIdle closes a job's sink unused for this long (default
 	// DefaultSinkIdle).
@@ -70,23 +56,21 @@ type Worker struct {
 	// inside a handler (default DefaultSinkRetryBudget).
 	SinkRetryBudget time.Duration
 
-	limits sync.Map // model → passage.Limit, read once (corpus.go)
-
 	mu    sync.Mutex
 	specs map[string]Spec
 	sinks jobSinks
 }
 
-func (w *Worker) log() *slog.Logger {
-	if w.Log == nil {
+func (d *Deps) log() *slog.Logger {
+	if d.Log == nil {
 		return slog.Default()
 	}
-	return w.Log
+	return d.Log
 }
 
 // stopped reports whether the job has been aborted or cancelled.
-func (w *Worker) stopped(ctx context.Context, job string) bool {
-	return w.Store.Stopped(ctx, job)
+func (d *Deps) stopped(ctx context.Context, job string) bool {
+	return d.Store.Stopped(ctx, job)
 }
 
 // withJob runs fn with the job's spec and its shared sink, released when fn
@@ -130,22 +114,15 @@ func (w *Worker) HandleFinalize(ctx context.Context, job string) error {
 	})
 }
 
-// maybeFinalize enqueues the finalize task once every chunk is done.
-func (w *Worker) maybeFinalize(ctx context.Context, job string, done int64) error {
-	return finalizeIfDone(ctx, w.Store, w.Queue, job, done)
-}
-
 // finalizeIfDone enqueues a job's finalize task if planning has finished and
-// done chunks (or, when done < 0, the stored count) cover every chunk.
-func finalizeIfDone(ctx context.Context, st *Store, q TaskQueue, job string, done int64) error {
+// every chunk is done. A chunk's own completion tells it in the same step
+// (Store.CompleteChunk); the planner and the async route ask here.
+func finalizeIfDone(ctx context.Context, st *Store, q TaskQueue, job string) error {
 	s, err := st.Status(ctx, job)
 	if err != nil {
 		return err
 	}
-	if done < 0 {
-		done = s.ChunksDone
-	}
-	if !s.Planned || done < s.Chunks || s.Ended() {
+	if !s.Planned || s.ChunksDone < s.Chunks || s.Ended() {
 		return nil
 	}
 	return q.EnqueueFinalize(ctx, job)

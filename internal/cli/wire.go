@@ -121,16 +121,18 @@ func NewWorker(d WorkerDeps) *pipeline.Worker {
 	// The client serves the async route too; a bare Embedder does not.
 	async, _ := d.Cohere.(pipeline.AsyncAPI)
 	return &pipeline.Worker{
-		Async:    async,
-		Store:    pipeline.NewStore(d.Redis),
-		Embedder: d.Cohere,
-		Limiter:  limiter,
+		Deps: pipeline.Deps{
+			Store:    pipeline.NewStore(d.Redis),
+			Embedder: d.Cohere,
+			Limiter:  limiter,
+			Log:      d.Log,
+			Metrics:  d.Metrics,
+		},
+		Async: async,
 		OpenSink: func(ctx context.Context, spec pipeline.Spec) (pipeline.Sink, error) {
 			return OpenSink(ctx, spec, d.DatabaseURL)
 		},
-		Queue:   d.Queue,
-		Log:     d.Log,
-		Metrics: d.Metrics,
+		Queue: d.Queue,
 	}
 }
 

@@ -10,7 +10,7 @@
 // this package only translates it for asynq.
 //
 //	q := queue.NewClient(rdb, queue.DefaultQueue) // pipeline.TaskQueue and pipeline.QueueInspector
-//	w := &pipeline.Worker{Store: store, Queue: q, ...}
+//	w := &pipeline.Worker{Deps: pipeline.Deps{Store: store, ...}, Queue: q, ...}
 //	srv := queue.NewServer(conn, concurrency, queue.DefaultQueue, shutdown, log)
 //	srv.Start(queue.NewMux(w))
 //	res, err := (&pipeline.Planner{Store: store, Queue: q, Inspector: q}).Plan(ctx, spec)

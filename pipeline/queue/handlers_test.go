@@ -71,7 +71,7 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := NewClient(rdb, "")
-	w := &pipeline.Worker{Store: store, Queue: c, Log: slog.New(slog.DiscardHandler),
+	w := &pipeline.Worker{Deps: pipeline.Deps{Store: store, Log: slog.New(slog.DiscardHandler)}, Queue: c,
 		OpenSink: func(context.Context, pipeline.Spec) (pipeline.Sink, error) {
 			return nil, errors.New("sink unreachable")
 		}}
