@@ -197,7 +197,6 @@ func (w *Worker) hold(ctx context.Context, id string, spec Spec, err error) (Spe
 		}
 		w.specs[id] = spec
 		w.mu.Unlock()
-		w.Metrics.jobPrice(id, spec.Price())
 	}
 	idle := w.SinkIdle
 	if idle <= 0 {
@@ -209,6 +208,7 @@ func (w *Worker) hold(ctx context.Context, id string, spec Spec, err error) (Spe
 	if err != nil {
 		return spec, nil, nil, fmt.Errorf("open sink %s: %w", spec.Sink, err)
 	}
+	w.Metrics.jobPrice(id, spec.Price())
 	return spec, sink, release, nil
 }
 
