@@ -144,9 +144,9 @@ func (s Spec) asyncRoute(records int64) string {
 }
 
 // AsyncAPI is the part of the Cohere API the async route uses
-// (cohere.Client satisfies it). The route sends every request but the
-// output reads through paced (async_pace.go), each on its endpoint's
-// limiter.
+// (cohere.Client satisfies it). A worker sends each of its requests through
+// paced (async_pace.go), on its endpoint's limiter; the output parts are
+// read unpaced, and CancelRemote (enqueue -cancel) calls it directly.
 type AsyncAPI interface {
 	CreateDataset(ctx context.Context, p cohere.DatasetCreateParams, data io.Reader, filename string) (string, error)
 	GetDataset(ctx context.Context, id string) (*cohere.Dataset, error)

@@ -88,12 +88,17 @@ func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayl
 			return w.settle(ctx, p.Job, err)
 		}
 	}
+	// Finalize is queued before the phase moves on: a delivery that
+	// failed to queue it is retried while the group is still downloading.
+	if err := finalizeIfDone(ctx, w.Store, w.Queue, p.Job); err != nil {
+		return err
+	}
 	if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDone); err != nil {
 		return err
 	}
 	w.cleanup(ctx, spec, p.Group)
 	w.log().Info("group downloaded", "job", p.Job, "group", p.Group, "chunks", len(chunks), "took", time.Since(started))
-	return finalizeIfDone(ctx, w.Store, w.Queue, p.Job)
+	return nil
 }
 
 // pendingChunks reads the group's chunks that are not done yet, as the

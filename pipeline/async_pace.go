@@ -69,10 +69,16 @@ func (d *Deps) paceOnce(ctx context.Context, endpoint string, call func(ctx cont
 // createDataset uploads a dataset through the datasets limiter. The body
 // streams once: a 429 ends the call (the reader is spent).
 func (w *Worker) createDataset(ctx context.Context, dp cohere.DatasetCreateParams, data io.Reader, filename string) (id string, err error) {
+	var callErr error
 	_, err = w.paceOnce(ctx, endpointDatasets, func(ctx context.Context) error {
-		id, err = w.Async.CreateDataset(ctx, dp, data, filename)
-		return err
+		id, callErr = w.Async.CreateDataset(ctx, dp, data, filename)
+		return callErr
 	})
+	// The API's answer (a 429 included) rather than an error waiting out
+	// the 429: the caller looks the dataset up by name either way.
+	if callErr != nil {
+		return id, callErr
+	}
 	return id, err
 }
 

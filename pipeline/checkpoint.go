@@ -32,7 +32,7 @@ import (
 // per text: the hash of the operation's fingerprint and the text's content
 // hash. A changed text or another model never meets another's result, and
 // the key sits under the job's own prefix. The chunk's key goes once its
-// rows are written and recorded (HandleChunk), so Redis holds results
+// rows are written and recorded (Store.CompleteChunk), so Redis holds results
 // only of chunks in progress or waiting for redelivery; callResultsTTL
 // removes those of a job that never comes back.
 

@@ -33,7 +33,9 @@ func (w *Worker) HandleChunk(ctx context.Context, p ChunkPayload) error {
 	case err != nil:
 		return err
 	case cj.Done:
-		return nil
+		// A delivery that recorded the chunk may have failed to queue the
+		// finalize task it was the last to need.
+		return finalizeIfDone(ctx, w.Store, w.Queue, p.Job)
 	case cj.Stopped:
 		w.jobEnded(p.Job)
 		return nil

@@ -40,8 +40,9 @@ type harness struct {
 	dbURL    string        // for postgres sinks
 	limits   map[string]ratelimit.Limit
 	servers  []*asynq.Server
-	metrics  *pipeline.Metrics // given to the async workers; nil: none
-	deadline time.Duration     // of the async workers' remote phases; 0: the default
+	metrics  *pipeline.Metrics  // given to the async workers; nil: none
+	queue    pipeline.TaskQueue // the sync workers' queue; nil: enq
+	deadline time.Duration      // of the async workers' remote phases; 0: the default
 }
 
 func newHarness(t *testing.T, opts ...coheretest.Option) *harness {
@@ -74,8 +75,8 @@ func (h *harness) startWorkers(n int) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: h.enq, Cohere: client, APIKey: coheretest.DefaultAPIKey,
-		Limits: h.limits, DatabaseURL: h.dbURL})
+	w := cli.NewWorker(cli.WorkerDeps{Redis: h.rdb, Queue: cmp.Or(h.queue, pipeline.TaskQueue(h.enq)), Cohere: client,
+		APIKey: coheretest.DefaultAPIKey, Limits: h.limits, DatabaseURL: h.dbURL})
 	srv := queue.NewServer(h.conn, n, queue.DefaultQueue, 5*time.Second, testLogger(h.t))
 	if err := srv.Start(queue.NewMux(w)); err != nil {
 		h.t.Fatal(err)

@@ -131,7 +131,7 @@ func spread[T any](got []T, vecs []*sinks.Embedding, set func(*sinks.Embedding, 
 	return true
 }
 
-// call makes one embed call through callAPI, the limiter counting texts.
+// embedTexts makes one embed call through callAPI, the limiter counting texts.
 func embedTexts(ctx context.Context, d *Deps, spec Spec, texts []string) (*cohere.EmbedResponse, error) {
 	req := &cohere.EmbedRequest{
 		Model:           spec.Model,
