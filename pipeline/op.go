@@ -88,10 +88,11 @@ type Deps struct {
 	limits   sync.Map // model → passage.Limit, read once (corpus.go)
 }
 
-// Chunk is one chunk for an operation to process: the task's payload, its
-// job's spec, and the job's sink, which Process only reads (Records looks
-// up the records it holds unchanged); the rows Process returns are written
-// by the chunk's lifecycle (chunk.go).
+// Chunk is one chunk for an operation to process: the task's payload (its
+// Chunk field is the chunk's number), its job's spec, and the job's sink,
+// which Process only reads (Records looks up the records it holds
+// unchanged); the rows Process returns are written by the chunk's lifecycle
+// (chunk.go).
 type Chunk struct {
 	ChunkPayload
 	Spec Spec
