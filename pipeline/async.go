@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // Async routes: the synchronous embed endpoint, or Cohere's asynchronous
@@ -200,7 +201,7 @@ func remoteName(job string, group int) string { return fmt.Sprintf("cobatch-%s-g
 
 // asyncGroup loads an async task's group. ok is false when the task has
 // nothing to do: the job stopped, or err says why not.
-func (w *Worker) asyncGroup(ctx context.Context, p AsyncPayload) (st GroupState, ok bool, err error) {
+func (w *Worker) asyncGroup(ctx context.Context, p AsyncPayload) (st jobstore.GroupState, ok bool, err error) {
 	if w.stopped(ctx, p.Job) {
 		return st, false, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/sinks"
@@ -122,7 +123,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st.Phase == pipeline.PhaseDownload {
+		if st.Phase == jobstore.PhaseDownload {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -141,7 +142,7 @@ func benchDownload(b *testing.B, job func(path, out string) (pipeline.Spec, func
 				if err := rdb.Del(ctx, keyspace.Done(spec.ID), keyspace.Totals(spec.ID)).Err(); err != nil {
 					b.Fatal(err)
 				}
-				if err := rdb.HSet(ctx, keyspace.Group(spec.ID, 0), "phase", pipeline.PhaseDownload).Err(); err != nil {
+				if err := rdb.HSet(ctx, keyspace.Group(spec.ID, 0), "phase", jobstore.PhaseDownload).Err(); err != nil {
 					b.Fatal(err)
 				}
 				s := spec

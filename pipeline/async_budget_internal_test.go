@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cobatch/cobatch/internal/testenv"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
@@ -27,12 +28,12 @@ func TestMayCallCountsReservations(t *testing.T) {
 			key    string
 			fields []any
 		}{
-			{keyspace.Job(job), []any{"state", StateRunning, "max_cost", "1", "price", "1", "price_out", "0"}},
-			{keyspace.Stats(job), []any{StatTokens, 400_000, StatCalls, 4}},
+			{keyspace.Job(job), []any{"state", jobstore.StateRunning, "max_cost", "1", "price", "1", "price_out", "0"}},
+			{keyspace.Stats(job), []any{jobstore.StatTokens, 400_000, jobstore.StatCalls, 4}},
 			{keyspace.Async(job), []any{"route", AsyncBatches, "groups", 3}},
-			{keyspace.Group(job, 0), []any{"reserve", reserve, "phase", PhaseProcessing}},
-			{keyspace.Group(job, 1), []any{"reserve", "0.3", "billed", 1, "phase", PhaseDownload}},
-			{keyspace.Group(job, 2), []any{"phase", PhaseValidating}},
+			{keyspace.Group(job, 0), []any{"reserve", reserve, "phase", jobstore.PhaseProcessing}},
+			{keyspace.Group(job, 1), []any{"reserve", "0.3", "billed", 1, "phase", jobstore.PhaseDownload}},
+			{keyspace.Group(job, 2), []any{"phase", jobstore.PhaseValidating}},
 		} {
 			if err := rdb.HSet(ctx, kv.key, kv.fields...).Err(); err != nil {
 				t.Fatal(err)
@@ -48,7 +49,7 @@ func TestMayCallCountsReservations(t *testing.T) {
 	if err := w.mayCall(ctx, job); !errors.Is(err, errStopped) {
 		t.Fatalf("$0.40 spent + $0.10 next + $0.55 reserved over $1: %v, want the job stopped", err)
 	}
-	if state, err := rdb.HGet(ctx, keyspace.Job(job), "state").Result(); err != nil || state != StateAborted {
+	if state, err := rdb.HGet(ctx, keyspace.Job(job), "state").Result(); err != nil || state != jobstore.StateAborted {
 		t.Fatalf("state %q (%v), want aborted", state, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
@@ -32,7 +33,7 @@ func TestAsyncAdoptedDatasetBudget(t *testing.T) {
 	spec := h.chatBatchSpec("adopt-budget", path)
 	spec.MaxTokens = 60
 	h.plan(spec, 500)
-	h.waitPhase(spec.ID, pipeline.PhaseValidating)
+	h.waitPhase(spec.ID, jobstore.PhaseValidating)
 	for _, s := range h.servers {
 		s.Shutdown()
 	}
@@ -48,7 +49,7 @@ func TestAsyncAdoptedDatasetBudget(t *testing.T) {
 	}
 
 	spec.MaxCost = 1.2
-	if err := h.store.SetBudget(ctx, spec); err != nil {
+	if err := h.store.SetBudget(ctx, spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
 		t.Fatal(err)
 	}
 	h.startAsyncWorkers(4, nil)
@@ -59,14 +60,14 @@ func TestAsyncAdoptedDatasetBudget(t *testing.T) {
 		t.Errorf("%d datasets created in all, want %d: the re-run did not adopt them", d, groups)
 	}
 	billed := float64(fs.BilledInputTokens)/1e6*2.5 + float64(fs.BilledOutputTokens)/1e6*10
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "budget") {
 		t.Fatalf("status %s (%s), want aborted on the budget", st.State, st.Reason)
 	}
 	batches := fs.Calls["POST /v2/batches"]
 	if billed > spec.MaxCost || batches == 0 || batches >= groups || fs.ChatReplies != 500*batches {
 		t.Errorf("fake billed $%.4f for %d batches (%d replies) under -max-cost $%.2f", billed, batches, fs.ChatReplies, spec.MaxCost)
 	}
-	if c := st.Cost(); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
+	if c := pipeline.Billed(st); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
 	}
 }
@@ -83,8 +84,8 @@ func (f *failFirstBill) isBill(cmd redis.Cmder) bool {
 	for _, a := range cmd.Args() {
 		s, _ := a.(string)
 		stats = stats || s == f.stats
-		out = out || s == pipeline.StatOutputTokens
-		units = units || s == pipeline.StatSearchUnits // the reservation script's
+		out = out || s == jobstore.StatOutputTokens
+		units = units || s == jobstore.StatSearchUnits // the reservation script's
 	}
 	return stats && out && !units && (cmd.Name() == "hincrby" || cmd.Name() == "evalsha" || cmd.Name() == "eval")
 }
@@ -130,7 +131,7 @@ func TestAsyncBudgetBillRetried(t *testing.T) {
 	h.rdb.AddHook(fail)
 	h.plan(spec, 500)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != n {
+	if st.State != jobstore.StateDone || st.Written != n {
 		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
 	}
 	if fail.fired.Load() != 1 {
@@ -165,12 +166,12 @@ func TestAsyncBudgetWaitIsNoDeadline(t *testing.T) {
 	// bounds never fit together.
 	spec.MaxTokens = 1000
 	spec.MaxCost = 6.5
-	if err := h.store.SetBudget(context.Background(), spec); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
 		t.Fatal(err)
 	}
 	h.plan(spec, 500)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != n {
+	if st.State != jobstore.StateDone || st.Written != n {
 		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
 	}
 	fs := h.fake.Stats()

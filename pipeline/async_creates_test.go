@@ -9,6 +9,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -60,7 +61,7 @@ func TestAsyncLostCreates(t *testing.T) {
 				spec := h.asyncSpec("lost", rt.model, rt.route, path)
 				h.plan(spec, 3000)
 				st := h.follow(spec.ID)
-				if st.State != pipeline.StateDone || st.Written != 9000 || st.Failed != 0 || st.Skipped != 0 {
+				if st.State != jobstore.StateDone || st.Written != 9000 || st.Failed != 0 || st.Skipped != 0 {
 					t.Fatalf("status = %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 				}
 				checkParquet(t, h.out, spec, texts)
@@ -87,7 +88,7 @@ func TestAsyncRedisLoss(t *testing.T) {
 			path, texts := writeCorpus(t, 6000, corpusText)
 			spec := h.asyncSpec("redis-loss", rt.model, rt.route, path)
 			h.plan(spec, 2000)
-			h.waitPhase(spec.ID, pipeline.PhaseProcessing)
+			h.waitPhase(spec.ID, jobstore.PhaseProcessing)
 			ctx := context.Background()
 			before, err := h.store.GroupStates(ctx, spec.ID)
 			if err != nil || len(before) != 3 {
@@ -106,7 +107,7 @@ func TestAsyncRedisLoss(t *testing.T) {
 
 			h.plan(spec, 2000)
 			st := h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Written+st.Skipped != 6000 || st.Failed != 0 || st.Total() != 6000 {
+			if st.State != jobstore.StateDone || st.Written+st.Skipped != 6000 || st.Failed != 0 || st.Total() != 6000 {
 				t.Fatalf("re-run: %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			checkParquet(t, h.out, spec, texts)
@@ -151,7 +152,7 @@ func TestAsyncPacedByLimiter(t *testing.T) {
 			spec := h.asyncSpec("paced", rt.model, rt.route, path)
 			h.plan(spec, 1000)
 			st := h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Written != 3000 || st.Failed != 0 {
+			if st.State != jobstore.StateDone || st.Written != 3000 || st.Failed != 0 {
 				t.Fatalf("status = %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 			}
 			checkParquet(t, h.out, spec, texts)

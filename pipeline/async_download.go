@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -38,7 +39,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, p AsyncPayload) error 
 	if !ok {
 		return err
 	}
-	if st.Phase != PhaseDownload {
+	if st.Phase != jobstore.PhaseDownload {
 		return nil
 	}
 	return w.withJob(ctx, p.Job, func(spec Spec, sink Sink) error {
@@ -47,7 +48,7 @@ func (w *Worker) HandleAsyncDownload(ctx context.Context, p AsyncPayload) error 
 }
 
 // download reads the group's output into the sink and records its chunks.
-func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st GroupState) error {
+func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st jobstore.GroupState) error {
 	started := time.Now()
 	chunks, byID, err := w.pendingChunks(ctx, spec, sink, p.Job, p.Group)
 	if errors.Is(err, errStopped) {
@@ -93,7 +94,7 @@ func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayl
 	if err := finalizeIfDone(ctx, w.Store, w.Queue, p.Job); err != nil {
 		return err
 	}
-	if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDone); err != nil {
+	if err := w.Store.SetPhase(ctx, p.Job, p.Group, jobstore.PhaseDone); err != nil {
 		return err
 	}
 	w.cleanup(ctx, spec, p.Group)
@@ -106,7 +107,7 @@ func (w *Worker) download(ctx context.Context, spec Spec, sink Sink, p AsyncPayl
 // dropped once hashed (kept for -store-prompt): only ids, hashes and
 // metadata stay in memory.
 func (w *Worker) pendingChunks(ctx context.Context, spec Spec, sink Sink, job string, g int) ([]*pendingChunk, map[string]*chunkRef, error) {
-	def, err := w.Store.group(ctx, job, g)
+	def, err := w.Store.Group(ctx, job, g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,7 +153,7 @@ func (c *chunkRef) itemIndex(id string) int { return c.index[id] }
 
 // readOutput streams the remote job's output parts and hands each row to
 // accept, as the operation reads it.
-func (w *Worker) readOutput(ctx context.Context, spec Spec, st GroupState, accept func(string, asyncRow) error) error {
+func (w *Worker) readOutput(ctx context.Context, spec Spec, st jobstore.GroupState, accept func(string, asyncRow) error) error {
 	d, err := paced(ctx, &w.Deps, endpointDatasets, w.Async.GetDataset, st.OutputID)
 	if err != nil {
 		return err
@@ -209,7 +210,7 @@ func fromJobEmbedding(spec Spec, e cohere.Embedding) (sinks.Embedding, bool) {
 // whose row cannot be written) are dead-lettered (-async-fallback
 // dead-letter), or what arrived is written and the chunk is handed to the
 // sync route, which finds those records in the sink and runs only the rest.
-func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupState, c *pendingChunk) error {
+func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st jobstore.GroupState, c *pendingChunk) error {
 	c.flushed = true
 	if w.stopped(ctx, spec.ID) {
 		return errStopped
@@ -258,14 +259,14 @@ func (w *Worker) flushChunk(ctx context.Context, spec Spec, sink Sink, st GroupS
 	}
 	c.out.Rows, c.out.Chats = nil, nil
 	if fallback {
-		def, err := w.Store.group(ctx, spec.ID, st.Group)
+		def, err := w.Store.Group(ctx, spec.ID, st.Group)
 		if err != nil {
 			return err
 		}
 		w.log().Info("records missing from the remote output go the sync route", "job", spec.ID, "chunk", c.number, "missing", len(missing))
 		return w.requeueChunk(ctx, spec.ID, c.number, def.Ranges[c.number-def.First], written)
 	}
-	r := ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}.asWritten(rewritten)
+	r := jobstore.ChunkResult{Written: written, Skipped: int64(len(out.Kept)), Failed: int64(len(out.Failed))}.AsWritten(rewritten)
 	recorded, _, err := w.Store.CompleteChunk(ctx, spec.ID, c.number, r, out.Failed)
 	if err != nil || !recorded {
 		return err
@@ -286,7 +287,7 @@ func (w *Worker) countCut(ctx context.Context, job string, g, chunk int, chats [
 	if cut == 0 {
 		return
 	}
-	if ok, _ := w.Store.claim(ctx, job, g, fmt.Sprintf("cut:%d", chunk)); ok {
-		_ = w.Store.AddStats(ctx, job, map[string]int64{StatMaxTokens: cut})
+	if ok, _ := w.Store.Claim(ctx, job, g, fmt.Sprintf("cut:%d", chunk)); ok {
+		_ = w.Store.AddStats(ctx, job, map[string]int64{jobstore.StatMaxTokens: cut})
 	}
 }

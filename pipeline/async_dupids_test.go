@@ -7,6 +7,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // The async route dead-letters an id repeated in other chunks as the sync
@@ -30,7 +31,7 @@ func TestAsyncDuplicateIDsAcrossChunks(t *testing.T) {
 	}
 	h.plan(spec, 300)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 996 || st.Skipped != 0 || st.Failed != 4 {
+	if st.State != jobstore.StateDone || st.Written != 996 || st.Skipped != 0 || st.Failed != 4 {
 		t.Fatalf("status %s written %d skipped %d failed %d (%s); want 996 written, 4 failed", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	want := c.checkDeadLetters(t, h, spec.ID)

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"crypto/sha256"
 	"fmt"
+
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // A group's dataset and remote job have names of their own that every
@@ -14,7 +16,7 @@ import (
 // fingerprint (model and options) and the input ranges the group reads, so
 // that a re-run over other input or options does not adopt a dataset kept
 // from an earlier run (-keep-datasets).
-func datasetName(spec Spec, def AsyncGroup) string {
+func datasetName(spec Spec, def jobstore.AsyncGroup) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n", spec.Fingerprint())
 	for _, r := range def.Ranges {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // GroupLimits bound the dataset a group of chunks becomes.
@@ -44,15 +45,15 @@ func estimateBytes(r input.Range) int64 {
 
 // groupRanges cuts the job's chunks into runs of consecutive chunks, each
 // within the limits (a chunk over them alone still makes a group).
-func groupRanges(ranges []input.Range, l GroupLimits) []AsyncGroup {
-	var groups []AsyncGroup
+func groupRanges(ranges []input.Range, l GroupLimits) []jobstore.AsyncGroup {
+	var groups []jobstore.AsyncGroup
 	var size int64
 	var records int
 	for i, r := range ranges {
 		est := estimateBytes(r)
 		n := len(groups)
 		if n == 0 || size+est > l.MaxBytes || records+r.Records > l.MaxRecords {
-			groups = append(groups, AsyncGroup{Number: n, First: i})
+			groups = append(groups, jobstore.AsyncGroup{Number: n, First: i})
 			size, records = 0, 0
 		}
 		g := &groups[len(groups)-1]
@@ -79,7 +80,7 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, res PlanResult) (Pla
 		return res, err
 	}
 	res.Chunks = len(ranges)
-	route, n, err := p.Store.asyncRouteOf(ctx, spec.ID)
+	route, n, err := p.Store.AsyncRoute(ctx, spec.ID)
 	if err != nil {
 		return res, err
 	}
@@ -99,7 +100,7 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, res PlanResult) (Pla
 	} else {
 		if n == 0 {
 			groups := groupRanges(ranges, p.Groups.withDefaults())
-			if err := p.Store.saveGroups(ctx, spec.ID, route, groups); err != nil {
+			if err := p.Store.SaveGroups(ctx, spec.ID, route, groups); err != nil {
 				return res, err
 			}
 			n = len(groups)
@@ -118,7 +119,7 @@ func (p *Planner) planAsync(ctx context.Context, spec Spec, res PlanResult) (Pla
 // resumeGroup (re)starts a group whose chunks are not all done, from its
 // recorded phase, and returns how many chunks it enqueued.
 func (p *Planner) resumeGroup(ctx context.Context, job string, g int) (int, error) {
-	def, err := p.Store.group(ctx, job, g)
+	def, err := p.Store.Group(ctx, job, g)
 	if err != nil {
 		return 0, err
 	}
@@ -140,7 +141,7 @@ func (p *Planner) resumeGroup(ctx context.Context, job string, g int) (int, erro
 		return 0, err
 	}
 	switch st.Phase {
-	case PhaseFallback:
+	case jobstore.PhaseFallback:
 		// The remote job failed before: its chunks go the sync route again.
 		k := 0
 		for _, i := range undone {
@@ -153,10 +154,10 @@ func (p *Planner) resumeGroup(ctx context.Context, job string, g int) (int, erro
 			}
 		}
 		return k, nil
-	case PhaseDone, PhaseFailed, PhaseCancelled:
+	case jobstore.PhaseDone, jobstore.PhaseFailed, jobstore.PhaseCancelled:
 		// A finished group whose chunks are not done belongs to an earlier
 		// run (restarted, aborted or cancelled): it runs again.
-		if err := p.Store.resetGroup(ctx, job, g); err != nil {
+		if err := p.Store.ResetGroup(ctx, job, g); err != nil {
 			return 0, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // startPoll starts a new chain of status checks for a group. Its token
@@ -16,7 +17,7 @@ func (w *Worker) startPoll(ctx context.Context, job string, g int) error {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	token := hex.EncodeToString(b)
-	if err := w.Store.recordPollToken(ctx, job, g, token); err != nil {
+	if err := w.Store.RecordPollToken(ctx, job, g, token); err != nil {
 		return err
 	}
 	return w.Queue.EnqueuePoll(ctx, AsyncPayload{Job: job, Group: g, Token: token}, 0)
@@ -53,15 +54,15 @@ func (w *Worker) HandleAsyncPoll(ctx context.Context, p AsyncPayload) error {
 		return w.remoteFailed(ctx, spec, st, fmt.Sprintf("group %d still %s after %s", p.Group, st.Phase, w.asyncConfig().Deadline), true)
 	}
 	switch st.Phase {
-	case PhaseValidating:
+	case jobstore.PhaseValidating:
 		return w.pollDataset(ctx, spec, st, p)
-	case PhaseProcessing:
+	case jobstore.PhaseProcessing:
 		return w.pollRemote(ctx, spec, st, p)
 	}
 	return nil
 }
 
-func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
+func (w *Worker) pollDataset(ctx context.Context, spec Spec, st jobstore.GroupState, p AsyncPayload) error {
 	d, err := paced(ctx, &w.Deps, endpointDatasets, w.Async.GetDataset, st.DatasetID)
 	if err != nil {
 		return w.asyncAPIError(ctx, spec, err)
@@ -84,7 +85,7 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 			// Other groups' bills decide whether this one fits. Waiting
 			// for them is not this phase running late: its deadline
 			// starts again.
-			if err := w.Store.touchPhase(ctx, spec.ID, st.Group); err != nil {
+			if err := w.Store.TouchPhase(ctx, spec.ID, st.Group); err != nil {
 				return err
 			}
 			return w.pollAgain(ctx, p)
@@ -94,7 +95,7 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 	if err != nil {
 		return w.asyncAPIError(ctx, spec, err)
 	}
-	if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseProcessing); err != nil {
+	if err := w.Store.SetPhase(ctx, spec.ID, st.Group, jobstore.PhaseProcessing); err != nil {
 		return err
 	}
 	w.log().Info("remote job created", "job", spec.ID, "group", st.Group, "route", st.Route, "remote", id)
@@ -107,7 +108,7 @@ func (w *Worker) pollDataset(ctx context.Context, spec Spec, st GroupState, p As
 // was lost, may have made it), and after a failed create it looks again: a
 // create whose answer was lost may have made it all the same. Its id is
 // recorded at once.
-func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (string, error) {
+func (w *Worker) createRemote(ctx context.Context, spec Spec, st jobstore.GroupState) (string, error) {
 	if st.RemoteID != "" {
 		return st.RemoteID, nil
 	}
@@ -116,7 +117,7 @@ func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (st
 		if err != nil {
 			return "", err
 		}
-		return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
+		return w.Store.SetOnce(ctx, spec.ID, st.Group, "remote", id)
 	}
 	var id string
 	var err error
@@ -144,8 +145,8 @@ func (w *Worker) createRemote(ctx context.Context, spec Spec, st GroupState) (st
 		w.log().Info("remote job found by name after a failed create", "job", spec.ID, "group", st.Group, "remote", found, "err", err)
 		id = found
 	}
-	_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{StatCalls: 1})
-	return w.Store.setOnce(ctx, spec.ID, st.Group, "remote", id)
+	_ = w.Store.AddStats(ctx, spec.ID, map[string]int64{jobstore.StatCalls: 1})
+	return w.Store.SetOnce(ctx, spec.ID, st.Group, "remote", id)
 }
 
 // findRemote looks a group's embed job or batch up by name: "" when there
@@ -166,7 +167,7 @@ func (w *Worker) findRemote(ctx context.Context, route, name string) (string, er
 }
 
 // pollRemote checks the embed job or batch.
-func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p AsyncPayload) error {
+func (w *Worker) pollRemote(ctx context.Context, spec Spec, st jobstore.GroupState, p AsyncPayload) error {
 	var status, output, reason string
 	var tokens, outTokens int64
 	if st.Route == AsyncBatches {
@@ -184,7 +185,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 			status = cohere.EmbedJobCancelled
 		}
 		if b.NumFailedRecords > 0 {
-			_ = w.Store.recordRemoteFailed(ctx, spec.ID, st.Group, int64(b.NumFailedRecords))
+			_ = w.Store.RecordRemoteFailed(ctx, spec.ID, st.Group, int64(b.NumFailedRecords))
 		}
 	} else {
 		j, err := paced(ctx, &w.Deps, endpointEmbedJobs, w.Async.GetEmbedJob, st.RemoteID)
@@ -199,7 +200,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 		// counts until then (async_budget.go). A bill that could not be
 		// recorded is retried with the task.
 		if tokens > 0 || outTokens > 0 {
-			billed, err := w.Store.billGroup(ctx, spec.ID, st.Group, map[string]int64{StatTokens: tokens, StatOutputTokens: outTokens})
+			billed, err := w.Store.BillGroup(ctx, spec.ID, st.Group, map[string]int64{jobstore.StatTokens: tokens, jobstore.StatOutputTokens: outTokens})
 			if err != nil {
 				return w.settle(ctx, spec.ID, err)
 			}
@@ -207,7 +208,7 @@ func (w *Worker) pollRemote(ctx context.Context, spec Spec, st GroupState, p Asy
 				w.Metrics.billed(spec, st.Route, tokens, outTokens)
 			}
 		}
-		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseDownload, "output", output); err != nil {
+		if err := w.Store.SetPhase(ctx, spec.ID, st.Group, jobstore.PhaseDownload, "output", output); err != nil {
 			return err
 		}
 		return w.Queue.EnqueueDownload(ctx, spec.ID, st.Group)
@@ -237,7 +238,7 @@ func RemoteKind(route string) string {
 // the sync route, which isolates such records and dead-letters only them.
 // Otherwise, and for a failed validation or a deadline, the job aborts with
 // the message. The group's remote objects are cleaned up either way.
-func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg string, cancel bool) error {
+func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st jobstore.GroupState, msg string, cancel bool) error {
 	log := w.log().With("job", spec.ID, "group", st.Group)
 	if cancel && st.RemoteID != "" {
 		var err error
@@ -250,13 +251,13 @@ func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg
 			return err
 		}
 	}
-	remoteJobFailed := st.Phase == PhaseProcessing && !cancel
+	remoteJobFailed := st.Phase == jobstore.PhaseProcessing && !cancel
 	if remoteJobFailed && spec.AsyncFallback == FallbackSync {
 		log.Warn("remote job failed; its chunks go the sync route", "reason", msg)
-		if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseFallback, "error", msg); err != nil {
+		if err := w.Store.SetPhase(ctx, spec.ID, st.Group, jobstore.PhaseFallback, "error", msg); err != nil {
 			return err
 		}
-		def, err := w.Store.group(ctx, spec.ID, st.Group)
+		def, err := w.Store.Group(ctx, spec.ID, st.Group)
 		if err != nil {
 			return err
 		}
@@ -269,7 +270,7 @@ func (w *Worker) remoteFailed(ctx context.Context, spec Spec, st GroupState, msg
 		return nil
 	}
 	log.Warn("async group failed; aborting the job", "reason", msg)
-	if err := w.Store.setPhase(ctx, spec.ID, st.Group, PhaseFailed, "error", msg); err != nil {
+	if err := w.Store.SetPhase(ctx, spec.ID, st.Group, jobstore.PhaseFailed, "error", msg); err != nil {
 		return err
 	}
 	w.cleanup(ctx, spec, st.Group)

@@ -2,226 +2,12 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/cobatch/cobatch/cohere"
-	"github.com/cobatch/cobatch/pipeline/input"
-	"github.com/cobatch/cobatch/pipeline/keyspace"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
-
-// Phases of a dataset group, in order. A group records its phase and the
-// remote ids it created, so that a task delivered again, or after a worker
-// crash, continues from there and never creates a second dataset or job.
-const (
-	PhaseUpload     = "upload"
-	PhaseValidating = "validating"
-	PhaseProcessing = "processing"
-	PhaseDownload   = "download"
-	PhaseDone       = "done"
-	PhaseFallback   = "fallback"  // the remote job failed; its chunks went the sync route
-	PhaseFailed     = "failed"    // the job was aborted for this group
-	PhaseCancelled  = "cancelled" // by the user
-)
-
-// AsyncGroup is a run of consecutive chunks sent as one dataset.
-type AsyncGroup struct {
-	Number int           `json:"group"`
-	First  int           `json:"first"` // number of its first chunk
-	Ranges []input.Range `json:"ranges"`
-}
-
-// GroupState is what Redis holds about a group's progress.
-type GroupState struct {
-	Group     int
-	Route     string // embed-jobs or batches
-	Phase     string
-	PhaseAt   time.Time
-	DatasetID string
-	RemoteID  string // embed job or batch id
-	OutputID  string
-	Sent      int64 // records in the dataset
-	SentBytes int64 // bytes of the dataset
-	Error     string
-	Token     string // the live poll chain
-}
-
-// saveGroups records a job's route and groups once; a re-planned job keeps
-// the groups it was first given.
-func (st *Store) saveGroups(ctx context.Context, job, route string, groups []AsyncGroup) error {
-	fields := []any{"route", route, "groups", len(groups)}
-	for _, g := range groups {
-		b, err := json.Marshal(g)
-		if err != nil {
-			return err
-		}
-		fields = append(fields, "def:"+strconv.Itoa(g.Number), b)
-	}
-	if err := st.rdb.HSet(ctx, keyspace.Async(job), fields...).Err(); err != nil {
-		return fmt.Errorf("store async groups of %s: %w", job, err)
-	}
-	return nil
-}
-
-// asyncRouteOf returns the route recorded for a job ("" for none) and its
-// group count.
-func (st *Store) asyncRouteOf(ctx context.Context, job string) (string, int, error) {
-	v, err := st.rdb.HMGet(ctx, keyspace.Async(job), "route", "groups").Result()
-	if err != nil {
-		return "", 0, err
-	}
-	route, _ := v[0].(string)
-	n, _ := strconv.Atoi(fmt.Sprint(v[1]))
-	return route, n, nil
-}
-
-func (st *Store) group(ctx context.Context, job string, g int) (AsyncGroup, error) {
-	var out AsyncGroup
-	b, err := st.rdb.HGet(ctx, keyspace.Async(job), "def:"+strconv.Itoa(g)).Bytes()
-	if err != nil {
-		return out, fmt.Errorf("load group %d of %s: %w", g, job, err)
-	}
-	return out, json.Unmarshal(b, &out)
-}
-
-// GroupState returns the state of one group.
-func (st *Store) GroupState(ctx context.Context, job string, g int) (GroupState, error) {
-	route, _, err := st.asyncRouteOf(ctx, job)
-	if err != nil {
-		return GroupState{}, err
-	}
-	m, err := st.rdb.HGetAll(ctx, keyspace.Group(job, g)).Result()
-	if err != nil {
-		return GroupState{}, fmt.Errorf("load group %d of %s: %w", g, job, err)
-	}
-	s := GroupState{Group: g, Route: route, Phase: m["phase"], DatasetID: m["dataset"], RemoteID: m["remote"],
-		OutputID: m["output"], Error: m["error"], Token: m["token"]}
-	if s.Phase == "" {
-		s.Phase = PhaseUpload
-	}
-	s.PhaseAt, _ = time.Parse(time.RFC3339Nano, m["phase_at"])
-	s.Sent, _ = strconv.ParseInt(m["sent"], 10, 64)
-	s.SentBytes, _ = strconv.ParseInt(m["sent_bytes"], 10, 64)
-	return s, nil
-}
-
-// GroupStates returns the state of every group of a job (none for a job on
-// the synchronous route).
-func (st *Store) GroupStates(ctx context.Context, job string) ([]GroupState, error) {
-	_, n, err := st.asyncRouteOf(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]GroupState, 0, n)
-	for g := range n {
-		s, err := st.GroupState(ctx, job, g)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// setPhase moves a group to phase, with extra fields to set alongside.
-func (st *Store) setPhase(ctx context.Context, job string, g int, phase string, kv ...any) error {
-	fields := append([]any{"phase", phase, "phase_at", time.Now().UTC().Format(time.RFC3339Nano)}, kv...)
-	return st.rdb.HSet(ctx, keyspace.Group(job, g), fields...).Err()
-}
-
-// touchPhase restarts the deadline of a group's phase (its phase_at).
-func (st *Store) touchPhase(ctx context.Context, job string, g int) error {
-	return st.rdb.HSet(ctx, keyspace.Group(job, g), "phase_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
-}
-
-// recordSent records how many records and bytes a group's dataset holds.
-func (st *Store) recordSent(ctx context.Context, job string, g int, n sentCount) error {
-	return st.rdb.HSet(ctx, keyspace.Group(job, g), "sent", n.records, "sent_bytes", n.bytes).Err()
-}
-
-// recordPollToken makes token the group's live poll chain.
-func (st *Store) recordPollToken(ctx context.Context, job string, g int, token string) error {
-	return st.rdb.HSet(ctx, keyspace.Group(job, g), "token", token).Err()
-}
-
-// recordRemoteFailed records how many records the remote batch failed.
-func (st *Store) recordRemoteFailed(ctx context.Context, job string, g int, n int64) error {
-	return st.rdb.HSet(ctx, keyspace.Group(job, g), "remote_failed", n).Err()
-}
-
-// setOnce records field (a remote id) unless it is set already, and returns
-// the value that holds: two deliveries of a task cannot both record theirs.
-func (st *Store) setOnce(ctx context.Context, job string, g int, field, value string) (string, error) {
-	ok, err := st.rdb.HSetNX(ctx, keyspace.Group(job, g), field, value).Result()
-	if err != nil {
-		return "", fmt.Errorf("record %s of group %d: %w", field, g, err)
-	}
-	if ok {
-		return value, nil
-	}
-	return st.rdb.HGet(ctx, keyspace.Group(job, g), field).Result()
-}
-
-// claim takes the right to create a group's dataset or remote job. It is
-// kept after a crash: the next delivery looks the object up by name before
-// creating one.
-func (st *Store) claim(ctx context.Context, job string, g int, what string) (bool, error) {
-	return st.rdb.HSetNX(ctx, keyspace.Group(job, g), what+"_claim", time.Now().UTC().Format(time.RFC3339Nano)).Result()
-}
-
-// resetGroup forgets a group's progress so that it runs again from upload.
-func (st *Store) resetGroup(ctx context.Context, job string, g int) error {
-	return st.rdb.Del(ctx, keyspace.Group(job, g)).Err()
-}
-
-// resetAsync forgets a job's groups: a finished job that runs again is
-// planned anew.
-func (st *Store) resetAsync(ctx context.Context, job string) error {
-	_, n, err := st.asyncRouteOf(ctx, job)
-	if err != nil {
-		return err
-	}
-	keys := []string{keyspace.Async(job)}
-	for g := range n {
-		keys = append(keys, keyspace.Group(job, g))
-	}
-	return st.rdb.Del(ctx, keys...).Err()
-}
-
-// RemoteRef is a remote object a job created: "embed-job", "batch" or "dataset".
-type RemoteRef struct {
-	Group int
-	Kind  string
-	ID    string
-}
-
-// RemoteIDs lists the embed jobs or batches and the datasets a job's groups
-// recorded, so that cancelling the job can cancel them too.
-func (st *Store) RemoteIDs(ctx context.Context, job string) ([]RemoteRef, error) {
-	states, err := st.GroupStates(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	var out []RemoteRef
-	for _, s := range states {
-		kind := "embed-job"
-		if s.Route == AsyncBatches {
-			kind = "batch"
-		}
-		if s.RemoteID != "" {
-			out = append(out, RemoteRef{Group: s.Group, Kind: kind, ID: s.RemoteID})
-		}
-		for _, d := range []string{s.DatasetID, s.OutputID} {
-			if d != "" {
-				out = append(out, RemoteRef{Group: s.Group, Kind: "dataset", ID: d})
-			}
-		}
-	}
-	return out, nil
-}
 
 // CancelRemote cancels the remote jobs of a cancelled job, and deletes its
 // datasets unless the job keeps them. It carries on past errors and returns
@@ -231,7 +17,7 @@ func CancelRemote(ctx context.Context, st *Store, api AsyncAPI, job string) ([]R
 	if err != nil {
 		return nil, err
 	}
-	refs, err := st.RemoteIDs(ctx, job)
+	refs, err := RemoteIDs(ctx, st, job)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +41,7 @@ func CancelRemote(ctx context.Context, st *Store, api AsyncAPI, job string) ([]R
 			continue
 		}
 		done = append(done, r)
-		if err := st.setPhase(ctx, job, r.Group, PhaseCancelled); err != nil {
+		if err := st.SetPhase(ctx, job, r.Group, jobstore.PhaseCancelled); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -266,4 +52,36 @@ func CancelRemote(ctx context.Context, st *Store, api AsyncAPI, job string) ([]R
 func isNotFound(err error) bool {
 	var apiErr *cohere.APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode == 404
+}
+
+// RemoteRef is a remote object a job created: "embed-job", "batch" or "dataset".
+type RemoteRef struct {
+	Group int
+	Kind  string
+	ID    string
+}
+
+// RemoteIDs lists the embed jobs or batches and the datasets a job's groups
+// recorded, so that cancelling the job can cancel them too.
+func RemoteIDs(ctx context.Context, st *Store, job string) ([]RemoteRef, error) {
+	states, err := st.GroupStates(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	var out []RemoteRef
+	for _, s := range states {
+		kind := "embed-job"
+		if s.Route == AsyncBatches {
+			kind = "batch"
+		}
+		if s.RemoteID != "" {
+			out = append(out, RemoteRef{Group: s.Group, Kind: kind, ID: s.RemoteID})
+		}
+		for _, d := range []string{s.DatasetID, s.OutputID} {
+			if d != "" {
+				out = append(out, RemoteRef{Group: s.Group, Kind: "dataset", ID: d})
+			}
+		}
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -104,7 +105,7 @@ func (h *harness) follow(job string) pipeline.Status {
 // waitPhase waits until every group of a job reached phase (or later).
 func (h *harness) waitPhase(job, phase string) {
 	h.t.Helper()
-	order := []string{pipeline.PhaseUpload, pipeline.PhaseValidating, pipeline.PhaseProcessing, pipeline.PhaseDownload, pipeline.PhaseDone}
+	order := []string{jobstore.PhaseUpload, jobstore.PhaseValidating, jobstore.PhaseProcessing, jobstore.PhaseDownload, jobstore.PhaseDone}
 	rank := func(p string) int {
 		for i, o := range order {
 			if o == p {
@@ -143,7 +144,7 @@ func (h *harness) checkClean(st pipeline.Status, groups int, createRoute string)
 	if n := stats.Calls["POST /v1/datasets"]; n != groups {
 		h.t.Errorf("%d datasets uploaded, want %d", n, groups)
 	}
-	if st.State != pipeline.StateDone || st.Failed != 0 {
+	if st.State != jobstore.StateDone || st.Failed != 0 {
 		h.t.Errorf("status %s with %d failed, want done with none", st.State, st.Failed)
 	}
 }
@@ -167,7 +168,7 @@ func TestAsyncEndToEnd(t *testing.T) {
 			spec := h.asyncSpec("async", tc.model, tc.route, path)
 			h.plan(spec, 20_000)
 			st := h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Written != 50_000 || st.Skipped != 0 || st.Failed != 0 || st.Total() != st.Records {
+			if st.State != jobstore.StateDone || st.Written != 50_000 || st.Skipped != 0 || st.Failed != 0 || st.Total() != st.Records {
 				t.Fatalf("status = %s written %d skipped %d failed %d of %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Records, st.Reason)
 			}
 			checkParquet(t, h.out, spec, texts)
@@ -184,7 +185,7 @@ func TestAsyncEndToEnd(t *testing.T) {
 				t.Fatalf("groups %+v, %v", gs, err)
 			}
 			for _, g := range gs {
-				if g.Phase != pipeline.PhaseDone || g.RemoteID == "" {
+				if g.Phase != jobstore.PhaseDone || g.RemoteID == "" {
 					t.Errorf("group %d: phase %s remote %q", g.Group, g.Phase, g.RemoteID)
 				}
 			}
@@ -193,7 +194,7 @@ func TestAsyncEndToEnd(t *testing.T) {
 			h.fake.ResetStats()
 			h.plan(spec, 20_000)
 			st = h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Skipped != 50_000 || st.Written != 0 {
+			if st.State != jobstore.StateDone || st.Skipped != 50_000 || st.Written != 0 {
 				t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 			}
 			if n := h.fake.Stats().Calls["POST /v1/datasets"]; n != 0 {
@@ -219,7 +220,7 @@ func TestAsyncIntoPostgres(t *testing.T) {
 	}
 	h.plan(spec, 10_000)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 20_000 || st.Failed != 0 || st.Total() != st.Records {
+	if st.State != jobstore.StateDone || st.Written != 20_000 || st.Failed != 0 || st.Total() != st.Records {
 		t.Fatalf("status = %s written %d failed %d of %d (%s)", st.State, st.Written, st.Failed, st.Records, st.Reason)
 	}
 	checkTable(t, connect(t, h.dbURL), "async_docs", spec, texts)
@@ -240,7 +241,7 @@ func TestAsyncWorkerRestarts(t *testing.T) {
 
 	h.startAsyncWorkers(2, nil)
 	h.plan(spec, 5_000)
-	h.waitPhase(spec.ID, pipeline.PhaseProcessing)
+	h.waitPhase(spec.ID, jobstore.PhaseProcessing)
 	h.servers[0].Shutdown()
 	h.servers = nil
 
@@ -265,7 +266,7 @@ func TestAsyncWorkerRestarts(t *testing.T) {
 	}
 	h.startAsyncWorkers(2, crashy)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 12_000 || st.Failed != 0 || st.Total() != 12_000 {
+	if st.State != jobstore.StateDone || st.Written != 12_000 || st.Failed != 0 || st.Total() != 12_000 {
 		t.Fatalf("status = %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
@@ -292,15 +293,15 @@ func TestAsyncFailures(t *testing.T) {
 		wantReason                   string
 	}{
 		{"validation fails", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackSync,
-			[]coheretest.Option{failValidation}, pipeline.StateAborted, 0, 0, "failed validation: line 12: invalid json"},
+			[]coheretest.Option{failValidation}, jobstore.StateAborted, 0, 0, "failed validation: line 12: invalid json"},
 		{"embed job fails, sync fallback", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackSync,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, jobstore.StateDone, 2999, 1, ""},
 		{"embed job fails, dead-letter fallback", "embed-english-v3.0", pipeline.AsyncEmbedJobs, pipeline.FallbackDeadLetter,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateAborted, 0, 0, "embed job"},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, jobstore.StateAborted, 0, 0, "embed job"},
 		{"batch record fails, sync fallback", "embed-v4.0", pipeline.AsyncBatches, pipeline.FallbackSync,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, jobstore.StateDone, 2999, 1, ""},
 		{"batch record fails, dead-letter fallback", "embed-v4.0", pipeline.AsyncBatches, pipeline.FallbackDeadLetter,
-			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, pipeline.StateDone, 2999, 1, ""},
+			[]coheretest.Option{coheretest.WithPoison(corpusText(poison))}, jobstore.StateDone, 2999, 1, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,7 +319,7 @@ func TestAsyncFailures(t *testing.T) {
 			if !strings.Contains(st.Reason, tc.wantReason) {
 				t.Errorf("reason %q, want it to contain %q", st.Reason, tc.wantReason)
 			}
-			if tc.wantState == pipeline.StateDone && (st.Written != tc.wantWritten || st.Failed != tc.wantFailed || st.Total() != 3000) {
+			if tc.wantState == jobstore.StateDone && (st.Written != tc.wantWritten || st.Failed != tc.wantFailed || st.Total() != 3000) {
 				t.Errorf("written %d failed %d total %d, want %d, %d, 3000", st.Written, st.Failed, st.Total(), tc.wantWritten, tc.wantFailed)
 			}
 			if tc.wantFailed > 0 {
@@ -342,7 +343,7 @@ func TestAsyncAutoBelowThresholdStaysSync(t *testing.T) {
 	spec := h.asyncSpec("auto", "embed-v4.0", pipeline.AsyncAuto, path)
 	h.plan(spec, 0)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 2000 {
+	if st.State != jobstore.StateDone || st.Written != 2000 {
 		t.Fatalf("status = %s written %d (%s)", st.State, st.Written, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
@@ -367,9 +368,9 @@ func TestAsyncCancel(t *testing.T) {
 	path, _ := writeCorpus(t, 3000, corpusText)
 	spec := h.asyncSpec("cancel", "embed-english-v3.0", pipeline.AsyncEmbedJobs, path)
 	h.plan(spec, 1000)
-	h.waitPhase(spec.ID, pipeline.PhaseProcessing)
+	h.waitPhase(spec.ID, jobstore.PhaseProcessing)
 	ctx := context.Background()
-	if err := h.store.SetState(ctx, spec.ID, pipeline.StateCancelled, "cancelled by user", false); err != nil {
+	if err := h.store.SetState(ctx, spec.ID, jobstore.StateCancelled, "cancelled by user", false); err != nil {
 		t.Fatal(err)
 	}
 	refs, err := pipeline.CancelRemote(ctx, h.store, w.Async, spec.ID)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -49,10 +50,10 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, p AsyncPayload) error {
 		return err
 	}
 	switch st.Phase {
-	case PhaseUpload:
-	case PhaseValidating, PhaseProcessing:
+	case jobstore.PhaseUpload:
+	case jobstore.PhaseValidating, jobstore.PhaseProcessing:
 		return w.startPoll(ctx, p.Job, p.Group)
-	case PhaseDownload:
+	case jobstore.PhaseDownload:
 		return w.Queue.EnqueueDownload(ctx, p.Job, p.Group)
 	default:
 		return nil
@@ -63,8 +64,8 @@ func (w *Worker) HandleAsyncUpload(ctx context.Context, p AsyncPayload) error {
 }
 
 // upload builds and uploads the group's dataset, then moves the group on.
-func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st GroupState) error {
-	def, err := w.Store.group(ctx, p.Job, p.Group)
+func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayload, st jobstore.GroupState) error {
+	def, err := w.Store.Group(ctx, p.Job, p.Group)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 	typ := spec.asyncOp().datasetType(st.Route)
 	started := time.Now()
 	pr, pw := io.Pipe()
-	sent := make(chan sentCount, 1)
+	sent := make(chan jobstore.SentCount, 1)
 	go func() {
 		n, err := w.writeDataset(ctx, spec, sink, def, st.Route, pw)
 		sent <- n
@@ -88,7 +89,7 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 		}
 		// Nothing to send: every record is kept or failed. The download
 		// phase records the chunks without a remote job.
-		if err := w.Store.setPhase(ctx, p.Job, p.Group, PhaseDownload, "sent", n.records); err != nil {
+		if err := w.Store.SetPhase(ctx, p.Job, p.Group, jobstore.PhaseDownload, "sent", n.Records); err != nil {
 			return err
 		}
 		return w.Queue.EnqueueDownload(ctx, p.Job, p.Group)
@@ -128,7 +129,7 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 		}
 		return w.asyncAPIError(ctx, spec, err)
 	}
-	got, err := w.Store.setOnce(ctx, p.Job, p.Group, "dataset", id)
+	got, err := w.Store.SetOnce(ctx, p.Job, p.Group, "dataset", id)
 	if err != nil {
 		return err
 	}
@@ -139,15 +140,15 @@ func (w *Worker) upload(ctx context.Context, spec Spec, sink Sink, p AsyncPayloa
 		_, _ = paced(ctx, &w.Deps, endpointDatasets, noResult(w.Async.DeleteDataset), id)
 		return w.sentAndOn(ctx, p.Job, p.Group, n)
 	}
-	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n.records, "took", time.Since(started))
+	w.log().Info("dataset uploaded", "job", p.Job, "group", p.Group, "dataset", id, "records", n.Records, "took", time.Since(started))
 	return w.sentAndOn(ctx, p.Job, p.Group, n)
 }
 
 // sentAndOn records what a group's dataset holds, then moves the group on
 // to validation: never before, since its budget reservation is reckoned
 // from those counts (async_budget.go).
-func (w *Worker) sentAndOn(ctx context.Context, job string, g int, n sentCount) error {
-	if err := w.Store.recordSent(ctx, job, g, n); err != nil {
+func (w *Worker) sentAndOn(ctx context.Context, job string, g int, n jobstore.SentCount) error {
+	if err := w.Store.RecordSent(ctx, job, g, n); err != nil {
 		return err
 	}
 	return w.afterUpload(ctx, job, g)
@@ -170,15 +171,11 @@ func (w *Worker) uploadFailed(ctx context.Context, job string, err error) error 
 
 // afterUpload moves a group whose dataset is recorded on to validation.
 func (w *Worker) afterUpload(ctx context.Context, job string, g int) error {
-	if err := w.Store.setPhase(ctx, job, g, PhaseValidating); err != nil {
+	if err := w.Store.SetPhase(ctx, job, g, jobstore.PhaseValidating); err != nil {
 		return err
 	}
 	return w.startPoll(ctx, job, g)
 }
-
-// sentCount is what a group's dataset holds: its records and its bytes
-// (the budget reckons the group's input tokens from them, budget.go).
-type sentCount struct{ records, bytes int64 }
 
 // countWriter counts the bytes written through it.
 type countWriter struct {
@@ -195,30 +192,30 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // writeDataset streams the group's records to out as JSONL and returns how
 // many it wrote. readChunk has already left out ids claimed by another chunk
 // (ids.go), so each id is sent once.
-func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def AsyncGroup, route string, out io.Writer) (sentCount, error) {
+func (w *Worker) writeDataset(ctx context.Context, spec Spec, sink Sink, def jobstore.AsyncGroup, route string, out io.Writer) (jobstore.SentCount, error) {
 	bw := bufio.NewWriterSize(out, 256<<10)
 	cw := &countWriter{w: bw}
 	lines, err := spec.asyncOp().lines(spec, route, cw)
 	if err != nil {
-		return sentCount{}, err
+		return jobstore.SentCount{}, err
 	}
 	var n int64
 	for i, r := range def.Ranges {
 		recs, err := w.readChunk(ctx, spec, sink, def.First+i, r)
 		if err != nil {
-			return sentCount{n, cw.n}, err
+			return jobstore.SentCount{Records: n, Bytes: cw.n}, err
 		}
 		for _, it := range recs.items {
 			if err := lines.write(it); err != nil {
-				return sentCount{n, cw.n}, err
+				return jobstore.SentCount{Records: n, Bytes: cw.n}, err
 			}
 			n++
 		}
 	}
 	if err := lines.flush(); err != nil {
-		return sentCount{n, cw.n}, err
+		return jobstore.SentCount{Records: n, Bytes: cw.n}, err
 	}
-	return sentCount{n, cw.n}, bw.Flush()
+	return jobstore.SentCount{Records: n, Bytes: cw.n}, bw.Flush()
 }
 
 // adoptDataset looks up a group's dataset by name; when it exists, it is
@@ -234,7 +231,7 @@ func (w *Worker) adoptDataset(ctx context.Context, spec Spec, g int, name, typ s
 	if d == nil {
 		return false, nil
 	}
-	got, err := w.Store.setOnce(ctx, spec.ID, g, "dataset", d.ID)
+	got, err := w.Store.SetOnce(ctx, spec.ID, g, "dataset", d.ID)
 	if err != nil {
 		return false, err
 	}

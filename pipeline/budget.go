@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/cobatch/cobatch/pipeline/input"
-	"github.com/cobatch/cobatch/pipeline/keyspace"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // Budget is what a job may spend. It is kept in the spec and, so that a
@@ -48,49 +47,38 @@ func Cost(price float64, tokens, searchUnits int64) float64 {
 	return float64(tokens)/1e6*price + float64(searchUnits)/1e3*price
 }
 
-// Cost is what the job has been billed so far, at its price.
-func (s Status) Cost() float64 {
+// Billed is what a job has been billed so far, at its price.
+func Billed(s Status) float64 {
 	return Cost(s.Spec.Price(), s.Tokens, s.SearchUnits) + Cost(s.Spec.PriceOut(), s.OutputTokens, 0)
 }
 
 // ErrOverBudget is returned when a job's estimate exceeds its -max-cost.
 var ErrOverBudget = errors.New("over budget")
 
-// SetBudget stores the budget workers enforce for a job.
-func (st *Store) SetBudget(ctx context.Context, spec Spec) error {
-	err := st.rdb.HSet(ctx, keyspace.Job(spec.ID), "price", strconv.FormatFloat(spec.Price(), 'g', -1, 64),
-		"max_cost", strconv.FormatFloat(spec.MaxCost, 'g', -1, 64),
-		"price_out", strconv.FormatFloat(spec.PriceOut(), 'g', -1, 64)).Err()
-	if err != nil {
-		return fmt.Errorf("store budget of %s: %w", spec.ID, err)
-	}
-	return nil
-}
-
 // mayCall is checked before every API call: the job must still be running
 // and, with a budget, what it spent plus one more call (at its average so
 // far), beside its async groups' open reservations, must stay within it. A
 // job that would cross its budget is aborted.
 func (d *Deps) mayCall(ctx context.Context, job string) error {
-	s, err := d.Store.spending(ctx, job)
+	s, err := d.Store.Spending(ctx, job)
 	if err != nil {
 		return nil // Redis trouble is met, and retried, elsewhere
 	}
-	if s.state == StateAborted || s.state == StateCancelled {
+	if s.State == jobstore.StateAborted || s.State == jobstore.StateCancelled {
 		return errStopped
 	}
-	maxCost := s.maxCost
+	maxCost := s.MaxCost
 	if maxCost <= 0 {
 		return nil
 	}
-	spent := Cost(s.price, s.tokens, s.units) + Cost(s.priceOut, s.outTokens, 0)
+	spent := Cost(s.Price, s.Tokens, s.Units) + Cost(s.PriceOut, s.OutTokens, 0)
 	next := 0.0
-	if s.calls > 0 {
-		next = spent / float64(s.calls)
+	if s.Calls > 0 {
+		next = spent / float64(s.Calls)
 	}
 	// Running remote jobs are billed later (async_budget.go): what their
 	// groups hold reserved is not the sync route's to spend.
-	reserved, err := d.Store.reserved(ctx, job)
+	reserved, err := d.Store.Reserved(ctx, job)
 	if err != nil {
 		return nil
 	}
@@ -104,31 +92,6 @@ func (d *Deps) mayCall(ctx context.Context, job string) error {
 	reason := fmt.Sprintf("budget: spent %s of -max-cost %s%s; the next call would exceed it (records written so far are kept; raise -max-cost and run the same command to resume)",
 		USD(spent), USD(maxCost), held)
 	return d.abort(ctx, job, reason)
-}
-
-// spent is what mayCall reads of a job: its state, budget and spending.
-type spent struct {
-	state                string
-	maxCost, price       float64
-	tokens, units, calls int64
-	priceOut             float64 // chat: per million output tokens
-	outTokens            int64
-}
-
-// spending reads a job's state, budget and spending in one round trip.
-func (st *Store) spending(ctx context.Context, job string) (spent, error) {
-	pipe := st.rdb.Pipeline()
-	j := pipe.HMGet(ctx, keyspace.Job(job), "state", "max_cost", "price", "price_out")
-	x := pipe.HMGet(ctx, keyspace.Stats(job), StatTokens, StatSearchUnits, StatCalls, StatOutputTokens)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return spent{}, err
-	}
-	str := func(v any) string { s, _ := v.(string); return s }
-	f := func(v any) float64 { x, _ := strconv.ParseFloat(str(v), 64); return x }
-	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
-	jv, xv := j.Val(), x.Val()
-	return spent{state: str(jv[0]), maxCost: f(jv[1]), price: f(jv[2]), tokens: n(xv[0]), units: n(xv[1]), calls: n(xv[2]),
-		priceOut: f(jv[3]), outTokens: n(xv[3])}, nil
 }
 
 // USD spells a cost in dollars, as every message and report does.

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
 // callAPI makes one API call through do, waiting first on the endpoint's
 // shared limiter for cost units (texts for embed, requests elsewhere), unless
 // ctx carries a grant prepaid for it (prepay). do returns the stats the call
-// billed (StatTokens, StatSearchUnits, ...).
+// billed (jobstore.StatTokens, jobstore.StatSearchUnits, ...).
 //
 // A 429 is never a failure: it lowers the shared rate, and the call waits
 // and tries again, inside the handler, for as long as the task's context
@@ -55,9 +56,9 @@ func (d *Deps) callAPI(ctx context.Context, job, endpoint string, cost int, do f
 		if stats == nil || err != nil {
 			stats = map[string]int64{}
 		}
-		stats[StatCalls] = 1
+		stats[jobstore.StatCalls] = 1
 		if cohere.IsRateLimited(err) && !fatal(err) {
-			stats[StatThrottled] = 1
+			stats[jobstore.StatThrottled] = 1
 		}
 		_ = d.Store.AddStats(ctx, job, stats)
 		d.Metrics.observeCall(job, endpoint, lim, err, stats, time.Since(start))
@@ -109,7 +110,7 @@ func (d *Deps) Call(ctx context.Context, job, endpoint string, cost int, do func
 
 // callFor makes the call do(ctx, req) through callAPI and returns its
 // response; stats reads off a response what the call billed and counts
-// (StatTokens, StatEmbedded, ...).
+// (jobstore.StatTokens, jobstore.StatEmbedded, ...).
 func callFor[Req, Resp any](ctx context.Context, d *Deps, job, endpoint string, cost int,
 	do func(context.Context, Req) (Resp, error), req Req, stats func(Resp) map[string]int64) (Resp, error) {
 	var resp Resp
@@ -169,4 +170,11 @@ func prepaid(ctx context.Context, endpoint string, cost int) *ratelimit.Grant {
 		return nil
 	}
 	return p.grant
+}
+
+// embedStats is what an embed or classify call billed and did: its input
+// tokens, and the texts it embedded, which move the progress bar before
+// their chunk is recorded.
+func embedStats(tokens float64, texts int) map[string]int64 {
+	return map[string]int64{jobstore.StatTokens: int64(tokens), jobstore.StatEmbedded: int64(texts)}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/schema"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -18,13 +19,6 @@ import (
 type Chatter interface {
 	Chat(ctx context.Context, req *cohere.ChatRequest) (*cohere.ChatResponse, error)
 }
-
-// Stats of chat calls, beside StatTokens (billed input tokens).
-const (
-	StatOutputTokens = "output_tokens"
-	// StatMaxTokens counts replies written cut short at -max-tokens.
-	StatMaxTokens = "chat_max_tokens"
-)
 
 // chatInFlight is how many calls one chunk keeps in flight: the shared
 // limiter paces them, so this bounds only what one task holds open.
@@ -135,9 +129,9 @@ func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult
 			st := chatBilled(r)
 			res, invalid = cj.result(r, prompt)
 			if invalid == nil {
-				st[StatEmbedded] = 1
+				st[jobstore.StatEmbedded] = 1
 				if r.FinishReason == cohere.FinishMaxTokens {
-					st[StatMaxTokens] = 1
+					st[jobstore.StatMaxTokens] = 1
 				}
 			}
 			return st
@@ -163,7 +157,7 @@ func (cj *chatJob) record(ctx context.Context, prompt string) (*sinks.ChatResult
 // tokens, which are priced apart (Spec.PriceOut).
 func chatBilled(r *cohere.ChatResponse) map[string]int64 {
 	b := r.Usage.BilledUnits
-	return map[string]int64{StatTokens: int64(b.InputTokens), StatOutputTokens: int64(b.OutputTokens)}
+	return map[string]int64{jobstore.StatTokens: int64(b.InputTokens), jobstore.StatOutputTokens: int64(b.OutputTokens)}
 }
 
 // result turns a reply into a row, parsing and validating a structured

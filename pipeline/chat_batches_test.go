@@ -15,6 +15,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // kjvChat writes the first n verses of examples/kjv/bible.jsonl.gz as chat
@@ -120,7 +121,7 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 			}
 			h.plan(spec, 2000)
 			st := h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
+			if st.State != jobstore.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
 				t.Fatalf("status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			// Each lost line is asked once through the sync route, which asks
@@ -140,7 +141,7 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 			h.fake.ResetStats()
 			h.plan(spec, 2000)
 			st = h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Skipped != n || st.Written != 0 {
+			if st.State != jobstore.StateDone || st.Skipped != n || st.Written != 0 {
 				t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 			}
 			if calls := h.fake.Stats().Calls; len(calls) != 0 {
@@ -153,7 +154,7 @@ func TestChatBatchesEndToEnd(t *testing.T) {
 			h.fake.ResetStats()
 			h.plan(spec, 2000)
 			st = h.follow(spec.ID)
-			if st.State != pipeline.StateDone || st.Written != n || st.Skipped != 0 {
+			if st.State != jobstore.StateDone || st.Written != n || st.Skipped != 0 {
 				t.Fatalf("changed template: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 			}
 			// One reply a record, but for lost lines whose prompt repeats
@@ -195,13 +196,13 @@ func TestChatSyncVerses(t *testing.T) {
 				}
 			}
 			st := h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || chatCalls(h) != want || want == n {
+			if st.State != jobstore.StateDone || st.Written != n || st.Failed != 0 || chatCalls(h) != want || want == n {
 				t.Fatalf("status %s written %d failed %d, %d calls, want %d (%s)", st.State, st.Written, st.Failed, chatCalls(h), want, st.Reason)
 			}
 			checkChatRows(t, h, spec, recs, verseOf)
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Skipped != n || len(h.fake.Stats().Calls) != 0 {
+			if st.State != jobstore.StateDone || st.Skipped != n || len(h.fake.Stats().Calls) != 0 {
 				t.Fatalf("re-run: %s written %d skipped %d, calls %v", st.State, st.Written, st.Skipped, h.fake.Stats().Calls)
 			}
 		})
@@ -233,7 +234,7 @@ func TestChatBatchesDeadLetterFallback(t *testing.T) {
 	h.plan(spec, 1000)
 	st := h.follow(spec.ID)
 	lost := h.fake.Stats().LostLines
-	if poisoned == 0 || lost == 0 || st.State != pipeline.StateDone || st.Written+st.Failed != n {
+	if poisoned == 0 || lost == 0 || st.State != jobstore.StateDone || st.Written+st.Failed != n {
 		t.Fatalf("status %s written %d failed %d; %d lost, %d poisoned (%s)", st.State, st.Written, st.Failed, lost, poisoned, st.Reason)
 	}
 	if c := chatCalls(h); c != 0 {
@@ -300,7 +301,7 @@ func TestChatBatchesDeadLetterFallback(t *testing.T) {
 	h.plan(spec, 1000)
 	st = h.follow(spec.ID)
 	lost = h.fake.Stats().LostLines
-	if st.State != pipeline.StateDone || st.Failed != int64(poisoned+1) || st.Written != int64(n-poisoned-1) {
+	if st.State != jobstore.StateDone || st.Failed != int64(poisoned+1) || st.Written != int64(n-poisoned-1) {
 		t.Fatalf("sync fallback: status %s written %d failed %d; %d poisoned (%s)", st.State, st.Written, st.Failed, poisoned, st.Reason)
 	}
 	// Lost lines and poisoned ones once each, the invalid reply twice
@@ -321,21 +322,21 @@ func TestChatBatchesBudget(t *testing.T) {
 	spec := h.chatBatchSpec("chatb-budget", path)
 	spec.MaxTokens = 60
 	spec.MaxCost = 1.2
-	if err := h.store.SetBudget(context.Background(), spec); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
 		t.Fatal(err)
 	}
 	h.plan(spec, 500)
 	st := h.follow(spec.ID)
 	fs := h.fake.Stats()
 	billed := float64(fs.BilledInputTokens)/1e6*2.5 + float64(fs.BilledOutputTokens)/1e6*10
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "budget") {
 		t.Fatalf("status %s (%s), want aborted on the budget", st.State, st.Reason)
 	}
 	batches := fs.Calls["POST /v2/batches"]
 	if billed > spec.MaxCost || batches == 0 || batches >= 10 || fs.ChatReplies != 500*batches {
 		t.Errorf("fake billed $%.4f for %d batches (%d replies) under -max-cost $%.2f", billed, batches, fs.ChatReplies, spec.MaxCost)
 	}
-	if c := st.Cost(); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
+	if c := pipeline.Billed(st); fmt.Sprintf("%.9f", c) != fmt.Sprintf("%.9f", billed) {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
 	}
 	t.Logf("%d batches, billed $%.4f: %s", batches, billed, st.Reason)
@@ -358,7 +359,7 @@ func TestChatBatchesMaxTokens(t *testing.T) {
 	if fs.Calls["POST /v2/batches"] != 1 || chatCalls(h) != 0 {
 		t.Fatalf("%d batches, %d sync calls: want the Batches route above the threshold", fs.Calls["POST /v2/batches"], chatCalls(h))
 	}
-	if st.State != pipeline.StateDone || st.Written != n || st.MaxTokensCut != n || fs.ChatMaxTokens != n || st.OutputTokens != 3*n {
+	if st.State != jobstore.StateDone || st.Written != n || st.MaxTokensCut != n || fs.ChatMaxTokens != n || st.OutputTokens != 3*n {
 		t.Fatalf("status %s written %d cut %d (fake %d), %d output tokens (%s)", st.State, st.Written, st.MaxTokensCut, fs.ChatMaxTokens, st.OutputTokens, st.Reason)
 	}
 	for id, c := range chatRows(t, h, spec) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
@@ -71,7 +72,7 @@ func BenchmarkChatRateLimit(b *testing.B) {
 		srv.Shutdown()
 		fs := fake.Stats()
 		fake.Close()
-		if err != nil || st.State != pipeline.StateDone || st.Written != records {
+		if err != nil || st.State != jobstore.StateDone || st.Written != records {
 			b.Fatalf("status %s written %d: %v", st.State, st.Written, err)
 		}
 		calls := fs.Calls["POST /v2/chat"]

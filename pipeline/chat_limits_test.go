@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestChatMaxTokensAndContext: replies cut at -max-tokens are written,
@@ -37,7 +38,7 @@ func TestChatMaxTokensAndContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != n || st.Failed != 1 || st.MaxTokensCut != n {
+	if st.State != jobstore.StateDone || st.Written != n || st.Failed != 1 || st.MaxTokensCut != n {
 		t.Fatalf("status %s written %d failed %d cut %d (%s)", st.State, st.Written, st.Failed, st.MaxTokensCut, st.Reason)
 	}
 	if fs := h.fake.Stats(); fs.ChatMaxTokens != n || fs.BilledOutputTokens != 3*n || st.OutputTokens != 3*n {
@@ -94,19 +95,19 @@ func TestChatBudget(t *testing.T) {
 	if err != nil || est.Records != 300 || est.OutputTokens != 300*pipeline.ChatEstimateOutput || est.Cost <= 0.01 {
 		t.Fatalf("estimate %+v, %v", est, err)
 	}
-	if err := h.store.SetBudget(context.Background(), spec); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
 		t.Fatal(err)
 	}
 	st := h.run(spec)
 	fs := h.fake.Stats()
 	billed := float64(fs.BilledInputTokens)/1e6*2.5 + float64(fs.BilledOutputTokens)/1e6*10
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "budget") {
 		t.Fatalf("status %s (%s), want aborted on the budget", st.State, st.Reason)
 	}
 	if billed > 0.01 || billed < 0.009 || fs.ChatReplies == 0 || fs.ChatReplies >= 300 {
 		t.Errorf("fake billed $%.5f for %d replies under -max-cost $0.01", billed, fs.ChatReplies)
 	}
-	if c := st.Cost(); c != billed {
+	if c := pipeline.Billed(st); c != billed {
 		t.Errorf("job counts $%.6f, fake billed $%.6f", c, billed)
 	}
 }

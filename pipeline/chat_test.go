@@ -16,6 +16,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/schema"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -126,7 +127,7 @@ func TestChatJobEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 1 || st.Total() != n+1 {
+			if st.State != jobstore.StateDone || st.Written != n || st.Failed != 1 || st.Total() != n+1 {
 				t.Fatalf("status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			if calls := chatCalls(h); calls != n {
@@ -146,7 +147,7 @@ func TestChatJobEndToEnd(t *testing.T) {
 			// Nothing changed: no call.
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Skipped != n || st.Written != 0 || chatCalls(h) != 0 {
+			if st.State != jobstore.StateDone || st.Skipped != n || st.Written != 0 || chatCalls(h) != 0 {
 				t.Fatalf("re-run: %s written %d skipped %d, %d calls", st.State, st.Written, st.Skipped, chatCalls(h))
 			}
 
@@ -161,7 +162,7 @@ func TestChatJobEndToEnd(t *testing.T) {
 			}
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != 1 || st.Skipped != n-1 || chatCalls(h) != 1 {
+			if st.State != jobstore.StateDone || st.Written != 1 || st.Skipped != n-1 || chatCalls(h) != 1 {
 				t.Fatalf("changed record: %s written %d skipped %d, %d calls", st.State, st.Written, st.Skipped, chatCalls(h))
 			}
 			checkChatRows(t, h, spec, recs, func(r chatRecord) string {
@@ -175,7 +176,7 @@ func TestChatJobEndToEnd(t *testing.T) {
 				same.ID += "-same"
 				h.fake.ResetStats()
 				st = h.run(same)
-				if st.State != pipeline.StateDone || st.Skipped != n || chatCalls(h) != 0 {
+				if st.State != jobstore.StateDone || st.Skipped != n || chatCalls(h) != 0 {
 					t.Fatalf("same template, new job: %s written %d skipped %d, %d calls", st.State, st.Written, st.Skipped, chatCalls(h))
 				}
 			}
@@ -186,7 +187,7 @@ func TestChatJobEndToEnd(t *testing.T) {
 			spec.Prompt = "In five words, {{.title}}: {{.text}}"
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != n || chatCalls(h) != n {
+			if st.State != jobstore.StateDone || st.Written != n || chatCalls(h) != n {
 				t.Fatalf("changed template: %s written %d skipped %d, %d calls", st.State, st.Written, st.Skipped, chatCalls(h))
 			}
 			checkChatRows(t, h, spec, recs, func(r chatRecord) string {
@@ -271,7 +272,7 @@ func TestChatStructuredOutput(t *testing.T) {
 			st := h.run(spec)
 			// Failed: the untitled record is fine here (the template reads
 			// no title); record 13 always breaks the schema.
-			if st.State != pipeline.StateDone || st.Written != n || st.Failed != 1 {
+			if st.State != jobstore.StateDone || st.Written != n || st.Failed != 1 {
 				t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 			}
 			if calls := chatCalls(h); calls != n+1+2 {

@@ -83,7 +83,7 @@ func crashWorkers(t *testing.T, h *harness) (*cohere.Client, func() *pipeline.Wo
 func oneChunkTask(t *testing.T, h *harness, spec pipeline.Spec, records int) pipeline.ChunkPayload {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, h.store, spec); err != nil {
 		t.Fatal(err)
 	}
 	var r input.Range
@@ -178,7 +178,7 @@ func TestClassifyCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	}
 	ctx := context.Background()
 	task := oneChunkTask(t, h, spec, records)
-	if err := h.store.SaveExamples(ctx, spec); err != nil {
+	if err := h.store.SaveExamples(ctx, spec.ID, spec.Examples); err != nil {
 		t.Fatal(err)
 	}
 	client, newWorker := crashWorkers(t, h)
@@ -246,7 +246,7 @@ func TestClassifyEmbedCrashMidChunkRepaysOnlyTheCallInFlight(t *testing.T) {
 	}
 	ctx := context.Background()
 	task := oneChunkTask(t, h, spec, records)
-	if err := h.store.SaveExamples(ctx, spec); err != nil {
+	if err := h.store.SaveExamples(ctx, spec.ID, spec.Examples); err != nil {
 		t.Fatal(err)
 	}
 	client, err := cohere.New(cohere.Config{BaseURL: h.fake.URL, APIKey: coheretest.DefaultAPIKey})

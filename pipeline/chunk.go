@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -73,7 +74,7 @@ func (w *Worker) runChunk(ctx context.Context, spec Spec, sink Sink, p ChunkPayl
 		return w.settle(ctx, p.Job, fmt.Errorf("sink: %w", err))
 	}
 	w.Metrics.sinkWrite(p.Job, time.Since(sinkStart))
-	r := ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}.asWritten(p.Prewritten + rewritten)
+	r := jobstore.ChunkResult{Written: recordsWritten(res), Skipped: int64(len(res.Kept)), Failed: int64(len(res.Failed))}.AsWritten(p.Prewritten + rewritten)
 	if spec.splits() {
 		r = docCounts(res) // records are documents; the rows are their passages
 	}

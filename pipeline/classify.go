@@ -139,7 +139,7 @@ func (b classifyBatcher) send(ctx context.Context, batch []item, verdicts []*coh
 		req.Inputs[i] = it.rec.Text
 	}
 	resp, err := callFor(ctx, b.d, b.spec.ID, "classify", 1, b.client.Classify, req, func(r *cohere.ClassifyResponse) map[string]int64 {
-		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(batch))}
+		return embedStats(r.Meta.BilledUnits.InputTokens, len(batch))
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/cohere/schema"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -125,7 +126,7 @@ func (lc labelCaller) label(ctx context.Context, text string) (*sinks.Classifica
 	for range 2 {
 		resp, err := callFor(ctx, lc.d, lc.spec.ID, "chat", 1, lc.client.Chat, req, func(r *cohere.ChatResponse) map[string]int64 {
 			st := chatBilled(r)
-			st[StatEmbedded] = 1
+			st[jobstore.StatEmbedded] = 1
 			return st
 		})
 		if reason, err := reasonOrErr(err); reason != "" || err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/internal/kjvtest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -112,7 +113,7 @@ func TestClassifyRoutesKJV(t *testing.T) {
 				h.startWorkers(4)
 				spec := kjvSpec(h, set, "kjv-"+via+"-"+sinkName, via, sinkName)
 				st := h.run(spec)
-				if st.State != pipeline.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
+				if st.State != jobstore.StateDone || st.Written != n || st.Failed != 0 || st.Total() != n {
 					t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
 				}
 				got := readRoutedClassifications(t, h, spec)
@@ -175,7 +176,7 @@ func TestClassifyRoutesKJV(t *testing.T) {
 
 				h.fake.ResetStats()
 				st = h.run(spec)
-				if st.State != pipeline.StateDone || st.Skipped != n || st.Written != 0 {
+				if st.State != jobstore.StateDone || st.Skipped != n || st.Written != 0 {
 					t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 				}
 				if calls := h.fake.Stats().Calls; calls["POST /v2/embed"]+calls["POST /v2/chat"]+calls["POST /v1/classify"] != 0 {
@@ -297,7 +298,7 @@ func TestClassifyMultiLabel(t *testing.T) {
 			if err := spec.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if st := h.run(spec); st.State != pipeline.StateDone || st.Written != 60 {
+			if st := h.run(spec); st.State != jobstore.StateDone || st.Written != 60 {
 				t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
 			}
 			got := map[string][]string{}
@@ -387,7 +388,7 @@ func TestClassifyChatCost(t *testing.T) {
 	}
 	st := h.run(spec)
 	stats := h.fake.Stats()
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "budget") || st.Written >= n {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "budget") || st.Written >= n {
 		t.Fatalf("status %s written %d (%s): want aborted by -max-cost", st.State, st.Written, st.Reason)
 	}
 	if st.OutputTokens != int64(stats.BilledOutputTokens) || st.Tokens != int64(stats.BilledInputTokens) || st.OutputTokens == 0 {
@@ -396,8 +397,8 @@ func TestClassifyChatCost(t *testing.T) {
 	spent := pipeline.Cost(price, st.Tokens, 0) + pipeline.Cost(2000, st.OutputTokens, 0)
 	perCall := spent / float64(stats.Calls["POST /v2/chat"])
 	// Calls already in flight when the budget ran out (8 per chunk) finish.
-	if st.Cost() != spent || spent < spec.MaxCost-perCall || spent > spec.MaxCost+8*perCall {
-		t.Errorf("spent %s (status says %s) for -max-cost %g, %g a call", fmt.Sprint(spent), fmt.Sprint(st.Cost()), spec.MaxCost, perCall)
+	if pipeline.Billed(st) != spent || spent < spec.MaxCost-perCall || spent > spec.MaxCost+8*perCall {
+		t.Errorf("spent %s (status says %s) for -max-cost %g, %g a call", fmt.Sprint(spent), fmt.Sprint(pipeline.Billed(st)), spec.MaxCost, perCall)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -126,7 +127,7 @@ func TestClassifyJobEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != n || st.Skipped != 0 || st.Failed != 2 || st.Total() != n+2 {
+			if st.State != jobstore.StateDone || st.Written != n || st.Skipped != 0 || st.Failed != 2 || st.Total() != n+2 {
 				t.Fatalf("status %s written %d skipped %d failed %d total %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Total(), st.Reason)
 			}
 			if calls := h.fake.Stats().Calls["POST /v1/classify"]; calls != 3*3 {
@@ -179,7 +180,7 @@ func TestClassifyJobEndToEnd(t *testing.T) {
 			// Nothing changed: every record is skipped and nothing is paid.
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Skipped != n || st.Written != 0 || st.Failed != 2 {
+			if st.State != jobstore.StateDone || st.Skipped != n || st.Written != 0 || st.Failed != 2 {
 				t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 			}
 			if calls := h.fake.Stats().Calls["POST /v1/classify"]; calls != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -69,7 +70,7 @@ func TestStatusOfRunningJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mid.State != pipeline.StateRunning || mid.Records != 3000 || mid.Chunks != 6 {
+	if mid.State != jobstore.StateRunning || mid.Records != 3000 || mid.Chunks != 6 {
 		t.Errorf("status = state %s, %d records, %d chunks; want running, 3000, 6", mid.State, mid.Records, mid.Chunks)
 	}
 	// One handler, 500-record chunks, no failures: the counts are whole chunks.
@@ -77,11 +78,11 @@ func TestStatusOfRunningJob(t *testing.T) {
 		t.Errorf("status = %d chunks done, %d written, %d skipped, %d failed; want 500 written per chunk done, mid-job",
 			mid.ChunksDone, mid.Written, mid.Skipped, mid.Failed)
 	}
-	if mid.Tokens <= 0 || mid.Cost() <= 0 || mid.Calls < 6*mid.ChunksDone {
-		t.Errorf("status = %d tokens, cost %v, %d calls; want the billing of %d chunks", mid.Tokens, mid.Cost(), mid.Calls, mid.ChunksDone)
+	if mid.Tokens <= 0 || pipeline.Billed(mid) <= 0 || mid.Calls < 6*mid.ChunksDone {
+		t.Errorf("status = %d tokens, cost %v, %d calls; want the billing of %d chunks", mid.Tokens, pipeline.Billed(mid), mid.Calls, mid.ChunksDone)
 	}
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 3000 {
+	if st.State != jobstore.StateDone || st.Written != 3000 {
 		t.Errorf("final: %s, %d written; want done, 3000", st.State, st.Written)
 	}
 }
@@ -113,7 +114,7 @@ func TestCancelStopsAPICalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != pipeline.StateCancelled || st.Total() >= 5000 || st.Written != 500*st.ChunksDone {
+	if st.State != jobstore.StateCancelled || st.Total() >= 5000 || st.Written != 500*st.ChunksDone {
 		t.Errorf("status = %s, %d of 5000 accounted, %d written in %d chunks; want cancelled mid-job, whole chunks",
 			st.State, st.Total(), st.Written, st.ChunksDone)
 	}
@@ -136,7 +137,7 @@ func TestRetryFailedReembedsOnlyDeadLetters(t *testing.T) {
 	h.startWorkers(2)
 	spec := h.spec("retry-failed", path)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 1495 || st.Failed != 5 {
+	if st.State != jobstore.StateDone || st.Written != 1495 || st.Failed != 5 {
 		t.Fatalf("first run: %s, %d written, %d failed; want done, 1495, 5", st.State, st.Written, st.Failed)
 	}
 	calls := embedCalls(h.fake)
@@ -152,7 +153,7 @@ func TestRetryFailedReembedsOnlyDeadLetters(t *testing.T) {
 		t.Errorf("retry = %d chunks reopened, %d enqueued; want 3, 3", res.Chunks, res.Enqueued)
 	}
 	st = h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 1500 || st.Skipped != 0 || st.Failed != 0 || st.Total() != 1500 {
+	if st.State != jobstore.StateDone || st.Written != 1500 || st.Skipped != 0 || st.Failed != 0 || st.Total() != 1500 {
 		t.Errorf("after retry: %s, %d written, %d skipped, %d failed; want done, 1500, 0, 0", st.State, st.Written, st.Skipped, st.Failed)
 	}
 	if dl, err := h.store.DeadLetters(context.Background(), spec.ID, 0); err != nil || len(dl) != 0 {

@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	"github.com/cobatch/cobatch/pipeline/input"
-	"github.com/cobatch/cobatch/pipeline/keyspace"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/passage"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -102,7 +102,7 @@ func splitItems(spec passage.Spec, docs []item) []item {
 // docCounts counts a split chunk in documents, as the job's records are
 // counted: a document with a failed passage failed, one with a new passage
 // was written, and one all of whose passages were kept was skipped.
-func docCounts(c *sinks.Chunk) ChunkResult {
+func docCounts(c *sinks.Chunk) jobstore.ChunkResult {
 	doc := func(id string) string {
 		if d, _, ok := passage.ParseID(id); ok {
 			return d
@@ -110,7 +110,7 @@ func docCounts(c *sinks.Chunk) ChunkResult {
 		return id
 	}
 	failed, written, skipped := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	var r ChunkResult
+	var r jobstore.ChunkResult
 	for _, f := range c.Failed {
 		if f.ID == "" {
 			r.Failed++ // an unreadable record has no id to share
@@ -187,16 +187,8 @@ func (d *Deps) countTruncated(ctx context.Context, spec Spec, items []item) erro
 		return nil
 	}
 	d.Metrics.truncated(spec.ID, n)
-	return d.Store.AddStats(ctx, spec.ID, map[string]int64{StatTruncated: n})
+	return d.Store.AddStats(ctx, spec.ID, map[string]int64{jobstore.StatTruncated: n})
 }
-
-// Stat names of the corpus options: texts embedded although longer than
-// the model's context (the API cut them short; like every stat, counted on
-// each attempt), and rows -prune deleted.
-const (
-	StatTruncated = "truncated"
-	StatPruned    = "pruned"
-)
 
 // prune deletes, at the end of a job whose chunks all finished, the sink's
 // rows of documents the job's input no longer holds (-prune), and records
@@ -234,11 +226,5 @@ func (w *Worker) prune(ctx context.Context, spec Spec, sink Sink, sum *sinks.Sum
 	} else {
 		sum.Pruned = ids
 	}
-	return w.Store.setStat(ctx, spec.ID, StatPruned, int64(len(ids)))
-}
-
-// setStat sets a stat that is measured once, such as the rows pruned: a
-// repeated finalize sets it again rather than adding to it.
-func (st *Store) setStat(ctx context.Context, id, name string, v int64) error {
-	return st.rdb.HSet(ctx, keyspace.Stats(id), name, v).Err()
+	return w.Store.SetStat(ctx, spec.ID, jobstore.StatPruned, int64(len(ids)))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/passage"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -158,7 +159,7 @@ func TestSplitPassagesBothSinks(t *testing.T) {
 				}
 				h.fake.ResetStats()
 				st := h.run(spec)
-				if st.State != pipeline.StateDone || st.Total() != int64(len(docs)) {
+				if st.State != jobstore.StateDone || st.Total() != int64(len(docs)) {
 					t.Fatalf("night %d: %s, total %d of %d docs (%s)", night, st.State, st.Total(), len(docs), st.Reason)
 				}
 				if sink == "postgres" {
@@ -220,7 +221,7 @@ func TestTruncatedCounted(t *testing.T) {
 			long++
 		}
 	}
-	if st.State != pipeline.StateDone || st.Truncated != long || long == 0 {
+	if st.State != jobstore.StateDone || st.Truncated != long || long == 0 {
 		t.Fatalf("%s: truncated %d, want %d", st.State, st.Truncated, long)
 	}
 }
@@ -238,7 +239,7 @@ func TestNightlyParquetSnapshot(t *testing.T) {
 		spec := h.spec(fmt.Sprintf("nightly-2026-12-%02d", n), path)
 		h.fake.ResetStats()
 		st := h.run(spec)
-		if st.State != pipeline.StateDone || st.Total() != 2000 || st.Written != int64(wantEmbedded) || h.fake.Stats().EmbeddedTexts != wantEmbedded {
+		if st.State != jobstore.StateDone || st.Total() != 2000 || st.Written != int64(wantEmbedded) || h.fake.Stats().EmbeddedTexts != wantEmbedded {
 			t.Fatalf("night %d: %s written %d skipped %d, fake embedded %d; want %d embedded (%s)",
 				n, st.State, st.Written, st.Skipped, h.fake.Stats().EmbeddedTexts, wantEmbedded, st.Reason)
 		}
@@ -290,7 +291,7 @@ func TestPruneBothSinks(t *testing.T) {
 					t.Fatal(err)
 				}
 				st := h.run(spec)
-				if st.State != pipeline.StateDone || st.Total() != int64(len(docs)) {
+				if st.State != jobstore.StateDone || st.Total() != int64(len(docs)) {
 					t.Fatalf("night %d: %s, total %d of %d (%s)", night, st.State, st.Total(), len(docs), st.Reason)
 				}
 				if sink == "postgres" {

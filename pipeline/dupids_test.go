@@ -16,6 +16,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // An id repeated in other chunks is written once: its later occurrences are
@@ -35,7 +36,7 @@ func TestDuplicateIDsAcrossChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 997 || st.Skipped != 0 || st.Failed != 3 {
+	if st.State != jobstore.StateDone || st.Written != 997 || st.Skipped != 0 || st.Failed != 3 {
 		t.Fatalf("status %s written %d skipped %d failed %d (%s); want 997 written, 3 failed", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	want := c.checkDeadLetters(t, h, spec.ID)
@@ -47,7 +48,7 @@ func TestDuplicateIDsAcrossChunks(t *testing.T) {
 	}
 
 	st = h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 0 || st.Skipped != 997 || st.Failed != 3 {
+	if st.State != jobstore.StateDone || st.Written != 0 || st.Skipped != 997 || st.Failed != 3 {
 		t.Fatalf("second run: status %s written %d skipped %d failed %d; want 997 skipped, 3 failed", st.State, st.Written, st.Skipped, st.Failed)
 	}
 	if again := h.fake.Stats().EmbeddedTexts - paid; again != 0 {

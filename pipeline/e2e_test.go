@@ -20,6 +20,7 @@ import (
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
@@ -184,7 +185,7 @@ func TestEmbedJobEndToEnd(t *testing.T) {
 	path, texts := writeCorpus(t, 10_000, corpusText)
 	spec := h.spec("e2e", path)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 10_000 || st.Skipped != 0 || st.Failed != 0 {
+	if st.State != jobstore.StateDone || st.Written != 10_000 || st.Skipped != 0 || st.Failed != 0 {
 		t.Fatalf("status = %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
@@ -197,7 +198,7 @@ func TestEmbedJobEndToEnd(t *testing.T) {
 	// is paid for and every record is skipped.
 	h.fake.ResetStats()
 	st = h.run(spec)
-	if st.State != pipeline.StateDone || st.Skipped != 10_000 || st.Written != 0 {
+	if st.State != jobstore.StateDone || st.Skipped != 10_000 || st.Written != 0 {
 		t.Fatalf("re-run: %s written %d skipped %d failed %d", st.State, st.Written, st.Skipped, st.Failed)
 	}
 	if n := h.fake.Stats().EmbeddedTexts; n != 0 {
@@ -214,7 +215,7 @@ func TestPoisonRecordIsolated(t *testing.T) {
 	path, texts := writeCorpus(t, 300, corpusText)
 	spec := h.spec("poison", path)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 299 || st.Failed != 1 {
+	if st.State != jobstore.StateDone || st.Written != 299 || st.Failed != 1 {
 		t.Fatalf("status %s written %d failed %d", st.State, st.Written, st.Failed)
 	}
 	dead, err := h.store.DeadLetters(context.Background(), spec.ID, 0)
@@ -237,7 +238,7 @@ func TestMonthlyCapAborts(t *testing.T) {
 	h.startWorkers(2)
 	path, _ := writeCorpus(t, 2000, corpusText)
 	st := h.run(h.spec("cap", path))
-	if st.State != pipeline.StateAborted {
+	if st.State != jobstore.StateAborted {
 		t.Fatalf("status %s, want aborted", st.State)
 	}
 	if st.Reason == "" {
@@ -269,7 +270,7 @@ func TestBadInputDeadLettered(t *testing.T) {
 	}
 	spec := h.spec("bad", path)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 2 || st.Failed != 4 || st.Total() != 6 {
+	if st.State != jobstore.StateDone || st.Written != 2 || st.Failed != 4 || st.Total() != 6 {
 		t.Fatalf("status %s written %d failed %d total %d", st.State, st.Written, st.Failed, st.Total())
 	}
 	dead, _ := h.store.DeadLetters(context.Background(), spec.ID, 0)

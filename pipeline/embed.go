@@ -142,7 +142,7 @@ func embedTexts(ctx context.Context, d *Deps, spec Spec, texts []string) (*coher
 		Truncate:        spec.Truncate,
 	}
 	return callFor(ctx, d, spec.ID, "embed", len(texts), d.Embedder.Embed, req, func(r *cohere.EmbedResponse) map[string]int64 {
-		return map[string]int64{StatTokens: int64(r.Meta.BilledUnits.InputTokens), StatEmbedded: int64(len(texts))}
+		return embedStats(r.Meta.BilledUnits.InputTokens, len(texts))
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
@@ -45,7 +46,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 	spec := h.spec("faults", path)
 	spec.ChunkSize = 200
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 3000 || st.Failed != 0 || st.Total() != 3000 {
+	if st.State != jobstore.StateDone || st.Written != 3000 || st.Failed != 0 || st.Total() != 3000 {
 		t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
@@ -100,7 +101,7 @@ func TestTruncatedGzipCostsOnlyItsTail(t *testing.T) {
 	spec := h.spec("gz", good, bad)
 	spec.ChunkSize = 500
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Failed != 1 || st.Written != int64(500+decodable) {
+	if st.State != jobstore.StateDone || st.Failed != 1 || st.Written != int64(500+decodable) {
 		t.Fatalf("status %s written %d failed %d (%s), want %d written and 1 failed", st.State, st.Written, st.Failed, st.Reason, 500+decodable)
 	}
 	if st.Total() != st.Records {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // finalizeLostOnce is a task queue whose first finalize enqueue fails, as
@@ -50,7 +51,7 @@ func TestLostFinalizeEnqueueIsRetried(t *testing.T) {
 	if !q.lost.Load() {
 		t.Fatal("the finalize enqueue was never lost: the test did not test anything")
 	}
-	if st.State != pipeline.StateDone || st.Written != 1000 || st.Failed != 0 {
+	if st.State != jobstore.StateDone || st.Written != 1000 || st.Failed != 0 {
 		t.Fatalf("state %q, written %d, failed %d; want done, 1000, 0", st.State, st.Written, st.Failed)
 	}
 }

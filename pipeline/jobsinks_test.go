@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/internal/testenv"
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestWorkerHoldsNoPoolOfFinishedJobs runs 50 Postgres jobs one after the
@@ -41,7 +41,7 @@ func TestWorkerHoldsNoPoolOfFinishedJobs(t *testing.T) {
 		spec := pgSpec(h, fmt.Sprintf("pools-%d", i), "docs", path)
 		spec.Force = true // every job writes, so every job uses its pool
 		st := h.run(spec)
-		if st.State != pipeline.StateDone || st.Written != 20 {
+		if st.State != jobstore.StateDone || st.Written != 20 {
 			t.Fatalf("job %d: status %s written %d (%s)", i, st.State, st.Written, st.Reason)
 		}
 	}

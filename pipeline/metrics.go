@@ -11,6 +11,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/internal/version"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
 
@@ -96,7 +97,7 @@ func (m *Metrics) vecs() []*prometheus.MetricVec {
 	}
 }
 
-func (m *Metrics) records(job string, r ChunkResult) {
+func (m *Metrics) records(job string, r jobstore.ChunkResult) {
 	if m == nil {
 		return
 	}
@@ -134,8 +135,8 @@ func (m *Metrics) observeCall(job, endpoint string, lim Limiter, err error, stat
 	if status == "429" {
 		throttled.Inc()
 	}
-	m.Tokens.WithLabelValues(job, endpoint).Add(float64(stats[StatTokens]))
-	m.Cost.WithLabelValues(job).Add(Cost(m.price(job), stats[StatTokens], stats[StatSearchUnits]))
+	m.Tokens.WithLabelValues(job, endpoint).Add(float64(stats[jobstore.StatTokens]))
+	m.Cost.WithLabelValues(job).Add(Cost(m.price(job), stats[jobstore.StatTokens], stats[jobstore.StatSearchUnits]))
 	if l, ok := lim.(limitReader); ok {
 		cur := l.Current()
 		m.LimiterLimit.WithLabelValues(job, endpoint).Set(float64(cur.Count))

@@ -22,6 +22,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -113,7 +114,7 @@ func TestMetricsOfAJob(t *testing.T) {
 	path, _ := writeCorpus(t, 1000, corpusText)
 	spec := h.spec("metrics-a", path)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 999 || st.Failed != 1 {
+	if st.State != jobstore.StateDone || st.Written != 999 || st.Failed != 1 {
 		t.Fatalf("status %s written %d failed %d", st.State, st.Written, st.Failed)
 	}
 	fake := h.fake.Stats()
@@ -164,7 +165,7 @@ func TestMetricsOfAJob(t *testing.T) {
 	if fake.BilledInputTokens == 0 || st.Tokens != int64(fake.BilledInputTokens) {
 		t.Errorf("tokens: job %d, fake %d", st.Tokens, fake.BilledInputTokens)
 	}
-	if cost, want := got["cobatch_estimated_cost_usd_total"], st.Cost(); want == 0 || math.Abs(cost-want) > want*1e-9 {
+	if cost, want := got["cobatch_estimated_cost_usd_total"], pipeline.Billed(st); want == 0 || math.Abs(cost-want) > want*1e-9 {
 		t.Errorf("cost = %v, want the job's %v", cost, want)
 	}
 	build := ofJob(all, "")["cobatch_build_info goversion="+runtime.Version()+" version="+version.String()]
@@ -174,7 +175,7 @@ func TestMetricsOfAJob(t *testing.T) {
 
 	// A second job keeps its series when the first one's are dropped.
 	path2, _ := writeCorpus(t, 500, func(i int) string { return "second " + corpusText(i) })
-	if st := h.run(h.spec("metrics-b", path2)); st.State != pipeline.StateDone || st.Written != 500 {
+	if st := h.run(h.spec("metrics-b", path2)); st.State != jobstore.StateDone || st.Written != 500 {
 		t.Fatalf("second job: %s written %d", st.State, st.Written)
 	}
 	_, all = gather(t, reg)
@@ -199,7 +200,7 @@ func TestMetricsOfAJob(t *testing.T) {
 	// With a short grace, the timer drops a job's series by itself.
 	m.Grace = 50 * time.Millisecond
 	path3, _ := writeCorpus(t, 100, func(i int) string { return "third " + corpusText(i) })
-	if st := h.run(h.spec("metrics-c", path3)); st.State != pipeline.StateDone {
+	if st := h.run(h.spec("metrics-c", path3)); st.State != jobstore.StateDone {
 		t.Fatalf("third job: %s", st.State)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -223,7 +224,7 @@ func TestDashboardQueriesExist(t *testing.T) {
 	h := newHarness(t)
 	reg, _ := h.startMetricsWorker(2)
 	path, _ := writeCorpus(t, 200, corpusText)
-	if st := h.run(h.spec("dashboard", path)); st.State != pipeline.StateDone {
+	if st := h.run(h.spec("dashboard", path)); st.State != jobstore.StateDone {
 		t.Fatalf("job: %s", st.State)
 	}
 	mfs, _ := gather(t, reg)
@@ -329,7 +330,7 @@ func TestMetricsOfAnAsyncJob(t *testing.T) {
 	spec := h.asyncSpec("async-metrics", "embed-english-light-v3.0", pipeline.AsyncEmbedJobs, path)
 	h.plan(spec, 2000)
 	st := h.follow(spec.ID)
-	if st.State != pipeline.StateDone || st.Written != 3000 {
+	if st.State != jobstore.StateDone || st.Written != 3000 {
 		t.Fatalf("status %s written %d (%s)", st.State, st.Written, st.Reason)
 	}
 	billed := h.fake.Stats().BilledInputTokens
@@ -338,7 +339,7 @@ func TestMetricsOfAnAsyncJob(t *testing.T) {
 	if billed == 0 || got["cobatch_tokens_billed_total endpoint=embed-jobs"] != float64(billed) {
 		t.Errorf("tokens = %v, want the fake's %d (series %v)", got["cobatch_tokens_billed_total endpoint=embed-jobs"], billed, got)
 	}
-	if cost, want := got["cobatch_estimated_cost_usd_total"], st.Cost(); want == 0 || math.Abs(cost-want) > want*1e-9 {
+	if cost, want := got["cobatch_estimated_cost_usd_total"], pipeline.Billed(st); want == 0 || math.Abs(cost-want) > want*1e-9 {
 		t.Errorf("cost = %v, want the job's %v", cost, want)
 	}
 	if got["cobatch_records_total outcome=written"] != 3000 {

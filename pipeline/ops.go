@@ -1,16 +1,10 @@
 package pipeline
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cobatch/cobatch/cohere"
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // Defaults of the classify and rerank operations.
@@ -77,35 +71,4 @@ func ValidateExamples(ex []cohere.ClassifyExample) error {
 		return fmt.Errorf("every label needs at least 2 examples: %s", strings.Join(short, ", "))
 	}
 	return nil
-}
-
-// SaveExamples stores a classify job's examples once, next to its spec.
-func (st *Store) SaveExamples(ctx context.Context, spec Spec) error {
-	if len(spec.Examples) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(spec.Examples)
-	if err != nil {
-		return fmt.Errorf("encode examples: %w", err)
-	}
-	if err := st.rdb.Set(ctx, keyspace.Examples(spec.ID), b, 0).Err(); err != nil {
-		return fmt.Errorf("store examples of job %s: %w", spec.ID, err)
-	}
-	return nil
-}
-
-// Examples returns a classify job's stored examples (nil when it has none).
-func (st *Store) Examples(ctx context.Context, id string) ([]cohere.ClassifyExample, error) {
-	b, err := st.rdb.Get(ctx, keyspace.Examples(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load examples of job %s: %w", id, err)
-	}
-	var ex []cohere.ClassifyExample
-	if err := json.Unmarshal(b, &ex); err != nil {
-		return nil, fmt.Errorf("decode examples of job %s: %w", id, err)
-	}
-	return ex, nil
 }

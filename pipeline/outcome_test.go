@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestKeyAndModelErrorsAbortAtOnce: an answer that no retry can change (bad
@@ -45,7 +45,7 @@ func TestKeyAndModelErrorsAbortAtOnce(t *testing.T) {
 				spec.Model = tt.model
 			}
 			st := h.run(spec)
-			if st.State != pipeline.StateAborted {
+			if st.State != jobstore.StateAborted {
 				t.Fatalf("status %s, want aborted (%s)", st.State, st.Reason)
 			}
 			if !strings.Contains(st.Reason, tt.message) {
@@ -76,7 +76,7 @@ func TestSettingsRejectedAborts(t *testing.T) {
 	h.startWorkers(2)
 	path, _ := writeCorpus(t, 2000, corpusText)
 	st := h.run(h.spec("settings-rejected", path))
-	if st.State != pipeline.StateAborted {
+	if st.State != jobstore.StateAborted {
 		t.Fatalf("status %s failed %d, want aborted (%s)", st.State, st.Failed, st.Reason)
 	}
 	if !strings.Contains(st.Reason, message) {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
 
@@ -21,7 +21,7 @@ func TestParquetRerunDropsStaleParts(t *testing.T) {
 	spec := h.spec("shrink", path)
 	spec.ChunkSize = 100
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 1000 {
+	if st.State != jobstore.StateDone || st.Written != 1000 {
 		t.Fatalf("first run: status %s written %d (%s)", st.State, st.Written, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)
@@ -46,7 +46,7 @@ func TestParquetRerunDropsStaleParts(t *testing.T) {
 		kept[id] = texts[id]
 	}
 	st = h.run(spec)
-	if st.State != pipeline.StateDone || st.Skipped != 250 || st.Written != 0 || st.Total() != 250 {
+	if st.State != jobstore.StateDone || st.Skipped != 250 || st.Written != 0 || st.Total() != 250 {
 		t.Fatalf("second run: status %s written %d skipped %d total %d", st.State, st.Written, st.Skipped, st.Total())
 	}
 	checkParquet(t, h.out, spec, kept)

@@ -12,6 +12,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -35,7 +36,7 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 	path, texts := writeCorpus(t, 300, corpusText)
 	spec := h.spec("lostack", path)
 	ctx := context.Background()
-	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, h.store, spec); err != nil {
 		t.Fatal(err)
 	}
 	var r input.Range
@@ -123,7 +124,7 @@ func TestAsyncCrashAfterSinkWriteCountsWritten(t *testing.T) {
 	if fired, ok := lostAckFired.Load(spec.ID); !ok || !fired.(*atomic.Bool).Load() {
 		t.Fatal("no sink write was lost: the test proves nothing")
 	}
-	if st.State != pipeline.StateDone || st.Written != 2000 || st.Skipped != 0 || st.Failed != 0 {
+	if st.State != jobstore.StateDone || st.Written != 2000 || st.Skipped != 0 || st.Failed != 0 {
 		t.Fatalf("status %s written %d skipped %d failed %d (%s), want 2000 written", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 	}
 	checkParquet(t, h.out, spec, texts)

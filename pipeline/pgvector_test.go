@@ -18,6 +18,7 @@ import (
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 func pgSpec(h *harness, job, table string, inputs ...string) pipeline.Spec {
@@ -93,7 +94,7 @@ func TestPostgresIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 10_000 || st.Total() != 10_000 {
+	if st.State != jobstore.StateDone || st.Written != 10_000 || st.Total() != 10_000 {
 		t.Fatalf("status %s written %d total %d (%s)", st.State, st.Written, st.Total(), st.Reason)
 	}
 	conn := connect(t, h.dbURL)
@@ -167,7 +168,7 @@ func TestDuplicateDeliveryConcurrent(t *testing.T) {
 	path, texts := writeCorpus(t, 400, corpusText)
 	spec := pgSpec(h, "dup", "dup_docs", path)
 	ctx := context.Background()
-	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, h.store, spec); err != nil {
 		t.Fatal(err)
 	}
 	var ranges []input.Range
@@ -249,7 +250,7 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 		defer close(stop)
 		return h.run(spec)
 	}()
-	if st.State != pipeline.StateDone || st.Written != 6000 || st.Failed != 0 {
+	if st.State != jobstore.StateDone || st.Written != 6000 || st.Failed != 0 {
 		t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 	}
 	if killed == 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -43,14 +44,14 @@ type PlanResult struct {
 // command again resumes the job.
 func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 	var res PlanResult
-	resumed, err := p.Store.CreateOrResume(ctx, spec)
+	resumed, err := CreateOrResume(ctx, p.Store, spec)
 	if err != nil {
 		return res, err
 	}
-	if err := p.Store.SaveExamples(ctx, spec); err != nil {
+	if err := p.Store.SaveExamples(ctx, spec.ID, spec.Examples); err != nil {
 		return res, err
 	}
-	if err := p.Store.SetBudget(ctx, spec); err != nil {
+	if err := p.Store.SetBudget(ctx, spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
 		return res, err
 	}
 	res.Resumed = resumed
@@ -62,15 +63,15 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if st.State == StateDone {
+		if st.State == jobstore.StateDone {
 			if err := p.Store.Restart(ctx, spec.ID); err != nil {
 				return res, err
 			}
-			if err := p.Store.resetAsync(ctx, spec.ID); err != nil {
+			if err := p.Store.ResetAsync(ctx, spec.ID); err != nil {
 				return res, err
 			}
 		}
-		if err := p.Store.SetState(ctx, spec.ID, StatePlanning, "", true); err != nil {
+		if err := p.Store.SetState(ctx, spec.ID, jobstore.StatePlanning, "", true); err != nil {
 			return res, err
 		}
 	}
@@ -121,7 +122,7 @@ func (p *Planner) planned(ctx context.Context, job string, res PlanResult) error
 	if err := p.Store.Planned(ctx, job, res.Chunks, res.Records); err != nil {
 		return err
 	}
-	if err := p.Store.SetState(ctx, job, StateRunning, "", false); err != nil {
+	if err := p.Store.SetState(ctx, job, jobstore.StateRunning, "", false); err != nil {
 		return err
 	}
 	return finalizeIfDone(ctx, p.Store, p.Queue, job)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -21,9 +22,6 @@ import (
 type Reranker interface {
 	Rerank(ctx context.Context, req *cohere.RerankRequest) (*cohere.RerankResponse, error)
 }
-
-// StatSearchUnits counts the search units rerank calls were billed.
-const StatSearchUnits = "search_units"
 
 // rerankDoc is one document of a query: its id (or its index as text) and
 // the text scored.
@@ -110,9 +108,9 @@ func rankQuery(ctx context.Context, d *Deps, spec Spec, client Reranker, query s
 		}
 		last := hi == len(docs)
 		resp, err := callFor(ctx, d, spec.ID, "rerank", 1, client.Rerank, req, func(r *cohere.RerankResponse) map[string]int64 {
-			st := map[string]int64{StatSearchUnits: int64(math.Round(r.Meta.BilledUnits.SearchUnits))}
+			st := map[string]int64{jobstore.StatSearchUnits: int64(math.Round(r.Meta.BilledUnits.SearchUnits))}
 			if last {
-				st[StatEmbedded] = 1
+				st[jobstore.StatEmbedded] = 1
 			}
 			return st
 		})

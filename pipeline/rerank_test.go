@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -101,7 +102,7 @@ func TestRerankJobEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != 31 || st.Failed != 2 || st.Skipped != 0 || st.Total() != 33 {
+			if st.State != jobstore.StateDone || st.Written != 31 || st.Failed != 2 || st.Skipped != 0 || st.Total() != 33 {
 				t.Fatalf("status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			stats := h.fake.Stats()
@@ -186,7 +187,7 @@ func TestRerankCandidatesTopN(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 11 || st.Failed != 1 {
+	if st.State != jobstore.StateDone || st.Written != 11 || st.Failed != 1 {
 		t.Fatalf("status %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 	}
 	got := readReranks(t, h, spec)

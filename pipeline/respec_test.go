@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // A job run again under its id with -force or -strict runs with them; with
@@ -28,7 +29,7 @@ func TestRerunOptions(t *testing.T) {
 	}
 	spec := h.spec("rerun", bad)
 	st := h.run(spec)
-	if st.State != pipeline.StateDone || st.Written != 300 || st.Failed != 1 {
+	if st.State != jobstore.StateDone || st.Written != 300 || st.Failed != 1 {
 		t.Fatalf("first run: %s written %d failed %d (%s)", st.State, st.Written, st.Failed, st.Reason)
 	}
 	paid := h.fake.Stats().EmbeddedTexts
@@ -37,7 +38,7 @@ func TestRerunOptions(t *testing.T) {
 	forced := spec
 	forced.Force = true
 	st = h.run(forced)
-	if st.State != pipeline.StateDone || st.Written != 300 || st.Skipped != 0 {
+	if st.State != jobstore.StateDone || st.Written != 300 || st.Skipped != 0 {
 		t.Fatalf("-force run: %s written %d skipped %d", st.State, st.Written, st.Skipped)
 	}
 	if again := h.fake.Stats().EmbeddedTexts - paid; again != 300 {
@@ -48,7 +49,7 @@ func TestRerunOptions(t *testing.T) {
 	strict := spec
 	strict.Strict = true
 	st = h.run(strict)
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "-strict") {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "-strict") {
 		t.Fatalf("-strict run: %s (%s), want aborted by -strict", st.State, st.Reason)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
@@ -283,7 +284,7 @@ func TestDeclaredOpEndToEnd(t *testing.T) {
 			}
 			from := time.Now()
 			st := h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != n || st.Skipped != 0 || st.Failed != 2 {
+			if st.State != jobstore.StateDone || st.Written != n || st.Skipped != 0 || st.Failed != 2 {
 				t.Fatalf("status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			if calls := tokenizeCalls(h); calls != n {
@@ -308,7 +309,7 @@ func TestDeclaredOpEndToEnd(t *testing.T) {
 			// The same job again: every record is in the sink unchanged.
 			h.fake.ResetStats()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != 0 || st.Skipped != n || st.Failed != 2 {
+			if st.State != jobstore.StateDone || st.Written != 0 || st.Skipped != n || st.Failed != 2 {
 				t.Fatalf("re-run: status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			if calls := tokenizeCalls(h); calls != 0 {
@@ -328,7 +329,7 @@ func TestDeclaredOpEndToEnd(t *testing.T) {
 			})
 			from = time.Now()
 			st = h.run(spec)
-			if st.State != pipeline.StateDone || st.Written != 1 || st.Skipped != n-1 || st.Failed != 2 {
+			if st.State != jobstore.StateDone || st.Written != 1 || st.Skipped != n-1 || st.Failed != 2 {
 				t.Fatalf("changed run: status %s written %d skipped %d failed %d (%s)", st.State, st.Written, st.Skipped, st.Failed, st.Reason)
 			}
 			if calls := tokenizeCalls(h); calls != 1 {

@@ -14,6 +14,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -37,7 +38,7 @@ func sinkFailingChunk(t *testing.T, job string, fails int64, budget time.Duratio
 	path, texts := writeCorpus(t, 300, corpusText)
 	spec := h.spec(job, path)
 	ctx := context.Background()
-	if _, err := h.store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, h.store, spec); err != nil {
 		t.Fatal(err)
 	}
 	var r input.Range
@@ -99,7 +100,7 @@ func TestSinkPastBudgetAborts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != pipeline.StateAborted || !strings.Contains(st.Reason, "no space left") {
+	if st.State != jobstore.StateAborted || !strings.Contains(st.Reason, "no space left") {
 		t.Fatalf("state %s reason %q, want aborted naming the sink's error", st.State, st.Reason)
 	}
 	if n := h.fake.Stats().EmbeddedTexts; n != 300 {

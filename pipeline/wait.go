@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // DefaultOutage is how long Wait keeps polling through a Redis that does
@@ -53,7 +55,7 @@ func (w *Waiter) status(ctx context.Context, id string) (Status, error) {
 	var since time.Time
 	for {
 		st, err := w.Store.Status(ctx, id)
-		if err == nil || errors.Is(err, ErrNoJob) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, jobstore.ErrNoJob) || ctx.Err() != nil {
 			return st, err
 		}
 		if since.IsZero() {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,10 +21,10 @@ func TestWaitRidesOutRedisRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	spec := Spec{ID: "outage", Inputs: []string{"x.jsonl"}, Sink: "parquet:/tmp/x"}.WithDefaults()
-	if _, err := store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := CreateOrResume(ctx, store, spec); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetState(ctx, "outage", StateRunning, "", true); err != nil {
+	if err := store.SetState(ctx, "outage", jobstore.StateRunning, "", true); err != nil {
 		t.Fatal(err)
 	}
 	mr.Close()
@@ -33,10 +34,10 @@ func TestWaitRidesOutRedisRestart(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		store.SetState(context.Background(), "outage", StateDone, "", true)
+		store.SetState(context.Background(), "outage", jobstore.StateDone, "", true)
 	}()
 	st, err := (&Waiter{Store: store, Outage: time.Minute}).Wait(ctx, "outage")
-	if err != nil || st.State != StateDone {
+	if err != nil || st.State != jobstore.StateDone {
 		t.Fatalf("state %q, err %v", st.State, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 	"github.com/cobatch/cobatch/sinks"
 )
@@ -98,7 +99,7 @@ func (w *Worker) HandleFinalize(ctx context.Context, job string) error {
 	}
 	return w.withJob(ctx, job, func(_ Spec, sink Sink) error {
 		st.FinishedAt = time.Now().UTC()
-		sum := st.Summary()
+		sum := Summary(st)
 		if err := w.prune(ctx, st.Spec, sink, &sum); err != nil {
 			return w.settle(ctx, job, err)
 		}
@@ -106,7 +107,7 @@ func (w *Worker) HandleFinalize(ctx context.Context, job string) error {
 			return w.settle(ctx, job, fmt.Errorf("finish sink: %w", err))
 		}
 		w.log().Info("job done", "job", job, "written", st.Written, "skipped", st.Skipped, "failed", st.Failed)
-		if err := w.Store.SetState(ctx, job, StateDone, "", false); err != nil {
+		if err := w.Store.SetState(ctx, job, jobstore.StateDone, "", false); err != nil {
 			return err
 		}
 		w.jobEnded(job)

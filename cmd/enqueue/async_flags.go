@@ -13,7 +13,7 @@ import (
 // cancelRemote cancels the embed jobs or batches of a cancelled job and
 // deletes its datasets, with the API key of this environment.
 func cancelRemote(ctx context.Context, store *pipeline.Store, job string, stdout io.Writer) error {
-	refs, err := store.RemoteIDs(ctx, job)
+	refs, err := pipeline.RemoteIDs(ctx, store, job)
 	if err != nil || len(refs) == 0 {
 		return err
 	}

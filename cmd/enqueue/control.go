@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/internal/cli"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -100,7 +101,7 @@ func control(ctx context.Context, o controlOptions, stdout io.Writer) (int, erro
 	defer rdb.Close()
 	store := pipeline.NewStore(rdb)
 	noJob := func(err error) int {
-		if errors.Is(err, pipeline.ErrNoJob) {
+		if errors.Is(err, jobstore.ErrNoJob) {
 			return jobview.ExitUsage
 		}
 		return jobview.ExitAborted
@@ -159,7 +160,7 @@ func list(ctx context.Context, store *pipeline.Store, asJSON bool, stdout io.Wri
 	reports := make([]jobview.Report, 0, len(ids))
 	for _, id := range ids {
 		st, err := store.Status(ctx, id)
-		if errors.Is(err, pipeline.ErrNoJob) {
+		if errors.Is(err, jobstore.ErrNoJob) {
 			continue // listed, then deleted
 		}
 		if err != nil {
@@ -183,7 +184,7 @@ func retryFailed(ctx context.Context, rdb redis.UniversalClient, store *pipeline
 	p := &pipeline.Planner{Store: store, Queue: q, Inspector: q}
 	before, err := store.Status(ctx, o.job)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrNoJob) {
+		if errors.Is(err, jobstore.ErrNoJob) {
 			return jobview.ExitUsage, err
 		}
 		return jobview.ExitAborted, err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cobatch/cobatch/cmd/internal/jobview"
 	"github.com/cobatch/cobatch/internal/testenv"
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 func writeJSONL(t *testing.T, n int, text func(i int) string) string {
@@ -50,7 +50,7 @@ func TestSubcommands(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
 		t.Fatalf("status -json: exit %d, out %q, err %q", code, out, errs)
 	}
-	if r.Job != "sub-1" || r.State != pipeline.StateRunning || r.Records != 250 || r.Chunks != 3 || r.Total != 0 {
+	if r.Job != "sub-1" || r.State != jobstore.StateRunning || r.Records != 250 || r.Chunks != 3 || r.Total != 0 {
 		t.Errorf("status = %+v; want sub-1 running, 250 records in 3 chunks, none done", r)
 	}
 

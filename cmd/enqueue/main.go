@@ -24,6 +24,7 @@ import (
 	"github.com/cobatch/cobatch/internal/version"
 	"github.com/cobatch/cobatch/pipeline"
 	"github.com/cobatch/cobatch/pipeline/input"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 	"github.com/cobatch/cobatch/pipeline/ratelimit"
 )
@@ -240,7 +241,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 		return jobview.ExitAborted, err
 	}
 	jobview.WriteSummary(stdout, st, time.Since(started))
-	if st.State == pipeline.StateDone {
+	if st.State == jobstore.StateDone {
 		// No chunk is left to read the decompressed copies of the inputs.
 		err := input.RemoveSpools(spec.Inputs, spec.Input)
 		if spec.Candidates != "" {
@@ -251,7 +252,7 @@ func execute(ctx context.Context, o options, env cli.Env, log *slog.Logger, stdo
 			log.Warn("removing the decompressed copies of the inputs", "err", err)
 		}
 	}
-	if o.query != "" && st.State == pipeline.StateDone {
+	if o.query != "" && st.State == jobstore.StateDone {
 		if err := nearest(ctx, client, spec, dbURL, o.query, stdout); err != nil {
 			log.Warn("query failed", "err", err)
 		}

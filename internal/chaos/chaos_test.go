@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -322,7 +323,7 @@ func runScenario(t *testing.T, b bins, c corpus, m mode, sc scenario) faultRow {
 			fail("table holds %d rows, status says %d written + %d skipped", tc.rows, st.Written, st.Skipped)
 		}
 	} else {
-		if st.State != pipeline.StateDone {
+		if st.State != jobstore.StateDone {
 			fail("job state %s (%s)", st.State, st.Reason)
 		}
 		if st.Records != int64(records) || st.Total() != st.Records {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -21,18 +21,18 @@ func TestCountCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		chunks      [][]string
-		counted     map[int]pipeline.ChunkResult
+		counted     map[int]jobstore.ChunkResult
 		rows        map[string]int
 		over, under int
 	}{
-		{"exact", chunks, map[int]pipeline.ChunkResult{0: {Written: 2}, 1: {Written: 1, Skipped: 1}, 2: {Written: 1}}, rows, 0, 0},
-		{"a chunk counted twice its rows", chunks, map[int]pipeline.ChunkResult{0: {Written: 2}, 1: {Written: 2, Skipped: 2}, 2: {Written: 1}}, rows, 2, 0},
-		{"an id in two chunks, one row", [][]string{{"a", "b"}, {"a", "c"}}, map[int]pipeline.ChunkResult{0: {Written: 2}, 1: {Written: 2}},
+		{"exact", chunks, map[int]jobstore.ChunkResult{0: {Written: 2}, 1: {Written: 1, Skipped: 1}, 2: {Written: 1}}, rows, 0, 0},
+		{"a chunk counted twice its rows", chunks, map[int]jobstore.ChunkResult{0: {Written: 2}, 1: {Written: 2, Skipped: 2}, 2: {Written: 1}}, rows, 2, 0},
+		{"an id in two chunks, one row", [][]string{{"a", "b"}, {"a", "c"}}, map[int]jobstore.ChunkResult{0: {Written: 2}, 1: {Written: 2}},
 			map[string]int{"a": 1, "b": 1, "c": 1}, 1, 0},
-		{"a failed record is no row", chunks, map[int]pipeline.ChunkResult{0: {Written: 1, Failed: 1}, 1: {Written: 2}, 2: {Written: 1}},
+		{"a failed record is no row", chunks, map[int]jobstore.ChunkResult{0: {Written: 1, Failed: 1}, 1: {Written: 2}, 2: {Written: 1}},
 			map[string]int{"a": 1, "c": 1, "d": 1, "x": 1}, 0, 0},
-		{"a row no chunk counted", chunks, map[int]pipeline.ChunkResult{0: {Written: 2}, 1: {Written: 1}, 2: {Written: 1}}, rows, 0, 1},
-		{"another file over-counted", chunks, map[int]pipeline.ChunkResult{0: {Written: 2}, 1: {Written: 2}, 2: {Written: 1}, 3: {Written: 1}}, rows, 1, 0},
+		{"a row no chunk counted", chunks, map[int]jobstore.ChunkResult{0: {Written: 2}, 1: {Written: 1}, 2: {Written: 1}}, rows, 0, 1},
+		{"another file over-counted", chunks, map[int]jobstore.ChunkResult{0: {Written: 2}, 1: {Written: 2}, 2: {Written: 1}, 3: {Written: 1}}, rows, 1, 0},
 	} {
 		over, under := countCheck(tc.chunks, tc.counted, tc.rows)
 		if over != tc.over || under != tc.under {

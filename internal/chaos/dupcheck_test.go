@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -18,7 +18,7 @@ import (
 
 // chunkCounts reads what the job recorded for each chunk
 // (Store.ChunkResults, pipeline/store.go).
-func chunkCounts(ctx context.Context, j *job) (map[int]pipeline.ChunkResult, error) {
+func chunkCounts(ctx context.Context, j *job) (map[int]jobstore.ChunkResult, error) {
 	return j.store.ChunkResults(ctx, j.name)
 }
 
@@ -29,7 +29,7 @@ func chunkCounts(ctx context.Context, j *job) (map[int]pipeline.ChunkResult, err
 // in no listed chunk. over is records counted beyond the rows there are (an
 // id written by two chunks, or counted and not written); under is rows no
 // chunk counted (a chunk that reached the sink but not Redis).
-func countCheck(chunks [][]string, counted map[int]pipeline.ChunkResult, rows map[string]int) (over, under int) {
+func countCheck(chunks [][]string, counted map[int]jobstore.ChunkResult, rows map[string]int) (over, under int) {
 	listed := map[string]bool{}
 	compare := func(n int64, held int) {
 		if d := int(n) - held; d > 0 {

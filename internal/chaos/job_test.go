@@ -16,6 +16,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -76,7 +77,7 @@ func (j *job) startWorker(i int) {
 func (j *job) status(ctx context.Context) (pipeline.Status, error) {
 	for {
 		st, err := j.store.Status(ctx, j.name)
-		if err == nil || errors.Is(err, pipeline.ErrNoJob) && ctx.Err() != nil {
+		if err == nil || errors.Is(err, jobstore.ErrNoJob) && ctx.Err() != nil {
 			return st, err
 		}
 		select {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // asyncRoute is the route of the async scenarios: batches run the suite's
@@ -68,7 +69,7 @@ func outageScenarios() []scenario {
 			rerun:   true,
 			during: func(ctx context.Context, j *job, m mode, r *run) {
 				// Once the remote jobs run, the job store forgets them.
-				if !j.waitPhase(ctx, pipeline.PhaseProcessing) {
+				if !j.waitPhase(ctx, jobstore.PhaseProcessing) {
 					return
 				}
 				// testenv leases the test a database of its own (never DB 0,
@@ -145,7 +146,7 @@ func (j *job) waitPhase(ctx context.Context, phase string) bool {
 				switch g.Phase {
 				case phase:
 					in++
-				case pipeline.PhaseDownload, pipeline.PhaseDone, pipeline.PhaseFallback, pipeline.PhaseFailed, pipeline.PhaseCancelled:
+				case jobstore.PhaseDownload, jobstore.PhaseDone, jobstore.PhaseFallback, jobstore.PhaseFailed, jobstore.PhaseCancelled:
 					return false
 				}
 			}

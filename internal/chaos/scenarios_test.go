@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // concurrency is each worker's -concurrency: its handlers.
@@ -241,7 +242,7 @@ func scenarios(c corpus) []scenario {
 				}
 				js, _ := j.store.Status(context.Background(), j.name)
 				written := js.Written
-				if js.State != pipeline.StateAborted {
+				if js.State != jobstore.StateAborted {
 					t.Errorf("job state %s, want aborted", js.State)
 				}
 				if js.Written == 0 {
@@ -260,7 +261,7 @@ func scenarios(c corpus) []scenario {
 				}
 				js, _ = j.store.Status(context.Background(), j.name)
 				tc := checkTable(t, j.dbURL, j.texts, j.want)
-				if js.State != pipeline.StateDone || js.Written+js.Skipped != int64(len(j.want)) || tc.rows != len(j.want) || tc.lost+tc.wrong+tc.duplicates != 0 {
+				if js.State != jobstore.StateDone || js.Written+js.Skipped != int64(len(j.want)) || tc.rows != len(j.want) || tc.lost+tc.wrong+tc.duplicates != 0 {
 					t.Errorf("resumed: %s, written %d skipped %d; table %d rows, %d lost, %d wrong", js.State, js.Written, js.Skipped, tc.rows, tc.lost, tc.wrong)
 				}
 				if paid := r.fake.Stats().EmbeddedTexts - before; before+paid > j.paid+handlers*chunkSize {

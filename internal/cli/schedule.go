@@ -15,6 +15,7 @@ import (
 
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
@@ -157,7 +158,7 @@ func PlanScheduled(store *pipeline.Store, q pipeline.TaskQueue, env Env, log *sl
 		if _, err := store.Spec(ctx, spec.ID); err == nil {
 			log.Info("scheduled job already planned", "job", spec.ID, "file", t.File)
 			return nil
-		} else if !errors.Is(err, pipeline.ErrNoJob) {
+		} else if !errors.Is(err, jobstore.ErrNoJob) {
 			return err
 		}
 		if est, err := pipeline.EstimateCost(ctx, spec); err == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -182,7 +183,7 @@ func TestChatWorkerKilled(t *testing.T) {
 			if err != nil {
 				t.Fatalf("follow: %v", err)
 			}
-			if st.State != pipeline.StateDone || st.Written != int64(n) || st.Failed != 0 || st.Total() != int64(n) {
+			if st.State != jobstore.StateDone || st.Written != int64(n) || st.Failed != 0 || st.Total() != int64(n) {
 				t.Fatalf("status %s written %d failed %d total %d (%s)", st.State, st.Written, st.Failed, st.Total(), st.Reason)
 			}
 			seen := map[string]bool{}

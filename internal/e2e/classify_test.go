@@ -21,6 +21,7 @@ import (
 	"github.com/cobatch/cobatch/internal/kjvtest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -172,7 +173,7 @@ func (c *classifyEnv) killMidJob(t *testing.T, limits string, jobs []classifyJob
 		if err != nil {
 			t.Fatalf("follow %s: %v", j.id(), err)
 		}
-		if st.State != pipeline.StateDone || st.Written != kjvRecords || st.Failed != 0 || st.Total() != kjvRecords {
+		if st.State != jobstore.StateDone || st.Written != kjvRecords || st.Failed != 0 || st.Total() != kjvRecords {
 			t.Fatalf("%s: %s, written %d failed %d total %d (%s); want all %d written once", j.id(), st.State, st.Written, st.Failed, st.Total(), st.Reason, kjvRecords)
 		}
 		c.check(t, j)

@@ -20,6 +20,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 	"github.com/cobatch/cobatch/sinks/parquet"
 )
@@ -284,7 +285,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("follow: %v", err)
 	}
-	if st.State != pipeline.StateDone || st.Written != 6000 || st.Total() != 6000 {
+	if st.State != jobstore.StateDone || st.Written != 6000 || st.Total() != 6000 {
 		t.Fatalf("status %s written %d total %d", st.State, st.Written, st.Total())
 	}
 	verify(t, out, "kill", texts, 256)

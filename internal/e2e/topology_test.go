@@ -17,6 +17,7 @@ import (
 	"github.com/cobatch/cobatch/cohere/coheretest"
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/pipeline/queue"
 )
 
@@ -86,7 +87,7 @@ func topologyJob(t *testing.T, redisURL, job string, n int, timeout time.Duratio
 				t.Fatal(err)
 			}
 			if st.ChunksDone >= 3 {
-				if st.State != pipeline.StateRunning {
+				if st.State != jobstore.StateRunning {
 					t.Fatalf("job %s before the fault; make it longer", st.State)
 				}
 				break
@@ -108,7 +109,7 @@ func topologyJob(t *testing.T, redisURL, job string, n int, timeout time.Duratio
 		}
 		t.Fatalf("follow: %v", err)
 	}
-	if st.State != pipeline.StateDone || st.Written != int64(n) || st.Total() != int64(n) {
+	if st.State != jobstore.StateDone || st.Written != int64(n) || st.Total() != int64(n) {
 		t.Fatalf("status %s written %d total %d, want done with %d written", st.State, st.Written, st.Total(), n)
 	}
 	verify(t, out, job, texts, 256)

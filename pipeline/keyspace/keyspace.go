@@ -1,7 +1,7 @@
 // Package keyspace spells every Redis key cobatch writes, each a function
 // (or constant) in this one file, so that what lives in Redis can be read in
 // one place and no two parts of the code can disagree on a name. Only the job
-// store (pipeline's Store), the shared rate limiter (pipeline/ratelimit) and
+// store (pipeline/jobstore), the shared rate limiter (pipeline/ratelimit) and
 // the scheduler lock (internal/cli) use them; the task queue's own keys are
 // asynq's, under the queue's name.
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/cobatch/cobatch/internal/redisconn"
 	"github.com/cobatch/cobatch/internal/testenv"
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestHandleTranslates: a payload that does not decode is not retried and
@@ -67,7 +68,7 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 	// The sink never opens: the input is never read.
 	spec := pipeline.Spec{ID: "last-retry", Dimensions: 256, Inputs: []string{"in.jsonl"}, Sink: "parquet:" + t.TempDir()}.WithDefaults()
 	store := pipeline.NewStore(rdb)
-	if _, err := store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, store, spec); err != nil {
 		t.Fatal(err)
 	}
 	c := NewClient(rdb, "")
@@ -92,7 +93,7 @@ func TestLastRetryAbortsTheJob(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.State == pipeline.StateAborted {
+		if st.State == jobstore.StateAborted {
 			if !strings.Contains(st.Reason, "gave up after 1 attempts") || !strings.Contains(st.Reason, "sink unreachable") {
 				t.Fatalf("aborted with %q; want the attempts and the error", st.Reason)
 			}

@@ -5,6 +5,7 @@ import (
 	"flag"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // The commands' exit codes: those of `enqueue -wait` are the table in
@@ -19,9 +20,9 @@ const (
 // ExitCode maps a final job status to the process exit code.
 func ExitCode(s pipeline.Status) int {
 	switch {
-	case s.State == pipeline.StateDone && s.Failed == 0:
+	case s.State == jobstore.StateDone && s.Failed == 0:
 		return ExitOK
-	case s.State == pipeline.StateDone:
+	case s.State == jobstore.StateDone:
 		return ExitFailed
 	default:
 		return ExitAborted

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestExitCode follows README's exit-code table: 0 every record written or
@@ -15,11 +16,11 @@ func TestExitCode(t *testing.T) {
 		st   pipeline.Status
 		want int
 	}{
-		{pipeline.Status{State: pipeline.StateDone, Written: 3, Skipped: 2}, ExitOK},
-		{pipeline.Status{State: pipeline.StateDone, Written: 3, Failed: 1}, ExitFailed},
-		{pipeline.Status{State: pipeline.StateAborted, Reason: "invalid api token"}, ExitAborted},
-		{pipeline.Status{State: pipeline.StateAborted, Failed: 1}, ExitAborted},
-		{pipeline.Status{State: pipeline.StateCancelled}, ExitAborted},
+		{pipeline.Status{State: jobstore.StateDone, Written: 3, Skipped: 2}, ExitOK},
+		{pipeline.Status{State: jobstore.StateDone, Written: 3, Failed: 1}, ExitFailed},
+		{pipeline.Status{State: jobstore.StateAborted, Reason: "invalid api token"}, ExitAborted},
+		{pipeline.Status{State: jobstore.StateAborted, Failed: 1}, ExitAborted},
+		{pipeline.Status{State: jobstore.StateCancelled}, ExitAborted},
 	}
 	for _, tc := range tests {
 		if got := ExitCode(tc.st); got != tc.want {

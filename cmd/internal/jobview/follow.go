@@ -63,7 +63,7 @@ func WriteSummary(w io.Writer, s pipeline.Status, wall time.Duration) {
 		fmt.Fprintf(w, "  billed:  %d search units\n", s.SearchUnits)
 	}
 	if s.OutputTokens > 0 {
-		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, pipeline.USD(s.Cost()))
+		fmt.Fprintf(w, "  chat:    %d output tokens billed, %d replies cut at -max-tokens, about %s\n", s.OutputTokens, s.MaxTokensCut, pipeline.USD(pipeline.Billed(s)))
 	}
 	if s.Truncated > 0 || s.Pruned > 0 {
 		fmt.Fprintf(w, "  corpus:  %d truncated, %s\n", s.Truncated, prunedText(s.Pruned, s.Spec.PruneDryRun))

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // endedJob returns a store holding a job that is done.
@@ -22,10 +23,10 @@ func endedJob(t *testing.T, id string) *pipeline.Store {
 	store := pipeline.NewStore(rdb)
 	ctx := context.Background()
 	spec := pipeline.Spec{ID: id, Inputs: []string{"x.jsonl"}, Sink: "parquet:/tmp/x"}.WithDefaults()
-	if _, err := store.CreateOrResume(ctx, spec); err != nil {
+	if _, err := pipeline.CreateOrResume(ctx, store, spec); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetState(ctx, id, pipeline.StateDone, "", true); err != nil {
+	if err := store.SetState(ctx, id, jobstore.StateDone, "", true); err != nil {
 		t.Fatal(err)
 	}
 	return store
@@ -37,7 +38,7 @@ func TestFollowLiveBar(t *testing.T) {
 	var out bytes.Buffer
 	f := &Follower{Store: endedJob(t, "live"), Out: &out, Live: true, Width: 80}
 	st, err := f.Follow(context.Background(), "live")
-	if err != nil || st.State != pipeline.StateDone {
+	if err != nil || st.State != jobstore.StateDone {
 		t.Fatalf("state %q, err %v", st.State, err)
 	}
 	if s := out.String(); !strings.HasPrefix(s, "\r[") || !strings.HasSuffix(s, "0/0 records  0/s  ETA ?  429s 0  tokens 0\x1b[K\n") {
@@ -63,7 +64,7 @@ func TestFollowLogs(t *testing.T) {
 // says of a dry run's rows that they are still there.
 func TestSummaryCountsCorpus(t *testing.T) {
 	var b strings.Builder
-	st := pipeline.Status{State: pipeline.StateDone, Written: 3, Skipped: 25, Truncated: 1, Pruned: 6}
+	st := pipeline.Status{State: jobstore.StateDone, Written: 3, Skipped: 25, Truncated: 1, Pruned: 6}
 	WriteSummary(&b, st, time.Second)
 	if !strings.Contains(b.String(), "  corpus:  1 truncated, 6 pruned\n") {
 		t.Fatalf("summary:\n%s", b.String())
@@ -75,7 +76,7 @@ func TestSummaryCountsCorpus(t *testing.T) {
 		t.Fatalf("dry run's summary:\n%s", b.String())
 	}
 	b.Reset()
-	WriteSummary(&b, pipeline.Status{State: pipeline.StateDone, Written: 3}, time.Second)
+	WriteSummary(&b, pipeline.Status{State: jobstore.StateDone, Written: 3}, time.Second)
 	if strings.Contains(b.String(), "corpus:") {
 		t.Fatalf("a job that neither truncated nor pruned has a corpus line:\n%s", b.String())
 	}

@@ -7,12 +7,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 func TestFitProgress(t *testing.T) {
 	st := pipeline.Status{Records: 1_234_567, Written: 600_000, Skipped: 17, Throttled: 12345,
 		Tokens: 98_765_432_100, StartedAt: time.Now().Add(-time.Minute),
-		Async: []pipeline.GroupState{{Phase: "uploading"}, {Phase: "embedding"}, {Phase: "embedding"}}}
+		Async: []jobstore.GroupState{{Phase: "uploading"}, {Phase: "embedding"}, {Phase: "embedding"}}}
 	full := fitProgress(st, 400)
 	for _, want := range []string{"[", "600017/1234567 records", "/s", "ETA ", "429s 12345", "tokens 98765432100", "async: 1 uploading, 2 embedding"} {
 		if !strings.Contains(full, want) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cobatch/cobatch/pipeline"
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/cobatch/cobatch/sinks"
 )
 
@@ -39,7 +40,7 @@ type Report struct {
 	MaxCostUSD  float64             `json:"max_cost_usd,omitempty"`
 	StartedAt   time.Time           `json:"started_at"`
 	FinishedAt  *time.Time          `json:"finished_at,omitempty"`
-	LastErrors  []pipeline.JobError `json:"last_errors,omitempty"`
+	LastErrors  []jobstore.JobError `json:"last_errors,omitempty"`
 	DeadLetters []sinks.Failure     `json:"dead_letters,omitempty"`
 
 	// OutputTokens and MaxTokensCut: chat replies' billed tokens and the
@@ -73,7 +74,7 @@ func NewReport(s pipeline.Status) Report {
 		Job: s.Spec.ID, Op: s.Spec.Op, Model: s.Spec.Model, State: s.State, Phase: s.State, Reason: s.Reason,
 		Records: s.Records, Written: s.Written, Skipped: s.Skipped, Failed: s.Failed, Total: s.Total(),
 		Chunks: s.Chunks, ChunksDone: s.ChunksDone, Calls: s.Calls, Throttled: s.Throttled,
-		Tokens: s.Tokens, SearchUnits: s.SearchUnits, CostUSD: s.Cost(), MaxCostUSD: s.Spec.MaxCost,
+		Tokens: s.Tokens, SearchUnits: s.SearchUnits, CostUSD: pipeline.Billed(s), MaxCostUSD: s.Spec.MaxCost,
 		StartedAt: s.StartedAt, Truncated: s.Truncated, Pruned: s.Pruned, PruneDryRun: s.Spec.PruneDryRun,
 	}
 	r.OutputTokens, r.MaxTokensCut = s.OutputTokens, s.MaxTokensCut
