@@ -162,6 +162,12 @@ func (c *Client) decode(ctx, actx context.Context, body io.Reader, size int64, o
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
+	if h, ok := out.(interface{ bodySize() int }); ok && h.bodySize() > 0 {
+		// An answer that can estimate its size (EmbedResponse) is read
+		// into a buffer of that size from the start; ReadFrom grows one
+		// that has less than MinRead left.
+		buf.Grow(int(min(int64(h.bodySize()), limit)) + bytes.MinRead)
+	}
 	if n, err := buf.ReadFrom(io.LimitReader(body, limit+1)); err != nil {
 		return c.transportError(ctx, actx, fmt.Errorf("%w: read response: %w", errTransport, err))
 	} else if n > limit {

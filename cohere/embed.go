@@ -2,6 +2,7 @@ package cohere
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 )
@@ -96,6 +97,29 @@ type EmbedResponse struct {
 	Images       []EmbedImage `json:"images,omitempty"`
 	Embeddings   Embeddings   `json:"embeddings"`
 	Meta         Meta         `json:"meta"`
+
+	// expect, set before the call, estimates the body's size (see
+	// expectedSize); 0 when unknown.
+	expect int
+}
+
+// bodySize tells Client.decode how large a buffer to start with.
+func (r *EmbedResponse) bodySize() int { return r.expect }
+
+// expectedSize estimates the body of a base64 answer to req: each vector's
+// float32s as base64, and the texts echoed. Read into a buffer of this size
+// from the start, a body of a megabyte does not leave the buffer's earlier
+// sizes, as much again, behind as garbage. 0 when the dimension is the
+// model's default, not known here.
+func expectedSize(req *EmbedRequest) int {
+	if req.OutputDimension <= 0 {
+		return 0
+	}
+	n := 1024
+	for _, t := range req.Texts {
+		n += base64.StdEncoding.EncodedLen(4*req.OutputDimension) + len(t) + 8
+	}
+	return n
 }
 
 // EmbedImage describes an embedded image.
@@ -139,6 +163,7 @@ func (c *Client) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 	if !c.cfg.JSONFloats && floatsAsBase64(req) {
 		req = withBase64Floats(req)
 		resp.Embeddings.base64Floats = true
+		resp.expect = expectedSize(req)
 	}
 	if err := c.call(ctx, http.MethodPost, "/v2/embed", nil, req, resp); err != nil {
 		return nil, err

@@ -78,16 +78,52 @@ func savedResults[T any](ctx context.Context, c checkpoint, items []item, decode
 }
 
 // saveResults checkpoints one call's results, one per item; a result that
-// encodes to nil (a rejected text) is left out.
-func saveResults[T any](ctx context.Context, c checkpoint, items []item, results []T, encode func(T) []byte) error {
+// appends nothing (a rejected text) is left out.
+//
+// The call's results are encoded back to back into one of a few shared
+// buffers, each field's value a slice of it. An embed call's vectors are as
+// large again encoded (about 600 KB for MaxBatch 1536-d floats): a fresh
+// copy per call would be that much garbage for every call of every handler,
+// and a buffer per handler that much heap held for each. Redis serves one
+// command at a time: more buffers would only queue there.
+func saveResults[T any](ctx context.Context, c checkpoint, items []item, results []T, encode func([]byte, T) []byte) error {
+	var buf []byte
+	select {
+	case buf = <-encodeBuffers:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	buf = buf[:0]
 	kv := make(map[string][]byte, len(items))
 	for i, it := range items {
-		if b := encode(results[i]); b != nil {
-			kv[c.field(it.sha)] = b
+		start := len(buf)
+		// Values already in kv keep the array they were appended to if
+		// buf grows: their bytes stay as written.
+		if buf = encode(buf, results[i]); len(buf) > start {
+			kv[c.field(it.sha)] = buf[start:len(buf):len(buf)]
 		}
 	}
-	return c.st.SaveCallResults(ctx, c.job, c.chunk, kv)
+	err := c.st.SaveCallResults(ctx, c.job, c.chunk, kv)
+	// The command is sent and answered: nothing reads the bytes any more.
+	if cap(buf) > maxEncodeBuffer {
+		buf = nil
+	}
+	encodeBuffers <- buf
+	return err
 }
+
+// encodeBuffers holds saveResults' buffers, as many as calls that may be
+// checkpointed at once.
+var encodeBuffers = func() chan []byte {
+	c := make(chan []byte, 4)
+	for range cap(c) {
+		c <- nil
+	}
+	return c
+}()
+
+// maxEncodeBuffer keeps an outsized call's buffer from being held.
+const maxEncodeBuffer = 4 << 20
 
 // checkpointedCalls makes the calls for the items the checkpoint holds no
 // result for, size distinct texts a call, and checkpoints each call's
@@ -102,12 +138,12 @@ func saveResults[T any](ctx context.Context, c checkpoint, items []item, results
 // size needs.
 func checkpointedCalls[T any](ctx context.Context, d *Deps, ck checkpoint, items []item, size int, fill string,
 	call func(ctx context.Context, batch []item, res []*T, reasons []string) error,
-	encode func(*T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
+	encode func([]byte, *T) []byte, decode func([]byte) (*T, error)) (result func(item) (*T, string), err error) {
 	saved, err := savedResults(ctx, ck, items, decode)
 	if err != nil {
 		return nil, err
 	}
-	var todo []item
+	todo := make([]item, 0, len(items))
 	for _, it := range items {
 		if saved[it.sha] == nil {
 			todo = append(todo, it)
@@ -154,17 +190,17 @@ func checkpointedCalls[T any](ctx context.Context, d *Deps, ck checkpoint, items
 	}, nil
 }
 
-// encodeVerdict checkpoints a classification as JSON, which Go reads back
+// appendVerdict checkpoints a classification as JSON, which Go reads back
 // exactly (float64 included), without the input text the API echoes: no
-// text goes to Redis. No verdict (a rejected text) encodes to nil.
-func encodeVerdict(v *cohere.Classification) []byte {
+// text goes to Redis. No verdict (a rejected text) appends nothing.
+func appendVerdict(dst []byte, v *cohere.Classification) []byte {
 	if v == nil {
-		return nil
+		return dst
 	}
 	c := *v
 	c.Input = ""
 	b, _ := json.Marshal(c)
-	return b
+	return append(dst, b...)
 }
 
 func decodeVerdict(b []byte) (*cohere.Classification, error) {
@@ -172,15 +208,19 @@ func decodeVerdict(b []byte) (*cohere.Classification, error) {
 	return v, json.Unmarshal(b, v)
 }
 
-// encodeEmbedding packs a vector's four kinds as length-prefixed runs, the
+// appendEmbedding packs a vector's four kinds as length-prefixed runs, the
 // floats as their IEEE 754 bits: decoded, it is bit for bit what the API
 // returned (base64 or JSON on the wire alike), 4 bytes a dimension. No
-// vector (a rejected text) encodes to nil.
-func encodeEmbedding(e *sinks.Embedding) []byte {
+// vector (a rejected text) appends nothing.
+func appendEmbedding(b []byte, e *sinks.Embedding) []byte {
 	if e == nil {
-		return nil
+		return b
 	}
-	b := make([]byte, 0, 4*binary.MaxVarintLen32+4*len(e.Float)+len(e.Int8)+len(e.Uint8)+len(e.Binary))
+	if n := 4*binary.MaxVarintLen32 + 4*len(e.Float) + len(e.Int8) + len(e.Uint8) + len(e.Binary); cap(b)-len(b) < n {
+		// Doubled, where append would add a quarter to a large slice: a
+		// call's buffer (saveResults) reaches its size in a few steps.
+		b = append(make([]byte, 0, 2*cap(b)+n), b...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(e.Float)))
 	for _, f := range e.Float {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
@@ -197,7 +237,7 @@ func encodeEmbedding(e *sinks.Embedding) []byte {
 
 var errBadCheckpoint = errors.New("malformed checkpointed embedding")
 
-// decodeEmbedding reverses encodeEmbedding; an empty run stays nil, as the
+// decodeEmbedding reverses appendEmbedding; an empty run stays nil, as the
 // response left it.
 func decodeEmbedding(b []byte) (*sinks.Embedding, error) {
 	run := func(size int) ([]byte, error) {

@@ -31,7 +31,7 @@ func TestCheckpointedEmbeddingIsBitExact(t *testing.T) {
 		{Float: floats[:2], Int8: []int8{5}, Uint8: []uint8{7}, Binary: []byte{0xff}},
 		{},
 	} {
-		b := encodeEmbedding(e)
+		b := appendEmbedding(nil, e)
 		got, err := decodeEmbedding(b)
 		if err != nil {
 			t.Fatalf("%+v: %v", e, err)
@@ -66,7 +66,7 @@ func TestCheckpointedVerdictIsExact(t *testing.T) {
 		Confidence: 0.1 + 0.2, Confidences: []float64{math.SmallestNonzeroFloat64, 1 - 1e-16},
 		Labels:             map[string]cohere.LabelConfidence{"sport": {Confidence: 0.30000000000000004}, "tech": {Confidence: 1.0 / 3}},
 		ClassificationType: "single-label"}
-	b := encodeVerdict(v)
+	b := appendVerdict(nil, v)
 	if strings.Contains(string(b), v.Input) {
 		t.Fatalf("the checkpoint holds the input text: %s", b)
 	}
@@ -79,7 +79,7 @@ func TestCheckpointedVerdictIsExact(t *testing.T) {
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("decoded %+v, want %+v", *got, want)
 	}
-	if encodeVerdict(nil) != nil {
+	if appendVerdict(nil, nil) != nil {
 		t.Error("no verdict encodes to bytes")
 	}
 }
@@ -191,7 +191,7 @@ func BenchmarkCheckpointPerCall(b *testing.B) {
 					b.Fatal(err)
 				}
 				start = time.Now()
-				if err := saveResults(ctx, ck, chunk[:MaxBatch], vecs, encodeEmbedding); err != nil {
+				if err := saveResults(ctx, ck, chunk[:MaxBatch], vecs, appendEmbedding); err != nil {
 					b.Fatal(err)
 				}
 				save += time.Since(start)

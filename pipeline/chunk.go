@@ -104,8 +104,11 @@ func (d *Deps) readItems(ctx context.Context, c Chunk, out *sinks.Chunk) ([]item
 // text refuses is dead-lettered with text's error.
 func (d *Deps) readTexts(ctx context.Context, c Chunk, out *sinks.Chunk, text func(input.Record) (string, error)) ([]item, error) {
 	spec, p := c.Spec, c.ChunkPayload
-	var items []item
-	seen := map[string]int64{}
+	// Sized for the range's records (Range.Records, exact) at once, as
+	// distinct sizes its slice and map.
+	n := max(p.Range.Records, 0)
+	items := make([]item, 0, n)
+	seen := make(map[string]int64, n)
 	read := 0
 	err := input.Read(ctx, p.Range, spec.Input, func(r input.Record) error {
 		read++
@@ -163,7 +166,7 @@ func skipUnchanged(ctx context.Context, c Chunk, items []item, out *sinks.Chunk)
 	if err != nil {
 		return nil, fmt.Errorf("sink lookup: %w", err)
 	}
-	var todo []item
+	todo := make([]item, 0, len(items))
 	for _, it := range items {
 		if have[it.rec.ID] {
 			out.Kept = append(out.Kept, it.rec.ID)
@@ -180,9 +183,12 @@ func failure(r input.Record, reason string) sinks.Failure {
 
 // distinct returns the items with distinct texts, in order, and for each
 // text's hash its index among them: a text repeated in a chunk is paid once.
+// Both are sized for the items at once: a chunk's items are hundreds of
+// bytes each, and growing the slice and map to fit would make garbage of
+// them several times over.
 func distinct(items []item) ([]item, map[[32]byte]int) {
-	var uniq []item
-	first := map[[32]byte]int{}
+	uniq := make([]item, 0, len(items))
+	first := make(map[[32]byte]int, len(items))
 	for _, it := range items {
 		if _, ok := first[it.sha]; !ok {
 			first[it.sha] = len(uniq)

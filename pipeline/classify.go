@@ -100,7 +100,7 @@ func classifyViaClassify(ctx context.Context, d *Deps, spec Spec, p ChunkPayload
 	result, err := checkpointedCalls(ctx, d, newCheckpoint(d.Store, spec, p.Chunk), todo, MaxBatch, "",
 		func(ctx context.Context, batch []item, verdicts []*cohere.Classification, reasons []string) error {
 			return cb.batch(ctx, batch, verdicts, reasons)
-		}, encodeVerdict, decodeVerdict)
+		}, appendVerdict, decodeVerdict)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func embedItems(ctx context.Context, d *Deps, spec Spec, ck checkpoint, items []
 	result, err := checkpointedCalls(ctx, d, ck, items, callSize(d.Limiter("embed").Current().Count), "embed",
 		func(ctx context.Context, batch []item, vecs []*sinks.Embedding, reasons []string) error {
 			return embedBatch(ctx, d, spec, batch, vecs, reasons)
-		}, encodeEmbedding, decodeEmbedding)
+		}, appendEmbedding, decodeEmbedding)
 	if err != nil {
 		return nil, nil, err
 	}
