@@ -41,12 +41,8 @@ func (w *Worker) mayCreate(ctx context.Context, spec Spec, st jobstore.GroupStat
 		// nothing. Retried rather than created unchecked.
 		return false, fmt.Errorf("budget of group %d: dataset %s has no recorded size", st.Group, st.DatasetID)
 	}
-	_, n, err := w.Store.AsyncRoute(ctx, spec.ID)
-	if err != nil {
-		return false, err
-	}
 	bound := groupBound(spec, s, st)
-	r, err := w.Store.ReserveGroup(ctx, spec.ID, st.Group, n, bound, s.Price, s.PriceOut, s.MaxCost)
+	r, err := w.Store.ReserveGroup(ctx, spec.ID, st.Group, bound, s.Pricing)
 	if err != nil {
 		return false, err
 	}

@@ -49,7 +49,7 @@ func TestAsyncAdoptedDatasetBudget(t *testing.T) {
 	}
 
 	spec.MaxCost = 1.2
-	if err := h.store.SetBudget(ctx, spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
+	if err := h.store.SetBudget(ctx, spec.ID, spec.Pricing()); err != nil {
 		t.Fatal(err)
 	}
 	h.startAsyncWorkers(4, nil)
@@ -166,7 +166,7 @@ func TestAsyncBudgetWaitIsNoDeadline(t *testing.T) {
 	// bounds never fit together.
 	spec.MaxTokens = 1000
 	spec.MaxCost = 6.5
-	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Pricing()); err != nil {
 		t.Fatal(err)
 	}
 	h.plan(spec, 500)

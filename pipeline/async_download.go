@@ -287,7 +287,5 @@ func (w *Worker) countCut(ctx context.Context, job string, g, chunk int, chats [
 	if cut == 0 {
 		return
 	}
-	if ok, _ := w.Store.Claim(ctx, job, g, fmt.Sprintf("cut:%d", chunk)); ok {
-		_ = w.Store.AddStats(ctx, job, map[string]int64{jobstore.StatMaxTokens: cut})
-	}
+	_, _ = w.Store.AddStatsOnce(ctx, job, g, fmt.Sprintf("cut:%d", chunk), map[string]int64{jobstore.StatMaxTokens: cut})
 }

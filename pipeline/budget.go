@@ -41,6 +41,11 @@ func (s Spec) Price() float64 {
 	return DefaultPrice(s.Op, s.Model)
 }
 
+// Pricing is the budget workers enforce for the job (Store.SetBudget).
+func (s Spec) Pricing() jobstore.Pricing {
+	return jobstore.Pricing{Price: s.Price(), PriceOut: s.PriceOut(), MaxCost: s.MaxCost}
+}
+
 // Cost is what billed tokens and search units cost at price (per million
 // tokens, or per 1,000 searches: a job is billed in one unit only).
 func Cost(price float64, tokens, searchUnits int64) float64 {

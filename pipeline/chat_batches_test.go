@@ -322,7 +322,7 @@ func TestChatBatchesBudget(t *testing.T) {
 	spec := h.chatBatchSpec("chatb-budget", path)
 	spec.MaxTokens = 60
 	spec.MaxCost = 1.2
-	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Pricing()); err != nil {
 		t.Fatal(err)
 	}
 	h.plan(spec, 500)

@@ -95,7 +95,7 @@ func TestChatBudget(t *testing.T) {
 	if err != nil || est.Records != 300 || est.OutputTokens != 300*pipeline.ChatEstimateOutput || est.Cost <= 0.01 {
 		t.Fatalf("estimate %+v, %v", est, err)
 	}
-	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
+	if err := h.store.SetBudget(context.Background(), spec.ID, spec.Pricing()); err != nil {
 		t.Fatal(err)
 	}
 	st := h.run(spec)

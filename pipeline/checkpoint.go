@@ -29,8 +29,9 @@ import (
 // hash. A changed text or another model never meets another's result, and
 // the key sits under the job's own prefix. The chunk's key goes once its
 // rows are written and recorded (Store.CompleteChunk), so Redis holds results
-// only of chunks in progress or waiting for redelivery; callResultsTTL
-// removes those of a job that never comes back.
+// only of chunks in progress or waiting for redelivery; the key's 24-hour
+// TTL (pipeline/jobstore/checkpoint.go) removes those of a job that never
+// comes back.
 
 // checkpoint is one chunk's call results, for an operation with fingerprint
 // fp.

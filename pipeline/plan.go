@@ -51,7 +51,7 @@ func (p *Planner) Plan(ctx context.Context, spec Spec) (PlanResult, error) {
 	if err := p.Store.SaveExamples(ctx, spec.ID, spec.Examples); err != nil {
 		return res, err
 	}
-	if err := p.Store.SetBudget(ctx, spec.ID, spec.Price(), spec.MaxCost, spec.PriceOut()); err != nil {
+	if err := p.Store.SetBudget(ctx, spec.ID, spec.Pricing()); err != nil {
 		return res, err
 	}
 	res.Resumed = resumed

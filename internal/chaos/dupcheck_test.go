@@ -17,7 +17,7 @@ import (
 // row of two parts, and rows are counted per id across all parts.
 
 // chunkCounts reads what the job recorded for each chunk
-// (Store.ChunkResults, pipeline/store.go).
+// (Store.ChunkResults, pipeline/jobstore/store.go).
 func chunkCounts(ctx context.Context, j *job) (map[int]jobstore.ChunkResult, error) {
 	return j.store.ChunkResults(ctx, j.name)
 }

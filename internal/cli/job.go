@@ -253,7 +253,7 @@ func splitList(s string) []string {
 const maxJobID = 128
 
 // checkJobID refuses an id that could reach another job's Redis keys (":"
-// separates their parts in pipeline/store.go) or leave the Parquet sink's
+// separates their parts in pipeline/keyspace/keyspace.go) or leave the Parquet sink's
 // directory ("/", ".."), before anything is planned.
 func checkJobID(id string) error {
 	if len(id) > maxJobID {

@@ -18,7 +18,11 @@ type AsyncGroup struct {
 	Ranges []input.Range `json:"ranges"`
 }
 
-// GroupState is what Redis holds about a group's progress.
+// GroupState is what Redis holds about a group's progress: its hash's
+// fields "phase" and "phase_at" (SetPhase), "dataset" and "remote" (SetOnce),
+// "output" and "error" (set with a phase), "sent" and "sent_bytes"
+// (RecordSent), "token" (RecordPollToken), "remote_failed", "reserve"
+// (ReserveGroup), and the markers of AddStatsOnce ("billed").
 type GroupState struct {
 	Group     int
 	Route     string // embed-jobs or batches
@@ -51,7 +55,7 @@ func (st *Store[S]) SaveGroups(ctx context.Context, job, route string, groups []
 }
 
 // AsyncRoute returns the route recorded for a job ("" for none) and its
-// Group count.
+// group count.
 func (st *Store[S]) AsyncRoute(ctx context.Context, job string) (string, int, error) {
 	v, err := st.rdb.HMGet(ctx, keyspace.Async(job), "route", "groups").Result()
 	if err != nil {
@@ -62,6 +66,8 @@ func (st *Store[S]) AsyncRoute(ctx context.Context, job string) (string, int, er
 	return route, n, nil
 }
 
+// Group returns group g's definition (its chunks and input ranges), as
+// SaveGroups recorded it.
 func (st *Store[S]) Group(ctx context.Context, job string, g int) (AsyncGroup, error) {
 	var out AsyncGroup
 	b, err := st.rdb.HGet(ctx, keyspace.Async(job), "def:"+strconv.Itoa(g)).Bytes()
@@ -147,13 +153,6 @@ func (st *Store[S]) SetOnce(ctx context.Context, job string, g int, field, value
 		return value, nil
 	}
 	return st.rdb.HGet(ctx, keyspace.Group(job, g), field).Result()
-}
-
-// Claim takes the right to create a group's dataset or remote job. It is
-// kept after a crash: the next delivery looks the object up by name before
-// creating one.
-func (st *Store[S]) Claim(ctx context.Context, job string, g int, what string) (bool, error) {
-	return st.rdb.HSetNX(ctx, keyspace.Group(job, g), what+"_claim", time.Now().UTC().Format(time.RFC3339Nano)).Result()
 }
 
 // ResetGroup forgets a group's progress so that it runs again from upload.

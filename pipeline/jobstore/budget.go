@@ -73,58 +73,76 @@ if pending > 0 then return 0 end
 return -1
 `)
 
-// ReserveGroup reserves bound (USD) for group g of a job with groups
-// groups, as reserveGroup decides: 1 reserved, 0 wait, -1 over the budget.
-// The prices are the job's per million input tokens (or per 1,000 search
-// units) and per million output tokens.
-func (st *Store[S]) ReserveGroup(ctx context.Context, job string, g, groups int, bound, price, priceOut, maxCost float64) (int, error) {
+// ReserveGroup reserves bound (USD) for group g of a job, as reserveGroup
+// decides: 1 reserved, 0 wait for the groups still running, -1 over the
+// budget.
+func (st *Store[S]) ReserveGroup(ctx context.Context, job string, g int, bound float64, p Pricing) (int, error) {
+	_, groups, err := st.AsyncRoute(ctx, job)
+	if err != nil {
+		return 0, err
+	}
 	keys := []string{keyspace.Stats(job), keyspace.Group(job, g)}
 	for o := range groups {
 		if o != g {
 			keys = append(keys, keyspace.Group(job, o))
 		}
 	}
-	r, err := reserveGroup.Run(ctx, st.rdb, keys, bound, price, priceOut, maxCost, StatTokens, StatSearchUnits, StatOutputTokens).Int()
+	r, err := reserveGroup.Run(ctx, st.rdb, keys, bound, p.Price, p.PriceOut, p.MaxCost, StatTokens, StatSearchUnits, StatOutputTokens).Int()
 	if err != nil {
 		return 0, fmt.Errorf("budget of group %d: %w", g, err)
 	}
 	return r, nil
 }
 
-// billScript adds a remote job's bill to the job's stats once and, in the
-// same step, ends the group's reservation: a failure leaves both undone,
-// for the poll task to retry. 1: billed now; 0: billed before.
+// addOnce adds to the job's stats once per marker of a group, and sets the
+// marker in the same step: a failure leaves both undone, for the task to
+// retry. 1: added now; 0: added before.
 //
-// KEYS[1]: the job's stats; KEYS[2]: the group's hash. ARGV: stat, amount,
-// stat, amount, ...
-var billScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[2], 'billed', 1) == 0 then return 0 end
-for i = 1, #ARGV, 2 do
+// KEYS[1]: the job's stats; KEYS[2]: the group's hash. ARGV: the marker,
+// then stat, amount, stat, amount, ...
+var addOnce = redis.NewScript(`
+if redis.call('HSETNX', KEYS[2], ARGV[1], 1) == 0 then return 0 end
+for i = 2, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return 1
 `)
 
 // BillGroup adds a remote job's bill to the job's stats unless it was
-// added before; billed says whether this call added it.
+// added before; billed says whether this call added it. The bill ends the
+// group's reservation (reserveGroup reads its marker, "billed").
 func (st *Store[S]) BillGroup(ctx context.Context, job string, g int, stats map[string]int64) (billed bool, err error) {
-	var args []any
+	billed, err = st.AddStatsOnce(ctx, job, g, "billed", stats)
+	if err != nil {
+		return false, fmt.Errorf("bill group %d of %s: %w", g, job, err)
+	}
+	return billed, nil
+}
+
+// AddStatsOnce adds stats to the job's once per marker of group g, however
+// often the task that adds them runs; added says whether this call did.
+func (st *Store[S]) AddStatsOnce(ctx context.Context, job string, g int, marker string, stats map[string]int64) (added bool, err error) {
+	args := []any{marker}
 	for k, v := range stats {
 		if v != 0 {
 			args = append(args, k, v)
 		}
 	}
-	n, err := billScript.Run(ctx, st.rdb, []string{keyspace.Stats(job), keyspace.Group(job, g)}, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("bill group %d of %s: %w", g, job, err)
-	}
-	return n == 1, nil
+	n, err := addOnce.Run(ctx, st.rdb, []string{keyspace.Stats(job), keyspace.Group(job, g)}, args...).Int()
+	return n == 1, err
+}
+
+// Pricing is the budget workers enforce for a job, in USD: its prices per
+// million input tokens (or per 1,000 search units) and per million output
+// tokens, and its -max-cost (0: none).
+type Pricing struct {
+	Price, PriceOut, MaxCost float64
 }
 
 // SetBudget stores the budget workers enforce for a job.
-func (st *Store[S]) SetBudget(ctx context.Context, id string, price, maxCost, priceOut float64) error {
+func (st *Store[S]) SetBudget(ctx context.Context, id string, p Pricing) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	err := st.rdb.HSet(ctx, keyspace.Job(id), "price", f(price), "max_cost", f(maxCost), "price_out", f(priceOut)).Err()
+	err := st.rdb.HSet(ctx, keyspace.Job(id), "price", f(p.Price), "max_cost", f(p.MaxCost), "price_out", f(p.PriceOut)).Err()
 	if err != nil {
 		return fmt.Errorf("store budget of %s: %w", id, err)
 	}
@@ -133,11 +151,10 @@ func (st *Store[S]) SetBudget(ctx context.Context, id string, price, maxCost, pr
 
 // Spent is what the budget check before each call reads of a job: its state, budget and spending.
 type Spent struct {
-	State                string
-	MaxCost, Price       float64
+	State string
+	Pricing
 	Tokens, Units, Calls int64
-	PriceOut             float64 // chat: per million output tokens
-	OutTokens            int64
+	OutTokens            int64 // chat: billed output tokens
 }
 
 // Spending reads a job's state, budget and spending in one round trip.
@@ -152,6 +169,6 @@ func (st *Store[S]) Spending(ctx context.Context, job string) (Spent, error) {
 	f := func(v any) float64 { x, _ := strconv.ParseFloat(str(v), 64); return x }
 	n := func(v any) int64 { i, _ := strconv.ParseInt(str(v), 10, 64); return i }
 	jv, xv := j.Val(), x.Val()
-	return Spent{State: str(jv[0]), MaxCost: f(jv[1]), Price: f(jv[2]), Tokens: n(xv[0]), Units: n(xv[1]), Calls: n(xv[2]),
-		PriceOut: f(jv[3]), OutTokens: n(xv[3])}, nil
+	return Spent{State: str(jv[0]), Pricing: Pricing{MaxCost: f(jv[1]), Price: f(jv[2]), PriceOut: f(jv[3])},
+		Tokens: n(xv[0]), Units: n(xv[1]), Calls: n(xv[2]), OutTokens: n(xv[3])}, nil
 }

@@ -4,8 +4,10 @@
 // writes a job's Redis keys (spelled in pipeline/keyspace/keyspace.go) and
 // the one that moves a job or a chunk from one state to the next: create,
 // plan, record a chunk done, abort, cancel, restart, reopen failed chunks.
-// Each transition that touches several keys is one script or transaction,
-// so a chunk delivered twice is counted once.
+// What must count once is one script: recording a chunk (its counts, dead
+// letters and checkpoints), a planning failure, a group's reservation and
+// its bill, ids claimed job-wide; so a chunk or a task delivered twice
+// counts once.
 //
 // The store is generic in the job's spec, which it keeps as JSON: package
 // pipeline uses it as pipeline.Store (a Store of pipeline.Spec).

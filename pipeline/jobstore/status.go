@@ -14,7 +14,6 @@ const (
 	StatCalls     = "calls"
 	StatTokens    = "tokens"
 	StatThrottled = "throttled"
-	StatErrors    = "errors"
 	// StatEmbedded counts texts embedded so far, chunks not yet recorded
 	// included: it moves the progress bar between chunk completions.
 	StatEmbedded = "embedded"

@@ -35,19 +35,27 @@ func New[S any](rdb redis.UniversalClient) *Store[S] { return &Store[S]{rdb: rdb
 // ErrNoJob is returned for a job id that Redis does not know.
 var ErrNoJob = errors.New("no such job")
 
-// Create stores the spec of a new job, in state planning; it reports false,
-// storing nothing, when a job with the id exists.
+// createJob stores a new job's spec, state and start time in one step: 0
+// when the job exists. KEYS[1]: the job's hash; ARGV: spec, state, time.
+var createJob = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], 'spec', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'started_at', ARGV[3])
+return 1
+`)
+
+// Create stores the spec of a new job, in state planning, and lists the job
+// (Jobs); it reports false, storing nothing, when a job with the id exists.
 func (st *Store[S]) Create(ctx context.Context, id string, spec S) (bool, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return false, err
 	}
-	created, err := st.rdb.HSetNX(ctx, keyspace.Job(id), "spec", b).Result()
-	if err != nil || !created {
+	n, err := createJob.Run(ctx, st.rdb, []string{keyspace.Job(id)}, b, StatePlanning, time.Now().UTC().Format(time.RFC3339Nano)).Int()
+	if err != nil || n == 0 {
 		return false, wrap("store job", err)
 	}
-	st.rdb.SAdd(ctx, keyspace.Jobs, id)
-	return true, st.rdb.HSet(ctx, keyspace.Job(id), "state", StatePlanning, "started_at", time.Now().UTC().Format(time.RFC3339Nano)).Err()
+	// The list of jobs is a key of its own, outside the job's slot.
+	return true, wrap("list job", st.rdb.SAdd(ctx, keyspace.Jobs, id).Err())
 }
 
 // SetSpec replaces an existing job's spec (with what a re-run may change).

@@ -3,6 +3,7 @@ package jobstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cobatch/cobatch/internal/testenv"
@@ -30,6 +31,12 @@ func TestChunkLifecycle(t *testing.T) {
 	}
 	if created, err := st.Create(ctx, job, spec{Model: "m2"}); err != nil || created {
 		t.Fatalf("create again: %v, %v; want false, the first spec kept", created, err)
+	}
+	if jobs, err := st.Jobs(ctx); err != nil || !slices.Contains(jobs, job) {
+		t.Fatalf("jobs %v, %v; want %s listed", jobs, err, job)
+	}
+	if s, err := st.Status(ctx, job); err != nil || s.State != StatePlanning || s.StartedAt.IsZero() {
+		t.Fatalf("new job: %+v, %v; want planning with a start time", s, err)
 	}
 	if err := st.SetState(ctx, job, StateRunning, "", false); err != nil {
 		t.Fatal(err)
