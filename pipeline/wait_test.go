@@ -6,8 +6,9 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/cobatch/cobatch/pipeline/jobstore"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/jobstore"
 )
 
 // TestWaitRidesOutRedisRestart: Redis goes away mid-job and comes back;

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // reservedLua sums the open reservations of the groups whose hashes are

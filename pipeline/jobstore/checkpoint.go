@@ -5,8 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // callResultsTTL outlives a chunk's redelivery: the queue hands a lost

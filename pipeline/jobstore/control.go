@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // lastErrors is how many error messages a job keeps for its status.

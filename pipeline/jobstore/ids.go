@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // claimIDs claims ids for a chunk: an id not yet claimed becomes the

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cobatch/cobatch/pipeline/keyspace"
 )
 
 // PendingWritten returns the ids earlier deliveries of a chunk noted they

@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cobatch/cobatch/pipeline/keyspace"
 	"github.com/cobatch/cobatch/sinks"
-	"github.com/redis/go-redis/v9"
 )
 
 // Job states, as stored in Redis.
