@@ -159,24 +159,7 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 	r.Embeddings.base64Floats = keep
 	s := &scanner{data: data}
 	s.ws()
-	if !s.consume('{') {
-		return s.errorf("expected an object")
-	}
-	s.ws()
-	if s.consume('}') {
-		return s.end()
-	}
-	for {
-		s.ws()
-		key, err := s.str()
-		if err != nil {
-			return err
-		}
-		s.ws()
-		if !s.consume(':') {
-			return s.errorf("expected ':'")
-		}
-		s.ws()
+	err := s.members(func(key string) error {
 		var field any
 		switch key {
 		case "embeddings":
@@ -190,6 +173,7 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 		case "texts":
 			// Read by the scanner: encoding/json would first validate the
 			// whole array, as long as the request's texts.
+			var err error
 			if r.Texts, err = s.strings(); err != nil {
 				return fmt.Errorf("texts: %w", err)
 			}
@@ -198,28 +182,25 @@ func (r *EmbedResponse) decodeJSON(data []byte) error {
 		case "meta":
 			field = &r.Meta
 		default:
-			if _, err := s.skipValue(); err != nil {
-				return err
-			}
+			_, err := s.skipValue()
+			return err
 		}
-		if field != nil {
-			raw, err := s.skipValue()
-			if err != nil {
-				return err
-			}
-			if err := json.Unmarshal(raw, field); err != nil {
-				return fmt.Errorf("%q: %w", key, err)
-			}
+		if field == nil {
+			return nil
 		}
-		s.ws()
-		if s.consume(',') {
-			continue
+		raw, err := s.skipValue()
+		if err != nil {
+			return err
 		}
-		if s.consume('}') {
-			return s.end()
+		if err := json.Unmarshal(raw, field); err != nil {
+			return fmt.Errorf("%q: %w", key, err)
 		}
-		return s.errorf("expected ',' or '}'")
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	return s.end()
 }
 
 // strings reads an array of strings, or null (nil).
@@ -236,28 +217,52 @@ func (s *scanner) strings() ([]string, error) {
 	return out, err
 }
 
-// elements reads an array, each element with elem.
+// elements reads an array, calling elem for each element with the scanner
+// at it; elem reads it.
 func (s *scanner) elements(elem func() error) error {
-	if !s.consume('[') {
-		return s.errorf("expected an array")
+	return s.sequence('[', ']', "an array", elem)
+}
+
+// members reads an object, handing each key to member with the scanner at
+// the key's value, which member reads.
+func (s *scanner) members(member func(key string) error) error {
+	return s.sequence('{', '}', "an object", func() error {
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if !s.consume(':') {
+			return s.errorf("expected ':'")
+		}
+		s.ws()
+		return member(key)
+	})
+}
+
+// sequence reads what stands between open and close, item by item and
+// separated by commas: an array's elements or an object's members.
+func (s *scanner) sequence(open, close byte, what string, item func() error) error {
+	if !s.consume(open) {
+		return s.errorf("expected %s", what)
 	}
 	s.ws()
-	if s.consume(']') {
+	if s.consume(close) {
 		return nil
 	}
 	for {
 		s.ws()
-		if err := elem(); err != nil {
+		if err := item(); err != nil {
 			return err
 		}
 		s.ws()
 		if s.consume(',') {
 			continue
 		}
-		if s.consume(']') {
+		if s.consume(close) {
 			return nil
 		}
-		return s.errorf("expected ',' or ']'")
+		return s.errorf("expected ',' or '%c'", close)
 	}
 }
 

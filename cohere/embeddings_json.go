@@ -45,7 +45,7 @@ func (e *Embeddings) parse(s *scanner) error {
 			return fmt.Errorf("embeddings: %w", err)
 		}
 		e.Float = rows
-	case s.consume('{'):
+	case s.peek() == '{':
 		if err := e.parseObject(s); err != nil {
 			return fmt.Errorf("embeddings: %w", err)
 		}
@@ -56,20 +56,8 @@ func (e *Embeddings) parse(s *scanner) error {
 }
 
 func (e *Embeddings) parseObject(s *scanner) error {
-	s.ws()
-	if s.consume('}') {
-		return nil
-	}
-	for {
-		s.ws()
-		key, err := s.str()
-		if err != nil {
-			return err
-		}
-		s.ws()
-		if !s.consume(':') {
-			return s.errorf("expected ':'")
-		}
+	return s.members(func(key string) error {
+		var err error
 		switch key {
 		case "float":
 			e.Float, err = parseMatrix(s, parseFloat32)
@@ -96,15 +84,8 @@ func (e *Embeddings) parseObject(s *scanner) error {
 		if err != nil {
 			return fmt.Errorf("%q: %w", key, err)
 		}
-		s.ws()
-		if s.consume(',') {
-			continue
-		}
-		if s.consume('}') {
-			return nil
-		}
-		return s.errorf("expected ',' or '}'")
-	}
+		return nil
+	})
 }
 
 // MarshalJSON writes the by-type object, the shape /v2/embed returns, with

@@ -16,17 +16,6 @@ import (
 	"github.com/cobatch/cobatch/sinks"
 )
 
-// lostAck writes the chunk, then reports a failure: what a worker dying
-// between the sink write and recording the chunk looks like to the job.
-type lostAck struct{ pipeline.Sink }
-
-func (s lostAck) WriteChunk(ctx context.Context, c *sinks.Chunk) error {
-	if err := s.Sink.WriteChunk(ctx, c); err != nil {
-		return err
-	}
-	return errors.New("worker died after the sink write")
-}
-
 // TestCrashAfterSinkWriteCountsWritten: the next delivery of a chunk whose
 // rows reached the sink before a crash counts them written, not skipped,
 // and pays nothing again.
@@ -60,7 +49,7 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 		}
 		return w
 	}
-	crashing := newWorker(func(s pipeline.Sink) pipeline.Sink { return lostAck{s} })
+	crashing := newWorker(func(s pipeline.Sink) pipeline.Sink { return lostAckOnce{Sink: s, fired: new(atomic.Bool)} })
 	if err := crashing.HandleChunk(ctx, task); err == nil {
 		t.Fatal("the crashing delivery reported success")
 	}
@@ -81,9 +70,10 @@ func TestCrashAfterSinkWriteCountsWritten(t *testing.T) {
 	checkParquet(t, h.out, spec, texts)
 }
 
-// lostAckOnce fails the job's first sink write after making it: a worker
-// dying between the sink write and recording the chunk. It is the Parquet
-// sink under the scheme "lostack-parquet".
+// lostAckOnce fails its first sink write after making it: what a worker
+// dying between the sink write and recording the chunk looks like to the
+// job. Under the scheme "lostack-parquet" it is the Parquet sink, failing
+// once per job.
 type lostAckOnce struct {
 	pipeline.Sink
 	fired *atomic.Bool
